@@ -1,0 +1,166 @@
+//! The backward pass: one topological sort, one reverse loop.
+//!
+//! ```text
+//! order  = topological order of the graph under the roots (inputs before outputs)
+//! grads  = { root: seed }
+//! for v in reverse(order):
+//!     g = grads.pop(v)                         # complete: every consumer of v came later
+//!     if v is a leaf: v.grad += g; continue
+//!     for (x, gx) in zip(v.inputs, v.rule(v.inputs, v, g)):
+//!         grads[x] += sum_to_shape(gx, x.shape)   # undo broadcasting, in this one place
+//! ```
+//!
+//! With `create_graph` the loop runs with grad mode on, so every gradient is a `Var` with its own
+//! graph (double backward); otherwise it runs under `no_grad` and gradients are constants.
+
+use crate::var::NoGradGuard;
+use crate::Var;
+use ferrograd_tensor::{Error, Result, Tensor};
+use std::collections::{HashMap, HashSet};
+
+impl Var {
+    /// Backpropagates from this scalar: accumulates `∂self/∂x` into `.grad` of every leaf `x` that
+    /// requires a gradient (see [`Var`] for accumulation rules).
+    pub fn backward(&self) -> Result<()> {
+        if self.shape().iter().product::<usize>() != 1 {
+            return Err(Error::shape(
+                "backward",
+                &[&self.shape()],
+                "backward() needs a one-element output; use backward_with(grad) otherwise",
+            ));
+        }
+        let seed = Tensor::ones(&self.shape(), self.dtype());
+        self.backward_with(&seed, false)
+    }
+
+    /// Backpropagates `grad = ∂L/∂self` (same shape as `self`). With `create_graph`, the
+    /// gradients stored in `.grad` have a graph of their own and can be differentiated again.
+    pub fn backward_with(&self, grad: &Tensor, create_graph: bool) -> Result<()> {
+        check_seed(self, grad.shape())?;
+        run(vec![(self.clone(), Var::constant(grad.clone()))], create_graph, None).map(|_| ())
+    }
+}
+
+/// `∂(Σ_k ⟨grad_outputs[k], outputs[k]⟩) / ∂inputs[i]` for each input, without touching any
+/// `.grad` (as `torch.autograd.grad`). `None` for an input the outputs do not depend on. With
+/// `create_graph`, the results can be differentiated again; `grad_outputs` may then themselves
+/// require gradients.
+pub fn grad(outputs: &[Var], inputs: &[Var], grad_outputs: &[Var], create_graph: bool) -> Result<Vec<Option<Var>>> {
+    if outputs.len() != grad_outputs.len() {
+        return Err(Error::invalid(
+            "grad",
+            format!("{} outputs but {} grad_outputs", outputs.len(), grad_outputs.len()),
+        ));
+    }
+    for (o, g) in outputs.iter().zip(grad_outputs) {
+        check_seed(o, &g.shape())?;
+    }
+    let roots = outputs.iter().cloned().zip(grad_outputs.iter().cloned()).collect();
+    let captured = run(roots, create_graph, Some(inputs))?;
+    Ok(inputs.iter().map(|x| captured.get(&x.id()).cloned()).collect())
+}
+
+fn check_seed(output: &Var, grad_shape: &[usize]) -> Result<()> {
+    if output.shape() != grad_shape {
+        return Err(Error::shape(
+            "backward",
+            &[&output.shape(), grad_shape],
+            "gradient shape differs from the output's",
+        ));
+    }
+    Ok(())
+}
+
+/// Sums a gradient back to the shape of the input it belongs to, undoing NumPy broadcasting:
+/// sum over the extra leading dimensions, and over every dimension where the input had size 1.
+/// Written with `Var` ops, so it is differentiable too (its backward is an `expand`).
+pub fn sum_to_shape(g: &Var, shape: &[usize]) -> Result<Var> {
+    let gs = g.shape();
+    if gs == shape {
+        return Ok(g.clone());
+    }
+    if gs.len() < shape.len() {
+        return Err(Error::shape("sum_to_shape", &[&gs, shape], "gradient has fewer dimensions than its input"));
+    }
+    let lead = gs.len() - shape.len();
+    let dims: Vec<usize> = (0..gs.len()).filter(|&d| d < lead || (shape[d - lead] == 1 && gs[d] != 1)).collect();
+    g.sum(dims, true)?.reshape(shape)
+}
+
+/// The nodes under `roots` that take part in backward, inputs before outputs. Iterative, so a
+/// graph thousands of ops deep (an unrolled RNN) cannot overflow the stack.
+fn topological_order(roots: &[Var]) -> Vec<Var> {
+    let mut order = Vec::new();
+    let mut visited = HashSet::new();
+    for root in roots {
+        if !root.requires_grad() || !visited.insert(root.id()) {
+            continue;
+        }
+        // Each stack entry: a node and how many of its inputs have been pushed.
+        let mut stack: Vec<(Var, usize)> = vec![(root.clone(), 0)];
+        while let Some((node, next)) = stack.pop() {
+            let inputs = node.0.grad_fn.as_ref().map(|g| g.inputs.as_slice()).unwrap_or(&[]);
+            if let Some(child) = inputs.get(next) {
+                let child = child.clone();
+                stack.push((node, next + 1));
+                if child.requires_grad() && visited.insert(child.id()) {
+                    stack.push((child, 0));
+                }
+            } else {
+                order.push(node);
+            }
+        }
+    }
+    order
+}
+
+/// Adds `g` into an optional accumulated gradient.
+fn accumulate(slot: Option<Var>, g: Var) -> Result<Var> {
+    match slot {
+        None => Ok(g),
+        Some(prev) => prev.add(&g),
+    }
+}
+
+/// The reverse loop. In capture mode (`grad()`), returns the gradients of `capture`'s nodes and
+/// leaves every `.grad` alone; otherwise accumulates into leaves and retained intermediates.
+fn run(roots: Vec<(Var, Var)>, create_graph: bool, capture: Option<&[Var]>) -> Result<HashMap<usize, Var>> {
+    let _mode = NoGradGuard::set(create_graph);
+    let wanted: HashSet<usize> = capture.unwrap_or(&[]).iter().map(Var::id).collect();
+    let order = topological_order(&roots.iter().map(|(v, _)| v.clone()).collect::<Vec<_>>());
+    let mut grads: HashMap<usize, Var> = HashMap::new();
+    for (v, g) in roots {
+        if v.requires_grad() {
+            let prev = grads.remove(&v.id());
+            grads.insert(v.id(), accumulate(prev, g)?);
+        }
+    }
+    let mut captured = HashMap::new();
+    for node in order.iter().rev() {
+        let Some(g) = grads.remove(&node.id()) else { continue };
+        if wanted.contains(&node.id()) {
+            captured.insert(node.id(), g.clone());
+        }
+        let store = capture.is_none() && (node.is_leaf() || node.0.retains_grad.get());
+        if store {
+            let prev = node.0.grad.borrow_mut().take();
+            let total = accumulate(prev, g.clone())?;
+            *node.0.grad.borrow_mut() = Some(if create_graph { total } else { total.detach() });
+        }
+        let Some(grad_fn) = &node.0.grad_fn else { continue };
+        let input_grads = (grad_fn.backward)(&grad_fn.inputs, node, &g)?;
+        if input_grads.len() != grad_fn.inputs.len() {
+            return Err(Error::invalid(grad_fn.op, "backward rule returned the wrong number of gradients"));
+        }
+        for (x, gx) in grad_fn.inputs.iter().zip(input_grads) {
+            let Some(gx) = gx else { continue };
+            if !x.requires_grad() {
+                continue;
+            }
+            let gx = sum_to_shape(&gx, &x.shape())?;
+            let prev = grads.remove(&x.id());
+            grads.insert(x.id(), accumulate(prev, gx)?);
+        }
+    }
+    Ok(captured)
+}

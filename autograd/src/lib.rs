@@ -1,0 +1,27 @@
+//! # ferrograd-autograd
+//!
+//! Reverse-mode automatic differentiation on top of `ferrograd-tensor`.
+//!
+//! - A [`Var`] wraps a [`Tensor`] and, when it was computed from values that need gradients,
+//!   remembers the op that made it and that op's inputs: the graph is built as you compute.
+//! - [`Var::backward`] sorts the graph topologically ([`engine`]) and applies each op's backward
+//!   rule once, in reverse order, accumulating `∂L/∂x` into the `.grad` of the leaves.
+//! - Every backward rule is written with differentiable `Var` ops, so with `create_graph` the
+//!   gradients are themselves `Var`s with a graph and can be differentiated again: Hessian-vector
+//!   products, gradient penalties ([`grad`]).
+//! - Gradients of broadcast inputs are summed back to the input's shape in one place, the engine
+//!   ([`engine::sum_to_shape`]), not in every rule.
+//! - [`gradcheck()`] and [`gradgradcheck()`] compare the analytic gradients with central finite
+//!   differences in `f64`.
+//!
+//! The rules live in [`ops`], one file per op family, each with its formula in the doc comment.
+
+pub mod engine;
+pub mod gradcheck;
+pub mod ops;
+mod var;
+
+pub use engine::grad;
+pub use ferrograd_tensor::{DType, Device, Error, Result, Rng, Tensor};
+pub use gradcheck::{gradcheck, gradgradcheck, GradcheckOptions, GradcheckReport};
+pub use var::{is_grad_enabled, no_grad, NoGradGuard, Var};

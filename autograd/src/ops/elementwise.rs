@@ -1,0 +1,233 @@
+//! Elementwise ops and their derivatives. Binary ops broadcast; their rules return gradients of
+//! the broadcast shape and the engine sums them back to each input's shape.
+
+use crate::Var;
+use ferrograd_tensor::{Result, Tensor};
+use std::f64::consts::{FRAC_1_SQRT_2, PI};
+
+impl Var {
+    /// A constant scalar of this value's dtype.
+    fn scalar(&self, v: f64) -> Var {
+        Var::constant(self.value().scalar_like(v))
+    }
+
+    /// `a + b` — `∂a = g`, `∂b = g`.
+    pub fn add(&self, b: &Var) -> Result<Var> {
+        let y = self.value().add(&b.value())?;
+        Ok(Var::from_op("add", y, &[self, b], |_, _, g| Ok(vec![Some(g.clone()), Some(g.clone())])))
+    }
+
+    /// `a − b` — `∂a = g`, `∂b = −g`.
+    pub fn sub(&self, b: &Var) -> Result<Var> {
+        let y = self.value().sub(&b.value())?;
+        Ok(Var::from_op("sub", y, &[self, b], |_, _, g| Ok(vec![Some(g.clone()), Some(g.neg()?)])))
+    }
+
+    /// `a · b` — `∂a = g · b`, `∂b = g · a`.
+    pub fn mul(&self, b: &Var) -> Result<Var> {
+        let y = self.value().mul(&b.value())?;
+        Ok(Var::from_op("mul", y, &[self, b], |x, _, g| Ok(vec![Some(g.mul(&x[1])?), Some(g.mul(&x[0])?)])))
+    }
+
+    /// `y = a / b` — `∂a = g / b`, `∂b = −g · a / b²`.
+    pub fn div(&self, b: &Var) -> Result<Var> {
+        let y = self.value().div(&b.value())?;
+        Ok(Var::from_op("div", y, &[self, b], |x, _, g| {
+            let ga = g.div(&x[1])?;
+            let gb = ga.mul(&x[0])?.div(&x[1])?.neg()?;
+            Ok(vec![Some(ga), Some(gb)])
+        }))
+    }
+
+    /// `y = a^b` — `∂a = g · b · a^(b−1)`, `∂b = g · y · ln a` (defined for `a > 0`).
+    pub fn pow(&self, b: &Var) -> Result<Var> {
+        let y = self.value().pow(&b.value())?;
+        Ok(Var::from_op("pow", y, &[self, b], |x, y, g| {
+            let (a, b) = (&x[0], &x[1]);
+            let ga = g.mul(b)?.mul(&a.pow(&b.sub(&b.scalar(1.0))?)?)?;
+            let gb = if b.requires_grad() { Some(g.mul(y)?.mul(&a.log()?)?) } else { None };
+            Ok(vec![Some(ga), gb])
+        }))
+    }
+
+    /// `max(a, b)` — the gradient goes to the larger input; on a tie it is split half and half
+    /// (as PyTorch): `∂a = g · m`, `∂b = g · (1 − m)` with `m = [a > b] + ½[a = b]`.
+    pub fn maximum(&self, b: &Var) -> Result<Var> {
+        let y = self.value().maximum(&b.value())?;
+        Ok(Var::from_op("maximum", y, &[self, b], |x, _, g| split_by_mask(g, &x[0].value(), &x[1].value(), true)))
+    }
+
+    /// `min(a, b)` — as [`Var::maximum`] with `m = [a < b] + ½[a = b]`.
+    pub fn minimum(&self, b: &Var) -> Result<Var> {
+        let y = self.value().minimum(&b.value())?;
+        Ok(Var::from_op("minimum", y, &[self, b], |x, _, g| split_by_mask(g, &x[0].value(), &x[1].value(), false)))
+    }
+
+    /// `−x` — `∂x = −g`.
+    pub fn neg(&self) -> Result<Var> {
+        Ok(Var::from_op("neg", self.value().neg()?, &[self], |_, _, g| Ok(vec![Some(g.neg()?)])))
+    }
+
+    /// `y = e^x` — `∂x = g · y`.
+    pub fn exp(&self) -> Result<Var> {
+        Ok(Var::from_op("exp", self.value().exp()?, &[self], |_, y, g| Ok(vec![Some(g.mul(y)?)])))
+    }
+
+    /// `ln x` — `∂x = g / x`.
+    pub fn log(&self) -> Result<Var> {
+        Ok(Var::from_op("log", self.value().log()?, &[self], |x, _, g| Ok(vec![Some(g.div(&x[0])?)])))
+    }
+
+    /// `y = √x` — `∂x = g / (2y)`.
+    pub fn sqrt(&self) -> Result<Var> {
+        Ok(Var::from_op("sqrt", self.value().sqrt()?, &[self], |_, y, g| Ok(vec![Some(g.div(y)?.mul_scalar(0.5)?)])))
+    }
+
+    /// `|x|` — `∂x = g · sign(x)` (0 at 0).
+    pub fn abs(&self) -> Result<Var> {
+        Ok(Var::from_op("abs", self.value().abs()?, &[self], |x, _, g| {
+            Ok(vec![Some(g.mul(&Var::constant(x[0].value().sign()?))?)])
+        }))
+    }
+
+    /// `y = tanh x` — `∂x = g · (1 − y²)`.
+    pub fn tanh(&self) -> Result<Var> {
+        Ok(Var::from_op("tanh", self.value().tanh()?, &[self], |_, y, g| {
+            let one = y.scalar(1.0);
+            Ok(vec![Some(g.mul(&one.sub(&y.mul(y)?)?)?)])
+        }))
+    }
+
+    /// `y = σ(x) = 1 / (1 + e^−x)` — `∂x = g · y · (1 − y)`.
+    pub fn sigmoid(&self) -> Result<Var> {
+        Ok(Var::from_op("sigmoid", self.value().sigmoid()?, &[self], |_, y, g| {
+            Ok(vec![Some(g.mul(y)?.mul(&y.scalar(1.0).sub(y)?)?)])
+        }))
+    }
+
+    /// `max(x, 0)` — `∂x = g · [x > 0]`.
+    pub fn relu(&self) -> Result<Var> {
+        Ok(Var::from_op("relu", self.value().relu()?, &[self], |x, _, g| {
+            Ok(vec![Some(g.mul(&Var::constant(x[0].value().step()?))?)])
+        }))
+    }
+
+    /// `x` if `x > 0` else `s·x` — `∂x = g · ([x > 0] + s·[x ≤ 0])`.
+    pub fn leaky_relu(&self, slope: f64) -> Result<Var> {
+        Ok(Var::from_op("leaky_relu", self.value().leaky_relu(slope)?, &[self], move |x, _, g| {
+            let step = x[0].value().step()?;
+            let d = step.mul_scalar(1.0 - slope)?.add_scalar(slope)?;
+            Ok(vec![Some(g.mul(&Var::constant(d))?)])
+        }))
+    }
+
+    /// `x · Φ(x)` with `Φ(x) = ½(1 + erf(x/√2))` — `∂x = g · (Φ(x) + x · φ(x))`, where
+    /// `φ(x) = e^(−x²/2) / √(2π)` is the normal density.
+    pub fn gelu(&self) -> Result<Var> {
+        Ok(Var::from_op("gelu", self.value().gelu()?, &[self], |x, _, g| {
+            let x = &x[0];
+            let cdf = x.mul_scalar(FRAC_1_SQRT_2)?.erf()?.add_scalar(1.0)?.mul_scalar(0.5)?;
+            let pdf = x.mul(x)?.mul_scalar(-0.5)?.exp()?.mul_scalar(1.0 / (2.0 * PI).sqrt())?;
+            Ok(vec![Some(g.mul(&cdf.add(&x.mul(&pdf)?)?)?)])
+        }))
+    }
+
+    /// `ln(1 + e^x)` — `∂x = g · σ(x)`.
+    pub fn softplus(&self) -> Result<Var> {
+        Ok(Var::from_op("softplus", self.value().softplus()?, &[self], |x, _, g| {
+            Ok(vec![Some(g.mul(&x[0].sigmoid()?)?)])
+        }))
+    }
+
+    /// `erf x` — `∂x = g · (2/√π) · e^(−x²)`.
+    pub fn erf(&self) -> Result<Var> {
+        Ok(Var::from_op("erf", self.value().erf()?, &[self], |x, _, g| {
+            let x = &x[0];
+            let d = x.mul(x)?.neg()?.exp()?.mul_scalar(2.0 / PI.sqrt())?;
+            Ok(vec![Some(g.mul(&d)?)])
+        }))
+    }
+
+    /// `min(max(x, lo), hi)` — `∂x = g · [lo ≤ x ≤ hi]`.
+    pub fn clamp(&self, lo: f64, hi: f64) -> Result<Var> {
+        Ok(Var::from_op("clamp", self.value().clamp(lo, hi)?, &[self], move |x, _, g| {
+            let v = x[0].value();
+            let inside = v.ge(&v.scalar_like(lo))?.mul(&v.le(&v.scalar_like(hi))?)?;
+            Ok(vec![Some(g.mul(&Var::constant(inside))?)])
+        }))
+    }
+
+    /// `x^p` for a constant `p` — `∂x = g · p · x^(p−1)`.
+    pub fn powf(&self, p: f64) -> Result<Var> {
+        Ok(Var::from_op("powf", self.value().powf(p)?, &[self], move |x, _, g| {
+            Ok(vec![Some(g.mul(&x[0].powf(p - 1.0)?)?.mul_scalar(p)?)])
+        }))
+    }
+
+    /// `x + c` — `∂x = g`.
+    pub fn add_scalar(&self, c: f64) -> Result<Var> {
+        Ok(Var::from_op("add_scalar", self.value().add_scalar(c)?, &[self], |_, _, g| Ok(vec![Some(g.clone())])))
+    }
+
+    /// `x · c` — `∂x = c · g`.
+    pub fn mul_scalar(&self, c: f64) -> Result<Var> {
+        Ok(Var::from_op("mul_scalar", self.value().mul_scalar(c)?, &[self], move |_, _, g| {
+            Ok(vec![Some(g.mul_scalar(c)?)])
+        }))
+    }
+
+    /// `y = 1 / x` — `∂x = −g · y²`.
+    pub fn recip(&self) -> Result<Var> {
+        Ok(Var::from_op("recip", self.value().recip()?, &[self], |_, y, g| Ok(vec![Some(g.mul(&y.mul(y)?)?.neg()?)])))
+    }
+
+    /// `cond ? a : b` (cond nonzero = true; a constant mask) — `∂a = g · [cond]`,
+    /// `∂b = g · [¬cond]`.
+    pub fn where_cond(cond: &Tensor, a: &Var, b: &Var) -> Result<Var> {
+        let y = Tensor::where_cond(cond, &a.value(), &b.value())?;
+        let cond = cond.clone();
+        Ok(Var::from_op("where", y, &[a, b], move |_, _, g| {
+            let zero = Var::constant(g.value().zeros_like());
+            Ok(vec![Some(Var::where_cond(&cond, g, &zero)?), Some(Var::where_cond(&cond, &zero, g)?)])
+        }))
+    }
+
+    /// Replaces elements where `mask` is nonzero by `value` — `∂x = g · [¬mask]`.
+    pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Result<Var> {
+        let fill = Var::constant(self.value().scalar_like(value).expand(&self.shape())?);
+        Var::where_cond(mask, &fill, self)
+    }
+}
+
+/// Comparisons give constant 0/1 masks: they have no gradient.
+macro_rules! comparisons {
+    ($($(#[$doc:meta])* $name:ident;)*) => {
+        impl Var {
+            $($(#[$doc])* pub fn $name(&self, b: &Var) -> Result<Var> {
+                Ok(Var::constant(self.value().$name(&b.value())?))
+            })*
+        }
+    };
+}
+comparisons! {
+    /// `a == b` as a constant 0/1 mask.
+    eq;
+    /// `a != b` as a constant 0/1 mask.
+    ne;
+    /// `a < b` as a constant 0/1 mask.
+    lt;
+    /// `a <= b` as a constant 0/1 mask.
+    le;
+    /// `a > b` as a constant 0/1 mask.
+    gt;
+    /// `a >= b` as a constant 0/1 mask.
+    ge;
+}
+
+/// The gradients of `maximum` / `minimum`: `(g · m, g · (1 − m))` with the 0 / ½ / 1 mask `m`.
+fn split_by_mask(g: &Var, a: &Tensor, b: &Tensor, max: bool) -> Result<Vec<Option<Var>>> {
+    let wins = if max { a.gt(b)? } else { a.lt(b)? };
+    let m = wins.add(&a.eq(b)?.mul_scalar(0.5)?)?;
+    let other = m.neg()?.add_scalar(1.0)?;
+    Ok(vec![Some(g.mul(&Var::constant(m))?), Some(g.mul(&Var::constant(other))?)])
+}

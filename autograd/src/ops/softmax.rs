@@ -1,0 +1,27 @@
+//! Softmax and log-softmax and their derivatives.
+
+use crate::Var;
+use ferrograd_tensor::{Dim, Result};
+
+impl Var {
+    /// `y = softmax(x)` along `dim` — `∂x = y · (g − Σ_dim g·y)` (the Jacobian `diag(y) − y yᵀ`
+    /// applied to `g`).
+    pub fn softmax<D: Dim>(&self, dim: D) -> Result<Var> {
+        let d = dim.resolve(self.shape().len(), "softmax")?;
+        let y = self.value().softmax(d)?;
+        Ok(Var::from_op("softmax", y, &[self], move |_, y, g| {
+            let dot = g.mul(y)?.sum([d], true)?;
+            Ok(vec![Some(y.mul(&g.sub(&dot)?)?)])
+        }))
+    }
+
+    /// `y = log_softmax(x)` along `dim` — `∂x = g − exp(y) · Σ_dim g`.
+    pub fn log_softmax<D: Dim>(&self, dim: D) -> Result<Var> {
+        let d = dim.resolve(self.shape().len(), "log_softmax")?;
+        let y = self.value().log_softmax(d)?;
+        Ok(Var::from_op("log_softmax", y, &[self], move |_, y, g| {
+            let total = g.sum([d], true)?;
+            Ok(vec![Some(g.sub(&y.exp()?.mul(&total)?)?)])
+        }))
+    }
+}

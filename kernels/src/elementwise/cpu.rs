@@ -1,0 +1,156 @@
+//! CPU elementwise kernels.
+//!
+//! `unary` maps a dense slice. `binary` and `select` read strided, broadcasting views: after
+//! [`coalesce`], two dense operands of one shape collapse into a single flat loop; otherwise each
+//! row runs an inner loop specialised for the common stride pairs (1, 1), (1, 0) and (0, 1), so
+//! that a bias add (`[64, 128] + [128]`) is still a unit-stride vectorised loop.
+
+use super::{BinaryOp, UnaryOp};
+use crate::copy::{coalesce, contiguous_strides, RowWalker, Strided};
+use crate::parallel::{row_blocks, zip_chunks};
+use crate::simd::vectorized;
+use crate::Float;
+
+/// `out[i] = op(x[i])` over dense slices of equal length.
+pub fn unary<T: Float>(op: UnaryOp, x: &[T], out: &mut [T]) {
+    // One monomorphised loop per op: the match is outside the loop, `apply` is inlined into it.
+    macro_rules! run {
+        ($($pat:pat),*) => {
+            match op {
+                $($pat => zip_chunks(x, out, |x, o| {
+                    vectorized(|| {
+                        for (o, &v) in o.iter_mut().zip(x) {
+                            *o = op.apply(v);
+                        }
+                    })
+                }),)*
+            }
+        };
+    }
+    run!(
+        UnaryOp::Neg,
+        UnaryOp::Exp,
+        UnaryOp::Log,
+        UnaryOp::Sqrt,
+        UnaryOp::Abs,
+        UnaryOp::Sign,
+        UnaryOp::Tanh,
+        UnaryOp::Sigmoid,
+        UnaryOp::Relu,
+        UnaryOp::LeakyRelu(_),
+        UnaryOp::Gelu,
+        UnaryOp::Softplus,
+        UnaryOp::Clamp(..),
+        UnaryOp::Erf,
+        UnaryOp::Powf(_),
+        UnaryOp::AddScalar(_),
+        UnaryOp::MulScalar(_),
+        UnaryOp::Recip,
+        UnaryOp::Step
+    )
+}
+
+/// `out = op(a, b)` where `a` and `b` are views read with the output's `shape` (broadcast
+/// dimensions have stride 0) and `out` is dense row-major.
+pub fn binary<T: Float>(op: BinaryOp, a: Strided<'_, T>, b: Strided<'_, T>, shape: &[usize], out: &mut [T]) {
+    macro_rules! run {
+        ($($pat:pat),*) => {
+            match op {
+                $($pat => binary_with(a, b, shape, out, |x, y| op.apply(x, y)),)*
+            }
+        };
+    }
+    run!(
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Pow,
+        BinaryOp::Maximum,
+        BinaryOp::Minimum,
+        BinaryOp::Eq,
+        BinaryOp::Ne,
+        BinaryOp::Lt,
+        BinaryOp::Le,
+        BinaryOp::Gt,
+        BinaryOp::Ge
+    )
+}
+
+fn binary_with<T: Float>(
+    a: Strided<'_, T>,
+    b: Strided<'_, T>,
+    shape: &[usize],
+    out: &mut [T],
+    f: impl Fn(T, T) -> T + Sync + Copy,
+) {
+    a.check(shape, "binary (lhs)");
+    b.check(shape, "binary (rhs)");
+    let numel: usize = shape.iter().product();
+    assert_eq!(out.len(), numel, "binary: output length");
+    if numel == 0 {
+        return;
+    }
+    let dense = contiguous_strides(shape);
+    let (shape, [sa, sb, _]) = coalesce(shape, [a.strides, b.strides, &dense]);
+    let inner = *shape.last().unwrap_or(&1);
+    let (ia, ib) = (*sa.last().unwrap_or(&1), *sb.last().unwrap_or(&1));
+    row_blocks(out, inner, |row0, block| {
+        let mut walk = RowWalker::new(&shape, [&sa, &sb], [a.offset, b.offset], row0);
+        for o in block.chunks_exact_mut(inner) {
+            let [oa, ob] = walk.offsets();
+            vectorized(|| match (ia, ib) {
+                (1, 1) => {
+                    for ((o, &x), &y) in o.iter_mut().zip(&a.data[oa..oa + inner]).zip(&b.data[ob..ob + inner]) {
+                        *o = f(x, y);
+                    }
+                }
+                (1, 0) => {
+                    let y = b.data[ob];
+                    for (o, &x) in o.iter_mut().zip(&a.data[oa..oa + inner]) {
+                        *o = f(x, y);
+                    }
+                }
+                (0, 1) => {
+                    let x = a.data[oa];
+                    for (o, &y) in o.iter_mut().zip(&b.data[ob..ob + inner]) {
+                        *o = f(x, y);
+                    }
+                }
+                _ => {
+                    for (j, o) in o.iter_mut().enumerate() {
+                        *o = f(a.data[oa + j * ia], b.data[ob + j * ib]);
+                    }
+                }
+            });
+            walk.advance();
+        }
+    });
+}
+
+/// `out = cond != 0 ? a : b`, all three read as views with the output's `shape`.
+pub fn select<T: Float>(cond: Strided<'_, T>, a: Strided<'_, T>, b: Strided<'_, T>, shape: &[usize], out: &mut [T]) {
+    cond.check(shape, "where (condition)");
+    a.check(shape, "where (lhs)");
+    b.check(shape, "where (rhs)");
+    let numel: usize = shape.iter().product();
+    assert_eq!(out.len(), numel, "where: output length");
+    if numel == 0 {
+        return;
+    }
+    let dense = contiguous_strides(shape);
+    let (shape, [sc, sa, sb, _]) = coalesce(shape, [cond.strides, a.strides, b.strides, &dense]);
+    let inner = *shape.last().unwrap_or(&1);
+    let (ic, ia, ib) = (*sc.last().unwrap_or(&1), *sa.last().unwrap_or(&1), *sb.last().unwrap_or(&1));
+    row_blocks(out, inner, |row0, block| {
+        let mut walk = RowWalker::new(&shape, [&sc, &sa, &sb], [cond.offset, a.offset, b.offset], row0);
+        for o in block.chunks_exact_mut(inner) {
+            let [oc, oa, ob] = walk.offsets();
+            for (j, o) in o.iter_mut().enumerate() {
+                let c = cond.data[oc + j * ic];
+                *o = if c != T::ZERO { a.data[oa + j * ia] } else { b.data[ob + j * ib] };
+            }
+            walk.advance();
+        }
+    });
+}

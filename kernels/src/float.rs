@@ -1,0 +1,296 @@
+//! The floating-point element types the kernels compute on: `f32` everywhere, `f64` on the CPU
+//! (gradient checks run in `f64`, as PyTorch's `gradcheck` does).
+
+use std::fmt::{Debug, Display};
+use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
+
+/// A floating-point element type: the arithmetic and the transcendental functions the kernels use.
+///
+/// The math functions are `#[inline(always)]` wrappers so that they can be inlined (and, where the
+/// implementation is branch-free, vectorised) inside the kernels' hot loops.
+pub trait Float:
+    Copy
+    + Send
+    + Sync
+    + 'static
+    + PartialOrd
+    + Debug
+    + Display
+    + Default
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + SubAssign
+    + MulAssign
+{
+    /// 0
+    const ZERO: Self;
+    /// 1
+    const ONE: Self;
+    /// Negative infinity: the identity of `max`.
+    const NEG_INFINITY: Self;
+    /// Positive infinity: the identity of `min`.
+    const INFINITY: Self;
+    /// The type's name as printed in errors and `Display` (`"f32"`, `"f64"`).
+    const NAME: &'static str;
+
+    /// Converts from `f64` (rounding for `f32`).
+    fn from_f64(v: f64) -> Self;
+    /// Converts to `f64` (exact).
+    fn to_f64(self) -> f64;
+    /// `e^x`
+    fn exp(self) -> Self;
+    /// Natural logarithm.
+    fn ln(self) -> Self;
+    /// `ln(1 + x)`, accurate for small `x`.
+    fn ln_1p(self) -> Self;
+    /// Square root.
+    fn sqrt(self) -> Self;
+    /// Hyperbolic tangent.
+    fn tanh(self) -> Self;
+    /// The error function.
+    fn erf(self) -> Self;
+    /// `self^p`
+    fn powf(self, p: Self) -> Self;
+    /// `|x|`
+    fn abs(self) -> Self;
+    /// `true` for NaN.
+    fn is_nan(self) -> bool;
+    /// The larger of two values, written as a select so that it vectorises (NaN in `self` wins).
+    #[inline(always)]
+    fn max_v(self, other: Self) -> Self {
+        if self >= other || self.is_nan() {
+            self
+        } else {
+            other
+        }
+    }
+    /// `C = A · B` for one strided `m × k` by `k × n` product into a row-major `C` with row
+    /// stride `ldc` (overwritten), through `matrixmultiply`'s `sgemm`/`dgemm`.
+    ///
+    /// # Safety
+    /// Every element addressed by `a` (strides `[row, col]`) and `b` must be readable, and the
+    /// `m × n` block at `c` must be writable and not aliased.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const Self,
+        a_strides: [isize; 2],
+        b: *const Self,
+        b_strides: [isize; 2],
+        c: *mut Self,
+        ldc: isize,
+    );
+    /// The smaller of two values, written as a select so that it vectorises (NaN in `self` wins).
+    #[inline(always)]
+    fn min_v(self, other: Self) -> Self {
+        if self <= other || self.is_nan() {
+            self
+        } else {
+            other
+        }
+    }
+}
+
+impl Float for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    const NEG_INFINITY: Self = f32::NEG_INFINITY;
+    const INFINITY: Self = f32::INFINITY;
+    const NAME: &'static str = "f32";
+    unsafe fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const Self,
+        [rsa, csa]: [isize; 2],
+        b: *const Self,
+        [rsb, csb]: [isize; 2],
+        c: *mut Self,
+        ldc: isize,
+    ) {
+        // SAFETY: forwarded from the caller's contract (see the trait method).
+        unsafe { matrixmultiply::sgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, ldc, 1) }
+    }
+    #[inline(always)]
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    #[inline(always)]
+    fn exp(self) -> Self {
+        exp_f32(self)
+    }
+    #[inline(always)]
+    fn ln(self) -> Self {
+        f32::ln(self)
+    }
+    #[inline(always)]
+    fn ln_1p(self) -> Self {
+        f32::ln_1p(self)
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        f32::sqrt(self)
+    }
+    #[inline(always)]
+    fn tanh(self) -> Self {
+        f32::tanh(self)
+    }
+    #[inline(always)]
+    fn erf(self) -> Self {
+        libm::erff(self)
+    }
+    #[inline(always)]
+    fn powf(self, p: Self) -> Self {
+        f32::powf(self, p)
+    }
+    #[inline(always)]
+    fn abs(self) -> Self {
+        f32::abs(self)
+    }
+    #[inline(always)]
+    fn is_nan(self) -> bool {
+        f32::is_nan(self)
+    }
+}
+
+impl Float for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    const NEG_INFINITY: Self = f64::NEG_INFINITY;
+    const INFINITY: Self = f64::INFINITY;
+    const NAME: &'static str = "f64";
+    unsafe fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const Self,
+        [rsa, csa]: [isize; 2],
+        b: *const Self,
+        [rsb, csb]: [isize; 2],
+        c: *mut Self,
+        ldc: isize,
+    ) {
+        // SAFETY: forwarded from the caller's contract (see the trait method).
+        unsafe { matrixmultiply::dgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, ldc, 1) }
+    }
+    #[inline(always)]
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+    #[inline(always)]
+    fn ln(self) -> Self {
+        f64::ln(self)
+    }
+    #[inline(always)]
+    fn ln_1p(self) -> Self {
+        f64::ln_1p(self)
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        f64::sqrt(self)
+    }
+    #[inline(always)]
+    fn tanh(self) -> Self {
+        f64::tanh(self)
+    }
+    #[inline(always)]
+    fn erf(self) -> Self {
+        libm::erf(self)
+    }
+    #[inline(always)]
+    fn powf(self, p: Self) -> Self {
+        f64::powf(self, p)
+    }
+    #[inline(always)]
+    fn abs(self) -> Self {
+        f64::abs(self)
+    }
+    #[inline(always)]
+    fn is_nan(self) -> bool {
+        f64::is_nan(self)
+    }
+}
+
+/// `e^x` for `f32`, branch-free so that it vectorises (glibc's `expf` is a call per element).
+///
+/// Cephes' method: write `x = n·ln2 + r` with `n = round(x·log2 e)` and `|r| ≤ ln2/2`, evaluate a
+/// degree-6 polynomial for `e^r`, and multiply by `2^n` built directly in the exponent bits. `ln2`
+/// is split in a high and a low part so that `r` is exact to f32 precision. Relative error is
+/// below 2 ulp over the whole range (checked against `f64::exp` in the tests); overflow gives
+/// `+inf`, underflow gives `0`, NaN stays NaN.
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    const MAX_X: f32 = 88.722_83;
+    const MIN_X: f32 = -87.336_55;
+    let xc = x.clamp(MIN_X, 88.3);
+    let n = (xc * LOG2E + 0.5).floor();
+    let r = xc - n * LN2_HI - n * LN2_LO;
+    let r2 = r * r;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1)
+        * r
+        + 0.5;
+    let er = p * r2 + r + 1.0;
+    let scale = f32::from_bits(((n as i32 + 127) << 23) as u32);
+    let y = er * scale;
+    let y = if x > MAX_X { f32::INFINITY } else { y };
+    let y = if x < MIN_X { 0.0 } else { y };
+    if x.is_nan() {
+        x
+    } else {
+        y
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Distance in units in the last place between two finite f32 values of the same sign.
+    fn ulps(a: f32, b: f32) -> u32 {
+        (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs() as u32
+    }
+
+    #[test]
+    fn exp_f32_within_two_ulp_over_the_normal_range() {
+        // A dense sweep of the whole range where e^x is a normal f32.
+        let mut worst = 0;
+        let mut x = -87.0f32;
+        while x < 88.7 {
+            let exact = (x as f64).exp() as f32;
+            worst = worst.max(ulps(exp_f32(x), exact));
+            x += 0.000_731;
+        }
+        assert!(worst <= 2, "worst error {worst} ulp");
+    }
+
+    #[test]
+    fn exp_f32_edge_cases() {
+        assert_eq!(exp_f32(0.0), 1.0);
+        assert_eq!(exp_f32(100.0), f32::INFINITY);
+        assert_eq!(exp_f32(f32::INFINITY), f32::INFINITY);
+        assert_eq!(exp_f32(-100.0), 0.0);
+        assert_eq!(exp_f32(f32::NEG_INFINITY), 0.0);
+        assert!(exp_f32(f32::NAN).is_nan());
+    }
+}

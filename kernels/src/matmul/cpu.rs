@@ -1,0 +1,165 @@
+//! CPU matmul: `matrixmultiply` micro-kernels, split over rayon by batch and by blocks.
+//!
+//! `matrixmultiply` (by bluss) implements the BLIS scheme: it packs panels of A and B into
+//! contiguous, aligned buffers sized for the L1/L2 caches, then runs a register-blocked
+//! micro-kernel (8×8 for f32 with AVX2+FMA, chosen at run time) over them. It accepts arbitrary
+//! row and column strides, which is why no transposing copy is ever needed here.
+//!
+//! What we add is the parallel split. One `gemm` call is single-threaded, so:
+//! - with at least as many batch entries as threads, each thread takes whole matrices;
+//! - otherwise each matrix is cut into blocks of rows of C (or of columns, when C is wider than
+//!   tall) and each block is one `gemm` call on sub-matrices. Blocks are multiples of 8, the
+//!   micro-kernel's height, so no thread runs a ragged edge it could have avoided.
+//!
+//! Small products (under ~2^18 multiply-adds) stay on the calling thread: a rayon hand-off
+//! costs more than they do.
+
+use crate::Float;
+use rayon::prelude::*;
+
+/// Where one operand's matrices live in its buffer: the offset of each batch entry's first
+/// element, and the row and column strides shared by all of them.
+#[derive(Clone, Debug)]
+pub struct MatrixLayout {
+    /// Offset of matrix `b`'s element `[0, 0]`, one per batch entry.
+    pub offsets: Vec<usize>,
+    /// Distance between consecutive rows.
+    pub row_stride: usize,
+    /// Distance between consecutive columns.
+    pub col_stride: usize,
+}
+
+impl MatrixLayout {
+    /// The largest index touched by a `rows × cols` matrix under this layout, plus one.
+    fn extent(&self, rows: usize, cols: usize) -> usize {
+        if rows == 0 || cols == 0 {
+            return 0;
+        }
+        let last = (rows - 1) * self.row_stride + (cols - 1) * self.col_stride;
+        self.offsets.iter().map(|o| o + last + 1).max().unwrap_or(0)
+    }
+}
+
+/// Multiply-adds below which a product runs on one thread.
+const PAR_MIN_MACS: usize = 1 << 18;
+
+/// A raw pointer to the output that can cross threads; every thread writes a disjoint block.
+#[derive(Clone, Copy)]
+struct OutPtr<T>(*mut T);
+// SAFETY: `OutPtr` is only used to hand disjoint sub-blocks of one output buffer to rayon tasks;
+// no two tasks write the same element, and the buffer outlives the parallel scope.
+unsafe impl<T> Send for OutPtr<T> {}
+// SAFETY: as above: shared only to derive disjoint sub-block pointers.
+unsafe impl<T> Sync for OutPtr<T> {}
+
+impl<T> OutPtr<T> {
+    /// The pointer (a method, so closures capture the `Send` wrapper rather than its field).
+    fn get(self) -> *mut T {
+        self.0
+    }
+}
+
+/// `out[b] = a[b] · b[b]` for every batch entry `b`, where each `a[b]` is `m × k`, each `b[b]` is
+/// `k × n`, and `out` is a contiguous `[batch, m, n]` buffer (row-major, fully overwritten).
+///
+/// Panics if a layout reaches outside its buffer, if the two layouts disagree on the batch size,
+/// or if `out` has the wrong length: the tensor layer checks shapes and returns typed errors
+/// before calling, so a panic here is a bug in the caller, never a user error.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul<T: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    a_layout: &MatrixLayout,
+    b: &[T],
+    b_layout: &MatrixLayout,
+    out: &mut [T],
+) {
+    let batch = a_layout.offsets.len();
+    assert_eq!(batch, b_layout.offsets.len(), "matmul: batch mismatch");
+    assert_eq!(out.len(), batch * m * n, "matmul: output length");
+    assert!(a_layout.extent(m, k) <= a.len(), "matmul: A out of bounds");
+    assert!(b_layout.extent(k, n) <= b.len(), "matmul: B out of bounds");
+    if out.is_empty() {
+        return;
+    }
+    if k == 0 {
+        out.fill(T::ZERO);
+        return;
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let work = batch * m * n * k;
+    let one = |bi: usize, c: &mut [T]| {
+        // SAFETY: the asserts above prove every element each operand's layout addresses for this
+        // batch entry is inside `a` / `b`, and `c` is exactly this entry's m × n output.
+        unsafe {
+            gemm_block(m, k, n, a, a_layout, bi, b, b_layout, 0, 0, c.as_mut_ptr(), n);
+        }
+    };
+    if work < PAR_MIN_MACS || threads == 1 {
+        out.chunks_mut(m * n).enumerate().for_each(|(bi, c)| one(bi, c));
+    } else if batch >= threads {
+        out.par_chunks_mut(m * n).enumerate().for_each(|(bi, c)| one(bi, c));
+    } else {
+        // Few large matrices: split each into blocks of rows (or columns) of C.
+        let by_rows = m >= n;
+        let len = if by_rows { m } else { n };
+        let parts = (threads * batch).div_ceil(batch).max(1);
+        let block = len.div_ceil(parts).div_ceil(8) * 8;
+        let blocks = len.div_ceil(block);
+        let ptr = OutPtr(out.as_mut_ptr());
+        (0..batch * blocks).into_par_iter().for_each(|task| {
+            let (bi, blk) = (task / blocks, task % blocks);
+            let start = blk * block;
+            let size = block.min(len - start);
+            // SAFETY: each task writes the rows [start, start+size) (or those columns) of batch
+            // entry `bi`, disjoint from every other task's block; the operand sub-matrices stay
+            // inside the bounds checked above because `start + size <= m` (or `n`).
+            unsafe {
+                let c = ptr.get().add(bi * m * n);
+                if by_rows {
+                    gemm_block(size, k, n, a, a_layout, bi, b, b_layout, start, 0, c.add(start * n), n);
+                } else {
+                    gemm_block(m, k, size, a, a_layout, bi, b, b_layout, 0, start, c.add(start), n);
+                }
+            }
+        });
+    }
+}
+
+/// One `gemm` on a sub-block: rows `[row0, row0 + m)` of A and columns `[col0, col0 + n)` of B
+/// for batch entry `bi`, written to `c` with row stride `ldc`.
+///
+/// # Safety
+/// The sub-blocks of A and B must lie inside `a` and `b`, and `c` must point to an `m × n`
+/// block (row stride `ldc`) that no other thread is writing.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_block<T: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    al: &MatrixLayout,
+    bi: usize,
+    b: &[T],
+    bl: &MatrixLayout,
+    row0: usize,
+    col0: usize,
+    c: *mut T,
+    ldc: usize,
+) {
+    let a_ptr = a.as_ptr().add(al.offsets[bi] + row0 * al.row_stride);
+    let b_ptr = b.as_ptr().add(bl.offsets[bi] + col0 * bl.col_stride);
+    T::gemm(
+        m,
+        k,
+        n,
+        a_ptr,
+        [al.row_stride as isize, al.col_stride as isize],
+        b_ptr,
+        [bl.row_stride as isize, bl.col_stride as isize],
+        c,
+        ldc as isize,
+    );
+}

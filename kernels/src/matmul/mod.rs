@@ -1,0 +1,9 @@
+//! Matrix multiplication: `C[b] = A[b] · B[b]` for a batch of strided matrices.
+//!
+//! The tensor layer resolves broadcasting of batch dimensions into one offset per batch entry
+//! for each operand, so this kernel never copies or transposes its inputs: a transposed operand
+//! is just a matrix whose column stride is larger than its row stride.
+
+mod cpu;
+
+pub use cpu::{matmul, MatrixLayout};

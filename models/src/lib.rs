@@ -1,0 +1,13 @@
+//! # ferrograd-models
+//!
+//! What you build models from: layers ([`layers`]) behind the [`Module`] trait, losses
+//! ([`loss`]), optimizers ([`optim`]), data loading ([`data`]) and metrics ([`metrics`]).
+
+pub mod data;
+pub mod layers;
+pub mod loss;
+pub mod metrics;
+mod module;
+pub mod optim;
+
+pub use module::Module;

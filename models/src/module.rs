@@ -1,0 +1,30 @@
+//! The `Module` trait: a layer or a model with named parameters.
+
+use ferrograd_autograd::{Result, Var};
+
+/// A differentiable function with parameters, as `torch.nn.Module`.
+pub trait Module {
+    /// Applies the module to an input.
+    fn forward(&self, x: &Var) -> Result<Var>;
+
+    /// The trainable parameters, each with a dotted name (`"0.weight"`, `"fc1.bias"`), in a
+    /// stable order.
+    fn named_parameters(&self) -> Vec<(String, Var)>;
+
+    /// The trainable parameters, without names.
+    fn parameters(&self) -> Vec<Var> {
+        self.named_parameters().into_iter().map(|(_, p)| p).collect()
+    }
+
+    /// Total number of trainable scalars.
+    fn num_parameters(&self) -> usize {
+        self.parameters().iter().map(|p| p.shape().iter().product::<usize>()).sum()
+    }
+
+    /// Clears the gradient of every parameter.
+    fn zero_grad(&self) {
+        for p in self.parameters() {
+            p.zero_grad();
+        }
+    }
+}

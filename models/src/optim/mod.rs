@@ -1,0 +1,37 @@
+//! Optimizers: [`Sgd`] (momentum, Nesterov), [`Adam`] and [`AdamW`], with weight decay.
+//!
+//! Each step runs one fused kernel per parameter that updates the parameter and its state in
+//! place (see `ferrograd_kernels::optim`), with PyTorch's formulas.
+
+mod adam;
+mod sgd;
+
+pub use adam::{Adam, AdamConfig};
+pub use sgd::{Sgd, SgdConfig};
+
+use ferrograd_autograd::{Result, Var};
+
+/// Updates parameters from their accumulated gradients.
+pub trait Optimizer {
+    /// Applies one update to every parameter that has a gradient.
+    fn step(&mut self) -> Result<()>;
+
+    /// The parameters being optimized.
+    fn params(&self) -> &[Var];
+
+    /// Clears the gradients of all parameters.
+    fn zero_grad(&self) {
+        for p in self.params() {
+            p.zero_grad();
+        }
+    }
+
+    /// The current learning rate.
+    fn lr(&self) -> f64;
+
+    /// Changes the learning rate (for schedules).
+    fn set_lr(&mut self, lr: f64);
+}
+
+/// AdamW: Adam with decoupled weight decay (Loshchilov & Hutter).
+pub type AdamW = Adam;

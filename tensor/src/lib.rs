@@ -1,0 +1,27 @@
+//! # ferrograd-tensor
+//!
+//! The [`Tensor`] type: an N-dimensional, strided view of a reference-counted buffer that lives
+//! on a [`Device`]. Views (`reshape`, `permute`, `narrow`, `expand`, …) share the buffer and copy
+//! nothing; `contiguous()` copies only when needed. Every op checks its arguments, returns a typed
+//! [`Error`] naming the op and the shapes involved, and then calls a kernel from
+//! `ferrograd-kernels`. There are no gradients here: that is `ferrograd-autograd`'s job.
+//!
+//! Ops live in [`ops`], one file per family, named as in the kernels and autograd crates.
+
+mod device;
+mod display;
+mod dtype;
+mod error;
+pub mod ops;
+mod random;
+mod shape;
+mod storage;
+mod tensor;
+
+pub use device::Device;
+pub use dtype::{DType, Element, FloatElement};
+pub use error::{Error, Result};
+pub use ferrograd_kernels::elementwise::{BinaryOp, UnaryOp};
+pub use random::Rng;
+pub use shape::{broadcast_shapes, Dim, Dims};
+pub use tensor::Tensor;

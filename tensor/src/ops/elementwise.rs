@@ -1,0 +1,165 @@
+//! Elementwise ops: unary maps and NumPy-broadcasting binary ops.
+
+use crate::tensor::with_float;
+use crate::{broadcast_shapes, BinaryOp, DType, Error, Result, Tensor, UnaryOp};
+use ferrograd_kernels::elementwise;
+
+impl Tensor {
+    /// Applies a unary op elementwise (float tensors only).
+    pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
+        with_float!(self, "unary", |T| {
+            let x = self.dense_data::<T>("unary")?;
+            let mut out = vec![0.0 as T; x.len()];
+            elementwise::unary(op, &x, &mut out);
+            Ok(Tensor::dense(out, self.shape.clone()))
+        })
+    }
+
+    /// Applies a binary op with NumPy broadcasting. Both operands must share dtype and device.
+    pub fn binary(&self, rhs: &Tensor, op: BinaryOp) -> Result<Tensor> {
+        let name = op.name();
+        self.same_kind(rhs, name)?;
+        let shape = broadcast_shapes(name, &self.shape, &rhs.shape)?;
+        let (a, b) = (self.expand(&shape)?, rhs.expand(&shape)?);
+        with_float!(self, name, |T| {
+            let mut out = vec![0.0 as T; shape.iter().product()];
+            elementwise::binary(op, a.view::<T>(name)?, b.view::<T>(name)?, &shape, &mut out);
+            Ok(Tensor::dense(out, shape))
+        })
+    }
+
+    /// `cond ? a : b` elementwise, where `cond` is nonzero for true; all three broadcast
+    /// together. `a` and `b` share dtype; `cond` may be a float mask of that dtype or `i64`.
+    pub fn where_cond(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        a.same_kind(b, "where")?;
+        let cond = if cond.dtype() == a.dtype() { cond.clone() } else { cond.to_dtype(a.dtype())? };
+        let shape = broadcast_shapes("where", &broadcast_shapes("where", &cond.shape, &a.shape)?, &b.shape)?;
+        let (c, x, y) = (cond.expand(&shape)?, a.expand(&shape)?, b.expand(&shape)?);
+        with_float!(a, "where", |T| {
+            let mut out = vec![0.0 as T; shape.iter().product()];
+            elementwise::select(c.view::<T>("where")?, x.view::<T>("where")?, y.view::<T>("where")?, &shape, &mut out);
+            Ok(Tensor::dense(out, shape))
+        })
+    }
+
+    /// Replaces elements where `mask` is nonzero by `value` (mask broadcasts to `self`).
+    pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Result<Tensor> {
+        let fill = Tensor::full(&[], value, self.dtype());
+        let out = Tensor::where_cond(mask, &fill, self)?;
+        if out.shape != self.shape {
+            return Err(Error::shape(
+                "masked_fill",
+                &[&self.shape, &mask.shape],
+                "mask does not broadcast to the tensor",
+            ));
+        }
+        Ok(out)
+    }
+
+    /// A scalar tensor of this tensor's dtype (for ops with a constant operand).
+    pub fn scalar_like(&self, v: f64) -> Tensor {
+        Tensor::full(&[], v, if self.dtype().is_float() { self.dtype() } else { DType::F32 })
+    }
+}
+
+/// Defines `Tensor::$name(&self) -> Result<Tensor>` for unary ops without parameters.
+macro_rules! unary_ops {
+    ($($(#[$doc:meta])* $name:ident => $op:expr;)*) => {
+        impl Tensor {
+            $($(#[$doc])* pub fn $name(&self) -> Result<Tensor> { self.unary($op) })*
+        }
+    };
+}
+unary_ops! {
+    /// `-x`
+    neg => UnaryOp::Neg;
+    /// `e^x`
+    exp => UnaryOp::Exp;
+    /// `ln x`
+    log => UnaryOp::Log;
+    /// `√x`
+    sqrt => UnaryOp::Sqrt;
+    /// `|x|`
+    abs => UnaryOp::Abs;
+    /// `sign(x)` ∈ {-1, 0, 1}
+    sign => UnaryOp::Sign;
+    /// `tanh x`
+    tanh => UnaryOp::Tanh;
+    /// `1 / (1 + e^-x)`
+    sigmoid => UnaryOp::Sigmoid;
+    /// `max(x, 0)`
+    relu => UnaryOp::Relu;
+    /// `x · Φ(x)` (exact, erf-based)
+    gelu => UnaryOp::Gelu;
+    /// `ln(1 + e^x)` (stable)
+    softplus => UnaryOp::Softplus;
+    /// The error function.
+    erf => UnaryOp::Erf;
+    /// `1 / x`
+    recip => UnaryOp::Recip;
+    /// `1` where `x > 0`, else `0`.
+    step => UnaryOp::Step;
+}
+
+impl Tensor {
+    /// `x` if `x > 0`, else `slope · x`.
+    pub fn leaky_relu(&self, slope: f64) -> Result<Tensor> {
+        self.unary(UnaryOp::LeakyRelu(slope))
+    }
+    /// `min(max(x, lo), hi)`.
+    pub fn clamp(&self, lo: f64, hi: f64) -> Result<Tensor> {
+        if lo > hi {
+            return Err(Error::invalid("clamp", format!("lower bound {lo} above upper bound {hi}")));
+        }
+        self.unary(UnaryOp::Clamp(lo, hi))
+    }
+    /// `x^p` for a constant exponent.
+    pub fn powf(&self, p: f64) -> Result<Tensor> {
+        self.unary(UnaryOp::Powf(p))
+    }
+    /// `x + c`
+    pub fn add_scalar(&self, c: f64) -> Result<Tensor> {
+        self.unary(UnaryOp::AddScalar(c))
+    }
+    /// `x · c`
+    pub fn mul_scalar(&self, c: f64) -> Result<Tensor> {
+        self.unary(UnaryOp::MulScalar(c))
+    }
+}
+
+/// Defines `Tensor::$name(&self, rhs) -> Result<Tensor>` for broadcasting binary ops.
+macro_rules! binary_ops {
+    ($($(#[$doc:meta])* $name:ident => $op:expr;)*) => {
+        impl Tensor {
+            $($(#[$doc])* pub fn $name(&self, rhs: &Tensor) -> Result<Tensor> { self.binary(rhs, $op) })*
+        }
+    };
+}
+binary_ops! {
+    /// `a + b` (broadcasting)
+    add => BinaryOp::Add;
+    /// `a - b` (broadcasting)
+    sub => BinaryOp::Sub;
+    /// `a · b` (broadcasting)
+    mul => BinaryOp::Mul;
+    /// `a / b` (broadcasting)
+    div => BinaryOp::Div;
+    /// `a^b` (broadcasting)
+    pow => BinaryOp::Pow;
+    /// `max(a, b)` (broadcasting)
+    maximum => BinaryOp::Maximum;
+    /// `min(a, b)` (broadcasting)
+    minimum => BinaryOp::Minimum;
+    /// `a == b` as a 0/1 mask (broadcasting)
+    eq => BinaryOp::Eq;
+    /// `a != b` as a 0/1 mask (broadcasting)
+    ne => BinaryOp::Ne;
+    /// `a < b` as a 0/1 mask (broadcasting)
+    lt => BinaryOp::Lt;
+    /// `a <= b` as a 0/1 mask (broadcasting)
+    le => BinaryOp::Le;
+    /// `a > b` as a 0/1 mask (broadcasting)
+    gt => BinaryOp::Gt;
+    /// `a >= b` as a 0/1 mask (broadcasting)
+    ge => BinaryOp::Ge;
+}

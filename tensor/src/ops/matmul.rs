@@ -1,0 +1,47 @@
+//! Matrix products: 2-D, and batched N-D with broadcast batch dimensions (as `torch.matmul`).
+
+use crate::tensor::with_float;
+use crate::{broadcast_shapes, Error, Result, Tensor};
+use ferrograd_kernels::matmul::{matmul, MatrixLayout};
+
+impl Tensor {
+    /// `self @ rhs`. Both operands need at least 2 dimensions: the last two are the matrices
+    /// (`[.., m, k] @ [.., k, n] → [.., m, n]`) and the leading ones broadcast. Transposed or
+    /// sliced operands are read in place through their strides; nothing is copied unless a
+    /// batch dimension cannot be expressed as one stride (then that operand is made contiguous).
+    pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
+        self.same_kind(rhs, "matmul")?;
+        let (a, b) = (&self.shape, &rhs.shape);
+        if a.len() < 2 || b.len() < 2 {
+            return Err(Error::shape("matmul", &[a, b], "both operands need at least 2 dimensions"));
+        }
+        let (m, k) = (a[a.len() - 2], a[a.len() - 1]);
+        let (k2, n) = (b[b.len() - 2], b[b.len() - 1]);
+        if k != k2 {
+            return Err(Error::shape("matmul", &[a, b], format!("inner dims {k} != {k2}")));
+        }
+        let batch_shape = broadcast_shapes("matmul", &a[..a.len() - 2], &b[..b.len() - 2])
+            .map_err(|_| Error::shape("matmul", &[a, b], "batch dimensions do not broadcast"))?;
+        let mut out_shape = batch_shape.clone();
+        out_shape.extend([m, n]);
+        let lhs = self.expand(&[batch_shape.as_slice(), &[m, k]].concat())?;
+        let rhs = rhs.expand(&[batch_shape.as_slice(), &[k, n]].concat())?;
+        with_float!(self, "matmul", |T| {
+            let mut out = vec![0.0 as T; out_shape.iter().product()];
+            let (la, lb) = (layout(&lhs, &batch_shape), layout(&rhs, &batch_shape));
+            matmul(m, k, n, lhs.buffer::<T>("matmul")?, &la, rhs.buffer::<T>("matmul")?, &lb, &mut out);
+            Ok(Tensor::dense(out, out_shape))
+        })
+    }
+}
+
+/// Each batch entry's offset, and the row/column strides of the last two dims.
+fn layout(t: &Tensor, batch_shape: &[usize]) -> MatrixLayout {
+    let r = t.rank();
+    let mut offsets = vec![t.offset];
+    for (d, &size) in batch_shape.iter().enumerate() {
+        let stride = t.strides[d];
+        offsets = offsets.iter().flat_map(|&o| (0..size).map(move |i| o + i * stride)).collect();
+    }
+    MatrixLayout { offsets, row_stride: t.strides[r - 2], col_stride: t.strides[r - 1] }
+}

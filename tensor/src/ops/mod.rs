@@ -1,0 +1,10 @@
+//! Tensor ops, one file per op family (the same names as in `ferrograd-kernels` and
+//! `ferrograd-autograd`). Each op is an inherent method on [`crate::Tensor`].
+
+mod elementwise;
+mod index;
+mod matmul;
+pub mod optim;
+mod reduce;
+mod softmax;
+mod view;

@@ -1,0 +1,33 @@
+//! Fused, numerically stable softmax and log-softmax along one dimension.
+
+use crate::tensor::with_float;
+use crate::{Dim, Result, Tensor};
+use ferrograd_kernels::softmax::softmax_rows;
+
+impl Tensor {
+    /// `exp(x_i) / Σ_j exp(x_j)` along `dim`.
+    pub fn softmax<D: Dim>(&self, dim: D) -> Result<Tensor> {
+        self.softmax_impl(dim, false, "softmax")
+    }
+
+    /// `x_i − log Σ_j exp(x_j)` along `dim`.
+    pub fn log_softmax<D: Dim>(&self, dim: D) -> Result<Tensor> {
+        self.softmax_impl(dim, true, "log_softmax")
+    }
+
+    fn softmax_impl<D: Dim>(&self, dim: D, log: bool, op: &'static str) -> Result<Tensor> {
+        if self.rank() == 0 {
+            return self.reshape(&[1])?.softmax_impl(0, log, op)?.reshape(&[]);
+        }
+        let d = dim.resolve(self.rank(), op)?;
+        let last = self.rank() - 1;
+        // Bring `dim` last so that each softmax is over one contiguous row, then move it back.
+        let moved = self.transpose(d, last)?;
+        with_float!(self, op, |T| {
+            let x = moved.dense_data::<T>(op)?;
+            let mut out = vec![0.0 as T; x.len()];
+            softmax_rows(&x, moved.shape[last], log, &mut out);
+            Tensor::dense(out, moved.shape.clone()).transpose(d, last)
+        })
+    }
+}

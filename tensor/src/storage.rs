@@ -1,0 +1,49 @@
+//! Buffers behind tensors, per device. Shared by `Arc`; a view clones the `Arc`, not the data.
+
+use crate::{DType, Device};
+
+/// A host buffer of one dtype.
+#[derive(Clone, Debug)]
+pub enum CpuBuffer {
+    /// `f32` data.
+    F32(Vec<f32>),
+    /// `f64` data.
+    F64(Vec<f64>),
+    /// `i64` data.
+    I64(Vec<i64>),
+}
+
+impl CpuBuffer {
+    /// The buffer's dtype.
+    pub fn dtype(&self) -> DType {
+        match self {
+            CpuBuffer::F32(_) => DType::F32,
+            CpuBuffer::F64(_) => DType::F64,
+            CpuBuffer::I64(_) => DType::I64,
+        }
+    }
+}
+
+/// A tensor's buffer on its device. The CUDA backend adds a `Cuda` variant here; code outside
+/// this crate never matches on it.
+#[derive(Clone, Debug)]
+pub enum Storage {
+    /// Host memory.
+    Cpu(CpuBuffer),
+}
+
+impl Storage {
+    /// The device the buffer lives on.
+    pub fn device(&self) -> Device {
+        match self {
+            Storage::Cpu(_) => Device::Cpu,
+        }
+    }
+
+    /// The buffer's dtype.
+    pub fn dtype(&self) -> DType {
+        match self {
+            Storage::Cpu(b) => b.dtype(),
+        }
+    }
+}
