@@ -4,12 +4,13 @@
 //! cargo run --release --example mnist_mlp -- --epochs 5
 //! ```
 //!
+//! Inputs are standardised, the optimizer is Adam with a cosine learning-rate schedule.
 //! Prints per-epoch loss, test accuracy and throughput, with a progress bar; the last line is a
 //! JSON object with the final metrics.
 
 use clap::Parser;
 use ferrograd::models::data::mnist::{self, Split};
-use ferrograd::models::data::DataLoader;
+use ferrograd::models::data::{DataLoader, TensorDataset};
 use ferrograd::models::layers::{Linear, Relu, Sequential};
 use ferrograd::models::loss::cross_entropy;
 use ferrograd::models::metrics::correct_predictions;
@@ -29,7 +30,7 @@ struct Args {
     /// Examples per optimizer step.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
-    /// Adam learning rate.
+    /// Peak Adam learning rate (cosine-decayed to 0 over the run).
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
     /// Seed for initialisation and shuffling.
@@ -56,8 +57,8 @@ fn main() {
 
 fn run(args: &Args) -> ferrograd::Result<()> {
     let device = Device::parse(&args.device)?;
-    let train = mnist::load(&args.data_dir, Split::Train)?;
-    let test = mnist::load(&args.data_dir, Split::Test)?;
+    let train = normalize(mnist::load(&args.data_dir, Split::Train)?)?;
+    let test = normalize(mnist::load(&args.data_dir, Split::Test)?)?;
     // Fail early, with a clear error, if the device cannot be used.
     train.inputs.narrow(0, 0, 1)?.to_device(device)?;
     println!("MNIST: {} training, {} test images; device {device}", train.len(), test.len());
@@ -72,6 +73,7 @@ fn run(args: &Args) -> ferrograd::Result<()> {
     let mut loader = DataLoader::new(train, args.batch_size, true, false, args.seed)?;
 
     let (mut train_time, mut samples) = (0.0f64, 0usize);
+    let (mut step, total_steps) = (0usize, args.epochs * loader.num_batches());
     let (mut last_loss, mut test_acc) = (f64::NAN, 0.0);
     for epoch in 1..=args.epochs {
         let bar = ProgressBar::new(loader.num_batches() as u64);
@@ -85,6 +87,11 @@ fn run(args: &Args) -> ferrograd::Result<()> {
         let (mut loss_sum, mut batches, mut epoch_samples) = (0.0, 0usize, 0usize);
         for batch in loader.epoch() {
             let (x, y) = batch?;
+            // Cosine learning-rate schedule, from `lr` down to 0 over the whole run: large steps
+            // early, fine ones at the end, which settles the weights in a better minimum.
+            let progress = step as f64 / total_steps as f64;
+            opt.set_lr(args.lr * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
+            step += 1;
             epoch_samples += y.numel();
             let logits = model.forward(&Var::constant(x))?;
             let loss = cross_entropy(&logits, &y)?;
@@ -122,8 +129,16 @@ fn run(args: &Args) -> ferrograd::Result<()> {
     Ok(())
 }
 
+/// Standardises pixels with MNIST's training-set mean and standard deviation (0.1307, 0.3081),
+/// as torchvision's `Normalize` does: zero-centred inputs make the first layer's gradients
+/// better conditioned, and Adam converges faster.
+fn normalize(mut data: TensorDataset) -> ferrograd::Result<TensorDataset> {
+    data.inputs = data.inputs.add_scalar(-0.1307)?.mul_scalar(1.0 / 0.3081)?;
+    Ok(data)
+}
+
 /// Test accuracy, computed without recording a graph, in batches of 1000.
-fn evaluate(model: &impl Module, test: &ferrograd::models::data::TensorDataset) -> ferrograd::Result<f64> {
+fn evaluate(model: &impl Module, test: &TensorDataset) -> ferrograd::Result<f64> {
     no_grad(|| {
         let mut correct = 0;
         let idx: Vec<usize> = (0..test.len()).collect();

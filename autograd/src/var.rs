@@ -29,6 +29,25 @@ pub(crate) struct Node {
     pub(crate) retains_grad: Cell<bool>,
 }
 
+impl Drop for Node {
+    /// Frees the graph below this node iteratively. The default recursive drop would recurse
+    /// once per op along a chain, and overflow the stack for graphs tens of thousands of ops
+    /// deep (an unrolled RNN over a long sequence).
+    fn drop(&mut self) {
+        let Some(grad_fn) = self.grad_fn.take() else { return };
+        let mut stack = grad_fn.inputs;
+        while let Some(var) = stack.pop() {
+            // Only a node we hold the last reference to is freed here; we first detach its
+            // inputs so that its own drop has nothing to recurse into.
+            if let Ok(mut node) = Rc::try_unwrap(var.0) {
+                if let Some(g) = node.grad_fn.take() {
+                    stack.extend(g.inputs);
+                }
+            }
+        }
+    }
+}
+
 /// A value in the autograd graph: a [`Tensor`] plus how it was computed.
 ///
 /// Cloning a `Var` is cheap and gives another handle to the same node (same value, same `.grad`).

@@ -1,0 +1,129 @@
+//! The semantics of the backward pass: accumulation, zero_grad, no_grad, detach, retain_grad,
+//! grad() leaving .grad alone, shared sub-expressions, deep graphs, and double backward.
+
+use ferrograd_autograd::{grad, no_grad, Tensor, Var};
+
+fn vec1(v: &[f64]) -> Var {
+    Var::parameter(Tensor::from_vec(v.to_vec(), &[v.len()]).unwrap())
+}
+
+fn values(t: Tensor) -> Vec<f64> {
+    t.to_vec::<f64>().unwrap()
+}
+
+#[test]
+fn repeated_backward_accumulates_and_zero_grad_clears() {
+    let x = vec1(&[1.0, 2.0]);
+    let y = x.mul(&x).unwrap().sum_all().unwrap();
+    y.backward().unwrap();
+    y.backward().unwrap();
+    assert_eq!(values(x.grad().unwrap()), vec![4.0, 8.0]); // 2 · 2x
+    x.zero_grad();
+    assert!(x.grad().is_none());
+}
+
+#[test]
+fn shared_subexpression_sums_both_paths() {
+    // y = x·x + x  ⇒ dy/dx = 2x + 1, with x used three times.
+    let x = vec1(&[3.0]);
+    let y = x.mul(&x).unwrap().add(&x).unwrap().sum_all().unwrap();
+    y.backward().unwrap();
+    assert_eq!(values(x.grad().unwrap()), vec![7.0]);
+}
+
+#[test]
+fn no_grad_records_nothing_and_detach_stops_gradients() {
+    let x = vec1(&[1.0, 2.0]);
+    let y = no_grad(|| x.exp().unwrap());
+    assert!(!y.requires_grad() && y.is_leaf());
+    let z = x.detach().mul(&x).unwrap().sum_all().unwrap(); // d/dx (c·x) = c
+    z.backward().unwrap();
+    assert_eq!(values(x.grad().unwrap()), vec![1.0, 2.0]);
+}
+
+#[test]
+fn intermediate_gradients_only_when_retained() {
+    let x = vec1(&[1.0, 2.0]);
+    let h = x.mul_scalar(3.0).unwrap();
+    let k = h.exp().unwrap();
+    h.retain_grad();
+    k.sum_all().unwrap().backward().unwrap();
+    assert_eq!(values(h.grad().unwrap()), values(k.value()));
+    assert!(k.grad().is_none());
+}
+
+#[test]
+fn grad_returns_gradients_without_touching_dot_grad() {
+    let x = vec1(&[1.0, 2.0]);
+    let unused = vec1(&[5.0]);
+    let y = x.powf(3.0).unwrap().sum_all().unwrap();
+    let one = Var::constant(Tensor::scalar(1.0f64));
+    let g = grad(&[y], &[x.clone(), unused], &[one], false).unwrap();
+    assert_eq!(values(g[0].as_ref().unwrap().value()), vec![3.0, 12.0]);
+    assert!(g[1].is_none());
+    assert!(x.grad().is_none());
+}
+
+#[test]
+fn hessian_vector_product() {
+    // f = Σ x³: ∇f = 3x², H = diag(6x), so H·v = 6x·v.
+    let x = vec1(&[1.0, -2.0, 0.5]);
+    let v = Var::constant(Tensor::from_vec(vec![1.0f64, 2.0, 3.0], &[3]).unwrap());
+    let f = x.powf(3.0).unwrap().sum_all().unwrap();
+    let g = grad(&[f], &[x.clone()], &[Var::constant(Tensor::scalar(1.0f64))], true).unwrap()[0].clone().unwrap();
+    assert!(g.requires_grad(), "create_graph gives a differentiable gradient");
+    let gv = g.mul(&v).unwrap().sum_all().unwrap();
+    let hv = grad(&[gv], &[x], &[Var::constant(Tensor::scalar(1.0f64))], false).unwrap()[0].clone().unwrap();
+    assert_eq!(values(hv.value()), vec![6.0, -24.0, 9.0]);
+}
+
+#[test]
+fn backward_with_create_graph_stores_differentiable_grads() {
+    let x = vec1(&[2.0]);
+    let y = x.powf(3.0).unwrap().sum_all().unwrap();
+    y.backward_with(&Tensor::scalar(1.0f64), true).unwrap();
+    let g = x.grad_var().unwrap(); // 3x²
+    assert!(g.requires_grad());
+    let second = grad(&[g.sum_all().unwrap()], &[x.clone()], &[Var::constant(Tensor::scalar(1.0f64))], false).unwrap();
+    assert_eq!(values(second[0].as_ref().unwrap().value()), vec![12.0]); // 6x
+}
+
+#[test]
+fn very_deep_graph_does_not_overflow_the_stack() {
+    let x = vec1(&[0.5]);
+    let mut h = x.clone();
+    for _ in 0..20_000 {
+        h = h.mul_scalar(1.0).unwrap().add_scalar(0.0).unwrap();
+    }
+    h.sum_all().unwrap().backward().unwrap();
+    assert_eq!(values(x.grad().unwrap()), vec![1.0]);
+}
+
+#[test]
+fn backward_needs_a_scalar_and_matching_seed_shape() {
+    let x = vec1(&[1.0, 2.0]);
+    let y = x.exp().unwrap();
+    let e = y.backward().unwrap_err().to_string();
+    assert!(e.contains("backward") && e.contains("[2]"), "{e}");
+    let e = y.backward_with(&Tensor::ones(&[3], ferrograd_autograd::DType::F64), false).unwrap_err();
+    assert!(e.to_string().contains("[2], [3]"), "{e}");
+}
+
+#[test]
+fn broadcast_gradients_are_summed_back_to_the_input_shape() {
+    // y = Σ (a[2,3] + b[3]) ⇒ ∂b = 2 for every entry (it was used by both rows).
+    let a = Var::parameter(Tensor::ones(&[2, 3], ferrograd_autograd::DType::F64));
+    let b = vec1(&[1.0, 2.0, 3.0]);
+    a.add(&b).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_eq!(values(b.grad().unwrap()), vec![2.0, 2.0, 2.0]);
+    assert_eq!(a.grad().unwrap().shape(), &[2, 3]);
+}
+
+#[test]
+fn gradcheck_catches_a_wrong_rule() {
+    // A deliberately wrong "gradient": stop the gradient through half of the expression.
+    let x = Tensor::from_vec(vec![0.3f64, -0.7], &[2]).unwrap();
+    let wrong = |v: &[Var]| v[0].mul(&v[0].detach());
+    let r = ferrograd_autograd::gradcheck("x·x with a detached factor", wrong, &[x], Default::default()).unwrap();
+    assert!(!r.passed, "{r}");
+}
