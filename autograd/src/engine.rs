@@ -30,21 +30,24 @@ impl Var {
             ));
         }
         let seed = Tensor::ones(&self.shape(), self.dtype());
-        self.backward_with(&seed, false)
+        self.backward_with(&seed, false, false)
     }
 
     /// Backpropagates `grad = ∂L/∂self` (same shape as `self`). With `create_graph`, the
     /// gradients stored in `.grad` have a graph of their own and can be differentiated again.
-    pub fn backward_with(&self, grad: &Tensor, create_graph: bool) -> Result<()> {
+    /// With `retain_graph` (implied by `create_graph`), the graph is kept for another pass;
+    /// otherwise each op's saved inputs are freed once its rule has run.
+    pub fn backward_with(&self, grad: &Tensor, create_graph: bool, retain_graph: bool) -> Result<()> {
         check_seed(self, grad.shape())?;
-        run(vec![(self.clone(), Var::constant(grad.clone()))], create_graph, None).map(|_| ())
+        let retain = retain_graph || create_graph;
+        run(vec![(self.clone(), Var::constant(grad.clone()))], create_graph, retain, None).map(|_| ())
     }
 }
 
 /// `∂(Σ_k ⟨grad_outputs[k], outputs[k]⟩) / ∂inputs[i]` for each input, without touching any
 /// `.grad` (as `torch.autograd.grad`). `None` for an input the outputs do not depend on. With
 /// `create_graph`, the results can be differentiated again; `grad_outputs` may then themselves
-/// require gradients.
+/// require gradients. The graph is always retained, so `grad` may be called on it repeatedly.
 pub fn grad(outputs: &[Var], inputs: &[Var], grad_outputs: &[Var], create_graph: bool) -> Result<Vec<Option<Var>>> {
     if outputs.len() != grad_outputs.len() {
         return Err(Error::invalid(
@@ -56,7 +59,7 @@ pub fn grad(outputs: &[Var], inputs: &[Var], grad_outputs: &[Var], create_graph:
         check_seed(o, &g.shape())?;
     }
     let roots = outputs.iter().cloned().zip(grad_outputs.iter().cloned()).collect();
-    let captured = run(roots, create_graph, Some(inputs))?;
+    let captured = run(roots, create_graph, true, Some(inputs))?;
     Ok(inputs.iter().map(|x| captured.get(&x.id()).cloned()).collect())
 }
 
@@ -99,9 +102,8 @@ fn topological_order(roots: &[Var]) -> Vec<Var> {
         // Each stack entry: a node and how many of its inputs have been pushed.
         let mut stack: Vec<(Var, usize)> = vec![(root.clone(), 0)];
         while let Some((node, next)) = stack.pop() {
-            let inputs = node.0.grad_fn.as_ref().map(|g| g.inputs.as_slice()).unwrap_or(&[]);
-            if let Some(child) = inputs.get(next) {
-                let child = child.clone();
+            let child = node.0.grad_fn.borrow().as_ref().and_then(|g| g.inputs.get(next).cloned());
+            if let Some(child) = child {
                 stack.push((node, next + 1));
                 if child.requires_grad() && visited.insert(child.id()) {
                     stack.push((child, 0));
@@ -124,7 +126,13 @@ fn accumulate(slot: Option<Var>, g: Var) -> Result<Var> {
 
 /// The reverse loop. In capture mode (`grad()`), returns the gradients of `capture`'s nodes and
 /// leaves every `.grad` alone; otherwise accumulates into leaves and retained intermediates.
-fn run(roots: Vec<(Var, Var)>, create_graph: bool, capture: Option<&[Var]>) -> Result<HashMap<usize, Var>> {
+/// Unless `retain`, each node's rule and saved inputs are freed right after the rule has run.
+fn run(
+    roots: Vec<(Var, Var)>,
+    create_graph: bool,
+    retain: bool,
+    capture: Option<&[Var]>,
+) -> Result<HashMap<usize, Var>> {
     let _mode = NoGradGuard::set(create_graph);
     let wanted: HashSet<usize> = capture.unwrap_or(&[]).iter().map(Var::id).collect();
     let order = topological_order(&roots.iter().map(|(v, _)| v.clone()).collect::<Vec<_>>());
@@ -147,10 +155,18 @@ fn run(roots: Vec<(Var, Var)>, create_graph: bool, capture: Option<&[Var]>) -> R
             let total = accumulate(prev, g.clone())?;
             *node.0.grad.borrow_mut() = Some(if create_graph { total } else { total.detach() });
         }
-        let Some(grad_fn) = &node.0.grad_fn else { continue };
+        let Some(op) = node.0.op else { continue };
+        let grad_fn = if retain { None } else { node.0.grad_fn.borrow_mut().take() };
+        let kept = node.0.grad_fn.borrow();
+        let Some(grad_fn) = grad_fn.as_ref().or(kept.as_ref()) else {
+            return Err(Error::invalid(
+                op,
+                "backward through a graph that a previous backward() already freed (pass retain_graph = true to the first)",
+            ));
+        };
         let input_grads = (grad_fn.backward)(&grad_fn.inputs, node, &g)?;
         if input_grads.len() != grad_fn.inputs.len() {
-            return Err(Error::invalid(grad_fn.op, "backward rule returned the wrong number of gradients"));
+            return Err(Error::invalid(op, "backward rule returned the wrong number of gradients"));
         }
         for (x, gx) in grad_fn.inputs.iter().zip(input_grads) {
             let Some(gx) = gx else { continue };

@@ -22,8 +22,11 @@ pub(crate) struct Node {
     /// The value. A `RefCell` so that optimizers can update a parameter in place.
     pub(crate) value: RefCell<Tensor>,
     pub(crate) requires_grad: bool,
-    /// `None` for leaves (inputs, parameters, constants).
-    pub(crate) grad_fn: Option<GradFn>,
+    /// The op that made this value; `None` for leaves (inputs, parameters, constants).
+    pub(crate) op: Option<&'static str>,
+    /// How to backpropagate through the op. Taken (freed, with the inputs it keeps alive) by a
+    /// backward pass that does not retain the graph, as in PyTorch.
+    pub(crate) grad_fn: RefCell<Option<GradFn>>,
     /// The accumulated gradient (leaves, and intermediates that retain theirs).
     pub(crate) grad: RefCell<Option<Var>>,
     pub(crate) retains_grad: Cell<bool>,
@@ -34,13 +37,13 @@ impl Drop for Node {
     /// once per op along a chain, and overflow the stack for graphs tens of thousands of ops
     /// deep (an unrolled RNN over a long sequence).
     fn drop(&mut self) {
-        let Some(grad_fn) = self.grad_fn.take() else { return };
+        let Some(grad_fn) = self.grad_fn.get_mut().take() else { return };
         let mut stack = grad_fn.inputs;
         while let Some(var) = stack.pop() {
             // Only a node we hold the last reference to is freed here; we first detach its
             // inputs so that its own drop has nothing to recurse into.
             if let Ok(mut node) = Rc::try_unwrap(var.0) {
-                if let Some(g) = node.grad_fn.take() {
+                if let Some(g) = node.grad_fn.get_mut().take() {
                     stack.extend(g.inputs);
                 }
             }
@@ -57,6 +60,11 @@ impl Drop for Node {
 ///   [`Var::zero_grad`] (or an optimizer's `zero_grad`) between steps.
 /// - Intermediate values do not keep their gradient unless [`Var::retain_grad`] was called.
 /// - Inside [`no_grad`] nothing is recorded: results are constants.
+/// - `backward()` frees the graph as it goes (each op's saved inputs are released once its
+///   rule has run), so memory is returned early and parameters are no longer shared with the
+///   graph when the optimizer updates them. Backpropagating through the same graph twice needs
+///   `backward_with(.., retain_graph = true)` the first time; otherwise the second pass is an
+///   error. [`crate::grad`] never frees the graph.
 /// - [`Var::detach`] gives a constant sharing the same data.
 #[derive(Clone)]
 pub struct Var(pub(crate) Rc<Node>);
@@ -113,7 +121,8 @@ impl Var {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             value: RefCell::new(value),
             requires_grad,
-            grad_fn,
+            op: grad_fn.as_ref().map(|g| g.op),
+            grad_fn: RefCell::new(grad_fn),
             grad: RefCell::new(None),
             retains_grad: Cell::new(false),
         }))
@@ -191,17 +200,18 @@ impl Var {
 
     /// Whether this is a leaf (made directly, not by an op).
     pub fn is_leaf(&self) -> bool {
-        self.0.grad_fn.is_none()
+        self.0.op.is_none()
     }
 
     /// The name of the op that made this value (`None` for leaves).
     pub fn op_name(&self) -> Option<&'static str> {
-        self.0.grad_fn.as_ref().map(|g| g.op)
+        self.0.op
     }
 
-    /// The inputs of the op that made this value (empty for leaves).
+    /// The inputs of the op that made this value (empty for leaves, and once a backward pass
+    /// has freed the graph).
     pub fn inputs(&self) -> Vec<Var> {
-        self.0.grad_fn.as_ref().map(|g| g.inputs.clone()).unwrap_or_default()
+        self.0.grad_fn.borrow().as_ref().map(|g| g.inputs.clone()).unwrap_or_default()
     }
 
     /// The accumulated gradient `∂L/∂self`, if any.

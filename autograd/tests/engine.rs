@@ -15,11 +15,27 @@ fn values(t: Tensor) -> Vec<f64> {
 fn repeated_backward_accumulates_and_zero_grad_clears() {
     let x = vec1(&[1.0, 2.0]);
     let y = x.mul(&x).unwrap().sum_all().unwrap();
-    y.backward().unwrap();
-    y.backward().unwrap();
+    let one = Tensor::scalar(1.0f64);
+    y.backward_with(&one, false, true).unwrap(); // keep the graph for a second pass
+    y.backward().unwrap(); // ... which frees it
     assert_eq!(values(x.grad().unwrap()), vec![4.0, 8.0]); // 2 · 2x
     x.zero_grad();
     assert!(x.grad().is_none());
+    // A third pass through the freed graph is an error naming the op, not a silent zero.
+    let e = y.backward().unwrap_err().to_string();
+    assert!(e.contains("sum") && e.contains("retain_graph"), "{e}");
+}
+
+#[test]
+fn backward_frees_saved_inputs_so_parameters_are_no_longer_shared() {
+    let w = Var::parameter(Tensor::from_vec(vec![1.0f64, 2.0, 3.0, 4.0], &[2, 2]).unwrap());
+    let y = w.t().unwrap().mul_scalar(2.0).unwrap().sum_all().unwrap();
+    // Before backward, the graph holds the transposed view of w (it shares w's buffer).
+    let view = &y.inputs()[0].inputs()[0].inputs()[0];
+    assert!(view.value().shares_storage(&w.value()));
+    y.backward().unwrap();
+    assert!(y.inputs().is_empty(), "the graph below y was freed");
+    assert_eq!(values(w.grad().unwrap()), vec![2.0; 4]);
 }
 
 #[test]
@@ -81,7 +97,7 @@ fn hessian_vector_product() {
 fn backward_with_create_graph_stores_differentiable_grads() {
     let x = vec1(&[2.0]);
     let y = x.powf(3.0).unwrap().sum_all().unwrap();
-    y.backward_with(&Tensor::scalar(1.0f64), true).unwrap();
+    y.backward_with(&Tensor::scalar(1.0f64), true, false).unwrap();
     let g = x.grad_var().unwrap(); // 3x²
     assert!(g.requires_grad());
     let second = grad(&[g.sum_all().unwrap()], &[x.clone()], &[Var::constant(Tensor::scalar(1.0f64))], false).unwrap();
@@ -105,7 +121,7 @@ fn backward_needs_a_scalar_and_matching_seed_shape() {
     let y = x.exp().unwrap();
     let e = y.backward().unwrap_err().to_string();
     assert!(e.contains("backward") && e.contains("[2]"), "{e}");
-    let e = y.backward_with(&Tensor::ones(&[3], ferrograd_autograd::DType::F64), false).unwrap_err();
+    let e = y.backward_with(&Tensor::ones(&[3], ferrograd_autograd::DType::F64), false, false).unwrap_err();
     assert!(e.to_string().contains("[2], [3]"), "{e}");
 }
 

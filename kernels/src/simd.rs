@@ -4,7 +4,10 @@
 //! [`vectorized`]. On x86-64 CPUs with AVX2 and FMA the closure is inlined into a function
 //! compiled with those target features, so LLVM vectorises it 8 lanes wide (f32) with fused
 //! multiply-adds; elsewhere the same closure runs as compiled for the baseline target (SSE2, 4
-//! lanes). The check is made once per process and cached, so the cost per call is one load and
+//! lanes). The closure must be marked `#[inline(always)]` (`vectorized(#[inline(always)] || …)`):
+//! otherwise LLVM may keep it as a separate function compiled for the baseline target, and the
+//! AVX2 copy would only be a jump to it (we saw exactly that in the disassembly of softmax
+//! before adding the attribute). The check is made once per process and cached, so the cost per call is one load and
 //! a branch. Building with `-C target-cpu=native` is never needed, and a release binary runs on
 //! any x86-64.
 

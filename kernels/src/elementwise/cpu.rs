@@ -18,7 +18,7 @@ pub fn unary<T: Float>(op: UnaryOp, x: &[T], out: &mut [T]) {
         ($($pat:pat),*) => {
             match op {
                 $($pat => zip_chunks(x, out, |x, o| {
-                    vectorized(|| {
+                    vectorized(#[inline(always)] || {
                         for (o, &v) in o.iter_mut().zip(x) {
                             *o = op.apply(v);
                         }
@@ -56,7 +56,7 @@ pub fn binary<T: Float>(op: BinaryOp, a: Strided<'_, T>, b: Strided<'_, T>, shap
     macro_rules! run {
         ($($pat:pat),*) => {
             match op {
-                $($pat => binary_with(a, b, shape, out, |x, y| op.apply(x, y)),)*
+                $($pat => binary_with(a, b, shape, out, #[inline(always)] |x, y| op.apply(x, y)),)*
             }
         };
     }
@@ -99,30 +99,33 @@ fn binary_with<T: Float>(
         let mut walk = RowWalker::new(&shape, [&sa, &sb], [a.offset, b.offset], row0);
         for o in block.chunks_exact_mut(inner) {
             let [oa, ob] = walk.offsets();
-            vectorized(|| match (ia, ib) {
-                (1, 1) => {
-                    for ((o, &x), &y) in o.iter_mut().zip(&a.data[oa..oa + inner]).zip(&b.data[ob..ob + inner]) {
-                        *o = f(x, y);
+            vectorized(
+                #[inline(always)]
+                || match (ia, ib) {
+                    (1, 1) => {
+                        for ((o, &x), &y) in o.iter_mut().zip(&a.data[oa..oa + inner]).zip(&b.data[ob..ob + inner]) {
+                            *o = f(x, y);
+                        }
                     }
-                }
-                (1, 0) => {
-                    let y = b.data[ob];
-                    for (o, &x) in o.iter_mut().zip(&a.data[oa..oa + inner]) {
-                        *o = f(x, y);
+                    (1, 0) => {
+                        let y = b.data[ob];
+                        for (o, &x) in o.iter_mut().zip(&a.data[oa..oa + inner]) {
+                            *o = f(x, y);
+                        }
                     }
-                }
-                (0, 1) => {
-                    let x = a.data[oa];
-                    for (o, &y) in o.iter_mut().zip(&b.data[ob..ob + inner]) {
-                        *o = f(x, y);
+                    (0, 1) => {
+                        let x = a.data[oa];
+                        for (o, &y) in o.iter_mut().zip(&b.data[ob..ob + inner]) {
+                            *o = f(x, y);
+                        }
                     }
-                }
-                _ => {
-                    for (j, o) in o.iter_mut().enumerate() {
-                        *o = f(a.data[oa + j * ia], b.data[ob + j * ib]);
+                    _ => {
+                        for (j, o) in o.iter_mut().enumerate() {
+                            *o = f(a.data[oa + j * ia], b.data[ob + j * ib]);
+                        }
                     }
-                }
-            });
+                },
+            );
             walk.advance();
         }
     });

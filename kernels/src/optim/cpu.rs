@@ -31,23 +31,26 @@ pub fn sgd_step<T: Float>(p: &mut [T], g: &[T], v: &mut [T], h: SgdParams) {
     let (lr, mu, damp, wd) = (f(h.lr), f(h.momentum), f(T::ONE.to_f64() - h.dampening), f(h.weight_decay));
     let use_momentum = h.momentum != 0.0;
     let body = |p: &mut [T], g: &[T], v: &mut [T]| {
-        vectorized(|| {
-            for i in 0..p.len() {
-                let gi = g[i] + wd * p[i];
-                let d = if use_momentum {
-                    let vi = if h.first_step { gi } else { mu * v[i] + damp * gi };
-                    v[i] = vi;
-                    if h.nesterov {
-                        gi + mu * vi
+        vectorized(
+            #[inline(always)]
+            || {
+                for i in 0..p.len() {
+                    let gi = g[i] + wd * p[i];
+                    let d = if use_momentum {
+                        let vi = if h.first_step { gi } else { mu * v[i] + damp * gi };
+                        v[i] = vi;
+                        if h.nesterov {
+                            gi + mu * vi
+                        } else {
+                            vi
+                        }
                     } else {
-                        vi
-                    }
-                } else {
-                    gi
-                };
-                p[i] -= lr * d;
-            }
-        })
+                        gi
+                    };
+                    p[i] -= lr * d;
+                }
+            },
+        )
     };
     if !use_momentum {
         // No velocity buffer: pass an empty one of matching chunking.
@@ -93,16 +96,19 @@ pub fn adam_step<T: Float>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], h: Ad
     let l2 = if h.decoupled { T::ZERO } else { f(h.weight_decay) };
     let shrink = if h.decoupled { f(1.0 - h.lr * h.weight_decay) } else { T::ONE };
     let run = |p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]| {
-        vectorized(|| {
-            for i in 0..p.len() {
-                let gi = g[i] + l2 * p[i];
-                let mi = b1 * m[i] + one_b1 * gi;
-                let vi = b2 * v[i] + one_b2 * gi * gi;
-                m[i] = mi;
-                v[i] = vi;
-                p[i] = p[i] * shrink - step_size * mi / ((vi).sqrt() * inv_sqrt_bc2 + eps);
-            }
-        })
+        vectorized(
+            #[inline(always)]
+            || {
+                for i in 0..p.len() {
+                    let gi = g[i] + l2 * p[i];
+                    let mi = b1 * m[i] + one_b1 * gi;
+                    let vi = b2 * v[i] + one_b2 * gi * gi;
+                    m[i] = mi;
+                    v[i] = vi;
+                    p[i] = p[i] * shrink - step_size * mi / ((vi).sqrt() * inv_sqrt_bc2 + eps);
+                }
+            },
+        )
     };
     if p.len() < PAR_MIN_ELEMS {
         run(p, g, m, v);

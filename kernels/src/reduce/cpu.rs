@@ -22,9 +22,33 @@ pub fn reduce<T: Float>(op: ReduceOp, x: &[T], outer: usize, len: usize, inner: 
     assert_eq!(x.len(), outer * len * inner, "reduce: input length");
     assert_eq!(out.len(), outer * inner, "reduce: output length");
     match op {
-        ReduceOp::Sum => reduce_with(x, len, inner, out, T::ZERO, |a, b| a + b),
-        ReduceOp::Max => reduce_with(x, len, inner, out, T::NEG_INFINITY, |a, b| a.max_v(b)),
-        ReduceOp::Min => reduce_with(x, len, inner, out, T::INFINITY, |a, b| a.min_v(b)),
+        ReduceOp::Sum => reduce_with(
+            x,
+            len,
+            inner,
+            out,
+            T::ZERO,
+            #[inline(always)]
+            |a, b| a + b,
+        ),
+        ReduceOp::Max => reduce_with(
+            x,
+            len,
+            inner,
+            out,
+            T::NEG_INFINITY,
+            #[inline(always)]
+            |a, b| a.max_v(b),
+        ),
+        ReduceOp::Min => reduce_with(
+            x,
+            len,
+            inner,
+            out,
+            T::INFINITY,
+            #[inline(always)]
+            |a, b| a.min_v(b),
+        ),
     }
 }
 
@@ -49,7 +73,10 @@ fn reduce_with<T: Float>(
         out.par_chunks_mut(rows_per).enumerate().for_each(|(blk, o)| {
             for (r, o) in o.iter_mut().enumerate() {
                 let row = &x[(blk * rows_per + r) * len..][..len];
-                *o = vectorized(|| fold_row(row, identity, f));
+                *o = vectorized(
+                    #[inline(always)]
+                    || fold_row(row, identity, f),
+                );
             }
         });
     } else {
@@ -58,11 +85,14 @@ fn reduce_with<T: Float>(
             o.copy_from_slice(&xs[..inner]);
             for j in 1..len {
                 let xr = &xs[j * inner..(j + 1) * inner];
-                vectorized(|| {
-                    for (o, &v) in o.iter_mut().zip(xr) {
-                        *o = f(*o, v);
-                    }
-                });
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        for (o, &v) in o.iter_mut().zip(xr) {
+                            *o = f(*o, v);
+                        }
+                    },
+                );
             }
         };
         if x.len() < PAR_MIN_ELEMS || out.len() < inner * 2 {
@@ -75,11 +105,14 @@ fn reduce_with<T: Float>(
                         oc.copy_from_slice(&xs[c0..c0 + oc.len()]);
                         for j in 1..len {
                             let xr = &xs[j * inner + c0..][..oc.len()];
-                            vectorized(|| {
-                                for (o, &v) in oc.iter_mut().zip(xr) {
-                                    *o = f(*o, v);
-                                }
-                            });
+                            vectorized(
+                                #[inline(always)]
+                                || {
+                                    for (o, &v) in oc.iter_mut().zip(xr) {
+                                        *o = f(*o, v);
+                                    }
+                                },
+                            );
                         }
                     });
                 }

@@ -20,7 +20,10 @@ pub fn softmax_rows<T: Float>(x: &[T], cols: usize, log: bool, out: &mut [T]) {
     row_blocks(out, cols, |row0, block| {
         for (r, y) in block.chunks_exact_mut(cols).enumerate() {
             let xr = &x[(row0 + r) * cols..][..cols];
-            vectorized(|| softmax_row(xr, y, log));
+            vectorized(
+                #[inline(always)]
+                || softmax_row(xr, y, log),
+            );
         }
     });
 }
