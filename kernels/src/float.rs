@@ -236,6 +236,11 @@ impl Float for f64 {
 /// is split in a high and a low part so that `r` is exact to f32 precision. Relative error is
 /// below 2 ulp over the whole range (checked against `f64::exp` in the tests); overflow gives
 /// `+inf`, underflow gives `0`, NaN stays NaN.
+///
+/// Two details keep it vectorisable: `n` is rounded by adding and subtracting `1.5·2^23` (the
+/// float's own round-to-nearest; no `floor`, which is a libm call without SSE4.1), and `2^n` is
+/// made from the bits of that same sum (in two halves, so that no branch is needed), with no float-to-int conversion (Rust's `as i32`
+/// saturates, which LLVM does not vectorise well).
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
@@ -243,16 +248,25 @@ pub fn exp_f32(x: f32) -> f32 {
     const LN2_LO: f32 = -2.121_944_4e-4;
     const MAX_X: f32 = 88.722_83;
     const MIN_X: f32 = -87.336_55;
-    let xc = x.clamp(MIN_X, 88.3);
-    let n = (xc * LOG2E + 0.5).floor();
+    // 1.5·2^23: adding it to a float of magnitude < 2^22 leaves round(v) in the low mantissa bits.
+    const ROUNDER: f32 = 12_582_912.0;
+    let xc = x.clamp(MIN_X, MAX_X);
+    let t = xc * LOG2E + ROUNDER;
+    let n = t - ROUNDER;
     let r = xc - n * LN2_HI - n * LN2_LO;
     let r2 = r * r;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1)
         * r
         + 0.5;
     let er = p * r2 + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) << 23) as u32);
-    let y = er * scale;
+    // The low bits of `t` hold n + 2^22 (as an integer), so subtracting the bits of ROUNDER gives
+    // n. n spans [-126, 128] and 2^128 is not a float, so multiply by 2^(n/2) and 2^(n - n/2),
+    // each built by putting its biased exponent into the exponent field.
+    let n_int = t.to_bits().wrapping_sub(ROUNDER.to_bits()) as i32;
+    let (n1, n2) = (n_int >> 1, n_int - (n_int >> 1));
+    let s1 = f32::from_bits(((n1 + 127) as u32) << 23);
+    let s2 = f32::from_bits(((n2 + 127) as u32) << 23);
+    let y = er * s1 * s2;
     let y = if x > MAX_X { f32::INFINITY } else { y };
     let y = if x < MIN_X { 0.0 } else { y };
     if x.is_nan() {

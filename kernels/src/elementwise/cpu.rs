@@ -13,68 +13,61 @@ use crate::Float;
 
 /// `out[i] = op(x[i])` over dense slices of equal length.
 pub fn unary<T: Float>(op: UnaryOp, x: &[T], out: &mut [T]) {
-    // One monomorphised loop per op: the match is outside the loop, `apply` is inlined into it.
-    macro_rules! run {
-        ($($pat:pat),*) => {
-            match op {
-                $($pat => zip_chunks(x, out, |x, o| {
-                    vectorized(#[inline(always)] || {
+    // One monomorphised loop per op. Inside the loop the op is rebuilt from a constant variant
+    // (and its captured parameters), so after inlining `apply` its `match` folds away and the
+    // loop body is just that op's formula, which LLVM can vectorise. Matching on the run-time
+    // `op` inside the loop instead leaves a switch in the loop body and nothing vectorises.
+    macro_rules! map {
+        ($make:expr) => {
+            zip_chunks(x, out, |x, o| {
+                vectorized(
+                    #[inline(always)]
+                    || {
                         for (o, &v) in o.iter_mut().zip(x) {
-                            *o = op.apply(v);
+                            *o = $make.apply(v);
                         }
-                    })
-                }),)*
-            }
+                    },
+                )
+            })
         };
     }
-    run!(
-        UnaryOp::Neg,
-        UnaryOp::Exp,
-        UnaryOp::Log,
-        UnaryOp::Sqrt,
-        UnaryOp::Abs,
-        UnaryOp::Sign,
-        UnaryOp::Tanh,
-        UnaryOp::Sigmoid,
-        UnaryOp::Relu,
-        UnaryOp::LeakyRelu(_),
-        UnaryOp::Gelu,
-        UnaryOp::Softplus,
-        UnaryOp::Clamp(..),
-        UnaryOp::Erf,
-        UnaryOp::Powf(_),
-        UnaryOp::AddScalar(_),
-        UnaryOp::MulScalar(_),
-        UnaryOp::Recip,
-        UnaryOp::Step
-    )
+    match op {
+        UnaryOp::Neg => map!(UnaryOp::Neg),
+        UnaryOp::Exp => map!(UnaryOp::Exp),
+        UnaryOp::Log => map!(UnaryOp::Log),
+        UnaryOp::Sqrt => map!(UnaryOp::Sqrt),
+        UnaryOp::Abs => map!(UnaryOp::Abs),
+        UnaryOp::Sign => map!(UnaryOp::Sign),
+        UnaryOp::Tanh => map!(UnaryOp::Tanh),
+        UnaryOp::Sigmoid => map!(UnaryOp::Sigmoid),
+        UnaryOp::Relu => map!(UnaryOp::Relu),
+        UnaryOp::LeakyRelu(s) => map!(UnaryOp::LeakyRelu(s)),
+        UnaryOp::Gelu => map!(UnaryOp::Gelu),
+        UnaryOp::Softplus => map!(UnaryOp::Softplus),
+        UnaryOp::Clamp(lo, hi) => map!(UnaryOp::Clamp(lo, hi)),
+        UnaryOp::Erf => map!(UnaryOp::Erf),
+        UnaryOp::Powf(p) => map!(UnaryOp::Powf(p)),
+        UnaryOp::AddScalar(c) => map!(UnaryOp::AddScalar(c)),
+        UnaryOp::MulScalar(c) => map!(UnaryOp::MulScalar(c)),
+        UnaryOp::Recip => map!(UnaryOp::Recip),
+        UnaryOp::Step => map!(UnaryOp::Step),
+    }
 }
 
 /// `out = op(a, b)` where `a` and `b` are views read with the output's `shape` (broadcast
 /// dimensions have stride 0) and `out` is dense row-major.
 pub fn binary<T: Float>(op: BinaryOp, a: Strided<'_, T>, b: Strided<'_, T>, shape: &[usize], out: &mut [T]) {
+    // As in `unary`: a constant variant per arm, so each op gets its own loop.
     macro_rules! run {
-        ($($pat:pat),*) => {
+        ($($variant:ident),*) => {
             match op {
-                $($pat => binary_with(a, b, shape, out, #[inline(always)] |x, y| op.apply(x, y)),)*
+                $(BinaryOp::$variant => {
+                    binary_with(a, b, shape, out, #[inline(always)] |x, y| BinaryOp::$variant.apply(x, y))
+                })*
             }
         };
     }
-    run!(
-        BinaryOp::Add,
-        BinaryOp::Sub,
-        BinaryOp::Mul,
-        BinaryOp::Div,
-        BinaryOp::Pow,
-        BinaryOp::Maximum,
-        BinaryOp::Minimum,
-        BinaryOp::Eq,
-        BinaryOp::Ne,
-        BinaryOp::Lt,
-        BinaryOp::Le,
-        BinaryOp::Gt,
-        BinaryOp::Ge
-    )
+    run!(Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge)
 }
 
 fn binary_with<T: Float>(

@@ -49,23 +49,19 @@ fn softmax_row<T: Float>(x: &[T], y: &mut [T], log: bool) {
         // Every entry is -inf: no probability mass anywhere. PyTorch gives NaN; so do we.
         m = T::ZERO;
     }
-    // Pass 2: e_i = exp(x_i - m) into y, summed in lanes.
+    // Pass 2: e_i = exp(x_i - m) into y (a plain map: it vectorises), then their sum in lanes.
+    for (yv, &xv) in y.iter_mut().zip(x) {
+        *yv = (xv - m).exp();
+    }
     let mut sums = [T::ZERO; 8];
+    let chunks = y.chunks_exact(8);
     let mut tail = T::ZERO;
-    {
-        let mut yc = y.chunks_exact_mut(8);
-        let mut xc = x.chunks_exact(8);
-        for (yc, xc) in (&mut yc).zip(&mut xc) {
-            for l in 0..8 {
-                let e = (xc[l] - m).exp();
-                yc[l] = e;
-                sums[l] += e;
-            }
-        }
-        for (yv, &xv) in yc.into_remainder().iter_mut().zip(xc.remainder()) {
-            let e = (xv - m).exp();
-            *yv = e;
-            tail += e;
+    for &v in chunks.remainder() {
+        tail += v;
+    }
+    for c in chunks {
+        for l in 0..8 {
+            sums[l] += c[l];
         }
     }
     let s = sums.iter().fold(tail, |a, &b| a + b);
