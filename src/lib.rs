@@ -16,6 +16,8 @@
 //! assert_eq!(x.grad().unwrap().to_vec::<f64>().unwrap(), vec![2.0, 4.0, 6.0]); // ∂y/∂x = 2x
 //! ```
 
+#![warn(missing_docs)]
+
 pub use ferrograd_autograd as autograd;
 pub use ferrograd_kernels as kernels;
 pub use ferrograd_models as models;

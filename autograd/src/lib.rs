@@ -16,6 +16,8 @@
 //!
 //! The rules live in [`ops`], one file per op family, each with its formula in the doc comment.
 
+#![warn(missing_docs)]
+
 pub mod engine;
 pub mod gradcheck;
 pub mod ops;

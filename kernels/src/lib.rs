@@ -19,6 +19,8 @@
 //!   micro-kernel; we call it on strided operands (no transposing copies) and split the work over
 //!   rayon by batch and by blocks of rows.
 
+#![warn(missing_docs)]
+
 pub mod copy;
 pub mod elementwise;
 pub mod float;

@@ -3,6 +3,8 @@
 //! What you build models from: layers ([`layers`]) behind the [`Module`] trait, losses
 //! ([`loss`]), optimizers ([`optim`]), data loading ([`data`]) and metrics ([`metrics`]).
 
+#![warn(missing_docs)]
+
 pub mod data;
 pub mod layers;
 pub mod loss;

@@ -8,6 +8,8 @@
 //!
 //! Ops live in [`ops`], one file per family, named as in the kernels and autograd crates.
 
+#![warn(missing_docs)]
+
 mod device;
 mod display;
 mod dtype;
