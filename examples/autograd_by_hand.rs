@@ -12,16 +12,16 @@ fn main() -> ferrograd::Result<()> {
     let x = Var::parameter(Tensor::from_vec(vec![1.0f64, 2.0, 3.0], &[3, 1])?);
     let y = w.matmul(&x)?.tanh()?.sum_all()?;
 
-    y.backward()?; // ∂y/∂W = (1 − tanh²(Wx)) · xᵀ
+    // Double backward: grad() returns ∂y/∂x as a Var with its own graph (a Hessian-vector product).
+    // grad() keeps the graph, so backward() can still run below.
+    let one = Var::constant(Tensor::ones(&[], y.dtype()));
+    let gx = grad(&[&y], &[&x], &[&one], true)?[0].clone().expect("y depends on x");
+    let hvp = grad(&[&gx.sum_all()?], &[&x], &[&one], false)?;
+    println!("H·1 = {}", hvp[0].as_ref().expect("∂y/∂x depends on x").value());
+
+    y.backward()?; // ∂y/∂W = (1 − tanh²(Wx)) · xᵀ, accumulated into w.grad(); frees the graph
     println!("dy/dW = {}", w.grad().expect("W requires a gradient"));
     println!("dy/dx = {}", x.grad().expect("x requires a gradient"));
-
-    // Double backward: the gradient is itself differentiable (a Hessian-vector product).
-    let one = || Var::constant(Tensor::ones(&[], y.dtype()));
-    let g = grad(&[y.clone()], &[x.clone()], &[one()], true)?;
-    let gx = g[0].clone().expect("y depends on x"); // ∂y/∂x, with its own graph
-    let hvp = grad(&[gx.sum_all()?], &[x.clone()], &[one()], false)?;
-    println!("H·1 = {}", hvp[0].as_ref().expect("∂y/∂x depends on x").value());
     println!("{{\"example\":\"autograd_by_hand\",\"y\":{}}}", y.value().item()?);
     Ok(())
 }

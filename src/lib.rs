@@ -26,3 +26,8 @@ pub use ferrograd_tensor as tensor;
 pub use ferrograd_autograd::{grad, gradcheck, gradgradcheck, no_grad, Var};
 pub use ferrograd_models::Module;
 pub use ferrograd_tensor::{DType, Device, Error, Result, Rng, Tensor};
+
+/// The README's code blocks, compiled and run as doctests so that they cannot go stale.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

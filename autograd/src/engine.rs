@@ -48,7 +48,7 @@ impl Var {
 /// `.grad` (as `torch.autograd.grad`). `None` for an input the outputs do not depend on. With
 /// `create_graph`, the results can be differentiated again; `grad_outputs` may then themselves
 /// require gradients. The graph is always retained, so `grad` may be called on it repeatedly.
-pub fn grad(outputs: &[Var], inputs: &[Var], grad_outputs: &[Var], create_graph: bool) -> Result<Vec<Option<Var>>> {
+pub fn grad(outputs: &[&Var], inputs: &[&Var], grad_outputs: &[&Var], create_graph: bool) -> Result<Vec<Option<Var>>> {
     if outputs.len() != grad_outputs.len() {
         return Err(Error::invalid(
             "grad",
@@ -58,8 +58,9 @@ pub fn grad(outputs: &[Var], inputs: &[Var], grad_outputs: &[Var], create_graph:
     for (o, g) in outputs.iter().zip(grad_outputs) {
         check_seed(o, &g.shape())?;
     }
-    let roots = outputs.iter().cloned().zip(grad_outputs.iter().cloned()).collect();
-    let captured = run(roots, create_graph, true, Some(inputs))?;
+    let roots = outputs.iter().map(|&o| o.clone()).zip(grad_outputs.iter().map(|&g| g.clone())).collect();
+    let inputs: Vec<Var> = inputs.iter().map(|&x| x.clone()).collect();
+    let captured = run(roots, create_graph, true, Some(&inputs))?;
     Ok(inputs.iter().map(|x| captured.get(&x.id()).cloned()).collect())
 }
 

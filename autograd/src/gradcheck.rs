@@ -72,6 +72,11 @@ impl fmt::Display for GradcheckReport {
     }
 }
 
+/// Borrows each `Var` of a slice (the form [`grad`] takes).
+fn refs(vars: &[Var]) -> Vec<&Var> {
+    vars.iter().collect()
+}
+
 /// Evaluates `f` and flattens all its outputs into one `f64` vector.
 fn eval_flat(f: &dyn Fn(&[Var]) -> Result<Vec<Var>>, inputs: &[Tensor]) -> Result<Vec<f64>> {
     // Leaves that require gradients, with recording on: `f` may itself call `grad` (as in
@@ -118,8 +123,11 @@ pub fn gradcheck_multi(
             let requiring: Vec<Var> = outputs.iter().filter(|o| o.requires_grad()).cloned().collect();
             let seeds: Vec<Var> =
                 outputs.iter().zip(seeds).filter(|(o, _)| o.requires_grad()).map(|(_, s)| s).collect();
-            let grads =
-                if requiring.is_empty() { vec![None; leaves.len()] } else { grad(&requiring, &leaves, &seeds, false)? };
+            let grads = if requiring.is_empty() {
+                vec![None; leaves.len()]
+            } else {
+                grad(&refs(&requiring), &refs(&leaves), &refs(&seeds), false)?
+            };
             for (i, gi) in grads.iter().enumerate() {
                 if let Some(gi) = gi {
                     analytic[i][row] = gi.value().to_vec::<f64>()?;
@@ -208,7 +216,7 @@ pub fn gradgradcheck(
         if !y.requires_grad() {
             return Err(Error::invalid("gradgradcheck", "the function does not depend on its inputs"));
         }
-        let gs = grad(&[y], x, std::slice::from_ref(v), true)?;
+        let gs = grad(&[&y], &refs(x), &[v], true)?;
         gs.into_iter()
             .zip(x)
             .map(|(g, xi)| match g {

@@ -74,7 +74,7 @@ fn grad_returns_gradients_without_touching_dot_grad() {
     let unused = vec1(&[5.0]);
     let y = x.powf(3.0).unwrap().sum_all().unwrap();
     let one = Var::constant(Tensor::scalar(1.0f64));
-    let g = grad(&[y], &[x.clone(), unused], &[one], false).unwrap();
+    let g = grad(&[&y], &[&x, &unused], &[&one], false).unwrap();
     assert_eq!(values(g[0].as_ref().unwrap().value()), vec![3.0, 12.0]);
     assert!(g[1].is_none());
     assert!(x.grad().is_none());
@@ -86,10 +86,11 @@ fn hessian_vector_product() {
     let x = vec1(&[1.0, -2.0, 0.5]);
     let v = Var::constant(Tensor::from_vec(vec![1.0f64, 2.0, 3.0], &[3]).unwrap());
     let f = x.powf(3.0).unwrap().sum_all().unwrap();
-    let g = grad(&[f], &[x.clone()], &[Var::constant(Tensor::scalar(1.0f64))], true).unwrap()[0].clone().unwrap();
+    let one = Var::constant(Tensor::scalar(1.0f64));
+    let g = grad(&[&f], &[&x], &[&one], true).unwrap()[0].clone().unwrap();
     assert!(g.requires_grad(), "create_graph gives a differentiable gradient");
     let gv = g.mul(&v).unwrap().sum_all().unwrap();
-    let hv = grad(&[gv], &[x], &[Var::constant(Tensor::scalar(1.0f64))], false).unwrap()[0].clone().unwrap();
+    let hv = grad(&[&gv], &[&x], &[&one], false).unwrap()[0].clone().unwrap();
     assert_eq!(values(hv.value()), vec![6.0, -24.0, 9.0]);
 }
 
@@ -100,7 +101,8 @@ fn backward_with_create_graph_stores_differentiable_grads() {
     y.backward_with(&Tensor::scalar(1.0f64), true, false).unwrap();
     let g = x.grad_var().unwrap(); // 3x²
     assert!(g.requires_grad());
-    let second = grad(&[g.sum_all().unwrap()], &[x.clone()], &[Var::constant(Tensor::scalar(1.0f64))], false).unwrap();
+    let one = Var::constant(Tensor::scalar(1.0f64));
+    let second = grad(&[&g.sum_all().unwrap()], &[&x], &[&one], false).unwrap();
     assert_eq!(values(second[0].as_ref().unwrap().value()), vec![12.0]); // 6x
 }
 

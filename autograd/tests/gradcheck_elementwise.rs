@@ -7,8 +7,13 @@ use common::*;
 use ferrograd_autograd::{Tensor, Var};
 use proptest::prelude::*;
 
+/// A unary op under test.
+type UnaryFn = fn(&Var) -> ferrograd_autograd::Result<Var>;
+/// A generator of inputs (shape, seed) where that op is smooth.
+type InputFn = fn(&[usize], u64) -> Tensor;
+
 /// Unary ops: each with an input range where it is smooth.
-fn unary_cases() -> Vec<(&'static str, fn(&Var) -> ferrograd_autograd::Result<Var>, fn(&[usize], u64) -> Tensor)> {
+fn unary_cases() -> Vec<(&'static str, UnaryFn, InputFn)> {
     fn any(s: &[usize], seed: u64) -> Tensor {
         uniform(s, seed, -2.0, 2.0)
     }

@@ -111,7 +111,10 @@ impl fmt::Display for Error {
             Error::IndexOutOfRange { op, index, size } => {
                 write!(f, "{op}: index {index} out of range for an axis of length {size}")
             }
-            Error::DTypeMismatch { op, dtypes } => write!(f, "{op}: dtypes differ: {dtypes:?}"),
+            Error::DTypeMismatch { op, dtypes } => {
+                let names: Vec<String> = dtypes.iter().map(|d| d.to_string()).collect();
+                write!(f, "{op}: dtypes differ: {}", names.join(" vs "))
+            }
             Error::UnsupportedDType { op, dtype } => write!(f, "{op}: not supported for dtype {dtype}"),
             Error::DeviceMismatch { op, devices } => write!(f, "{op}: operands on different devices: {devices:?}"),
             Error::DeviceUnavailable { device, reason } => write!(f, "device {device} unavailable: {reason}"),

@@ -171,8 +171,10 @@ impl Tensor {
         let buf = self.buffer::<T>(op)?;
         if self.is_contiguous() {
             Ok(std::borrow::Cow::Borrowed(&buf[self.offset..self.offset + self.numel()]))
+        } else if self.numel() == 0 {
+            Ok(std::borrow::Cow::Owned(Vec::new()))
         } else {
-            let mut out = vec![buf[0]; self.numel()];
+            let mut out = vec![buf[self.offset]; self.numel()];
             copy_strided(self.view(op)?, &self.shape, &mut out);
             Ok(std::borrow::Cow::Owned(out))
         }

@@ -54,6 +54,31 @@ pub enum UnaryOp {
 }
 
 impl UnaryOp {
+    /// The op's name, for errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            UnaryOp::Neg => "neg",
+            UnaryOp::Exp => "exp",
+            UnaryOp::Log => "log",
+            UnaryOp::Sqrt => "sqrt",
+            UnaryOp::Abs => "abs",
+            UnaryOp::Sign => "sign",
+            UnaryOp::Tanh => "tanh",
+            UnaryOp::Sigmoid => "sigmoid",
+            UnaryOp::Relu => "relu",
+            UnaryOp::LeakyRelu(_) => "leaky_relu",
+            UnaryOp::Gelu => "gelu",
+            UnaryOp::Softplus => "softplus",
+            UnaryOp::Clamp(..) => "clamp",
+            UnaryOp::Erf => "erf",
+            UnaryOp::Powf(_) => "powf",
+            UnaryOp::AddScalar(_) => "add_scalar",
+            UnaryOp::MulScalar(_) => "mul_scalar",
+            UnaryOp::Recip => "recip",
+            UnaryOp::Step => "step",
+        }
+    }
+
     /// The op applied to one value: the reference every kernel must agree with.
     #[inline(always)]
     pub fn apply<T: Float>(self, x: T) -> T {

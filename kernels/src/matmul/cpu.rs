@@ -11,7 +11,7 @@
 //!   tall) and each block is one `gemm` call on sub-matrices. Blocks are multiples of 8, the
 //!   micro-kernel's height, so no thread runs a ragged edge it could have avoided.
 //!
-//! Small products (under ~2^18 multiply-adds) stay on the calling thread: a rayon hand-off
+//! Small products (under 2^22 multiply-adds) stay on the calling thread: a rayon hand-off
 //! costs more than they do.
 
 use crate::Float;
@@ -40,8 +40,11 @@ impl MatrixLayout {
     }
 }
 
-/// Multiply-adds below which a product runs on one thread.
-const PAR_MIN_MACS: usize = 1 << 18;
+/// Multiply-adds below which a product runs on one thread. Measured on the 2-core dev machine
+/// (`cargo bench --bench ops -- matmul` with `RAYON_NUM_THREADS=1` vs 2): 64³ ran at 106 vs
+/// 34 GFLOP/s and 128³ (2M multiply-adds) at 149 vs 128, while 256³ (16M) went 182 → 248:
+/// waking a second thread costs tens of microseconds, which only large products repay.
+const PAR_MIN_MACS: usize = 1 << 22;
 
 /// A raw pointer to the output that can cross threads; every thread writes a disjoint block.
 #[derive(Clone, Copy)]

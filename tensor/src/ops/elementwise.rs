@@ -7,8 +7,9 @@ use ferrograd_kernels::elementwise;
 impl Tensor {
     /// Applies a unary op elementwise (float tensors only).
     pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
-        with_float!(self, "unary", |T| {
-            let x = self.dense_data::<T>("unary")?;
+        let name = op.name();
+        with_float!(self, name, |T| {
+            let x = self.dense_data::<T>(name)?;
             let mut out = vec![0.0 as T; x.len()];
             elementwise::unary(op, &x, &mut out);
             Ok(Tensor::dense(out, self.shape.clone()))

@@ -10,6 +10,7 @@ impl Tensor {
     /// Checks an `i64` index tensor against an axis of length `size` and returns it as `usize`.
     fn indices(&self, op: &'static str, size: usize) -> Result<Vec<usize>> {
         if self.dtype() != DType::I64 {
+            // Indices must be i64: a float index tensor is reported as an unsupported dtype.
             return Err(Error::UnsupportedDType { op, dtype: self.dtype() });
         }
         self.dense_data::<i64>(op)?
@@ -154,8 +155,15 @@ impl Tensor {
     /// `pad(dim, s, n − s − l)` is the adjoint of `narrow(dim, s, l)` on an axis of length `n`.
     pub fn pad<D: Dim>(&self, dim: D, before: usize, after: usize) -> Result<Tensor> {
         let d = dim.resolve(self.rank(), "pad")?;
+        // Checked arithmetic: a padding so large that the size overflows is an error, not a wrap.
         let mut shape = self.shape.clone();
-        shape[d] += before + after;
+        let numel = before.checked_add(after).and_then(|p| p.checked_add(self.shape[d])).and_then(|len| {
+            shape[d] = len;
+            shape.iter().try_fold(1usize, |acc, &s| acc.checked_mul(s))
+        });
+        if numel.is_none() {
+            return Err(Error::shape("pad", &[&self.shape], format!("padding {before} + {after} overflows")));
+        }
         let strides = contiguous_strides(&shape);
         with_any!(self, |T| {
             let mut out = vec![T::default(); shape.iter().product()];

@@ -67,11 +67,11 @@ impl Tensor {
     /// Elements `start..start + len` along `dim`.
     pub fn narrow<D: Dim>(&self, dim: D, start: usize, len: usize) -> Result<Tensor> {
         let d = dim.resolve(self.rank(), "narrow")?;
-        if start + len > self.shape[d] {
+        if start.checked_add(len).is_none_or(|end| end > self.shape[d]) {
             return Err(Error::shape(
                 "narrow",
                 &[&self.shape],
-                format!("range {start}..{} exceeds dim {d} of length {}", start + len, self.shape[d]),
+                format!("range {start}..{start}+{len} exceeds dim {d} of length {}", self.shape[d]),
             ));
         }
         let mut shape = self.shape.clone();

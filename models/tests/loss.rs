@@ -1,0 +1,185 @@
+//! Losses against naive formulas computed here in f64, including large logits.
+
+use ferrograd_autograd::{DType, Error, Rng, Tensor, Var};
+use ferrograd_models::loss::{binary_cross_entropy_with_logits, cross_entropy, mse_loss};
+use proptest::prelude::*;
+
+fn config() -> ProptestConfig {
+    ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() }
+}
+
+fn vals(t: &Tensor) -> Vec<f64> {
+    t.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap()
+}
+
+fn eps(dt: DType) -> f64 {
+    if dt == DType::F32 {
+        f32::EPSILON as f64
+    } else {
+        f64::EPSILON
+    }
+}
+
+fn float_dtype() -> impl Strategy<Value = DType> {
+    prop_oneof![Just(DType::F32), Just(DType::F64)]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn mse_matches_mean_of_squares(
+        s in prop::collection::vec(1usize..=4, 0..=3), dt in float_dtype(), seed in any::<u64>()
+    ) {
+        let mut rng = Rng::new(seed);
+        let p = rng.normal_tensor(&s, 0.0, 1.0, dt).unwrap();
+        let t = rng.normal_tensor(&s, 0.0, 1.0, dt).unwrap();
+        let loss = mse_loss(&Var::constant(p.clone()), &Var::constant(t.clone())).unwrap();
+        prop_assert_eq!(loss.shape(), Vec::<usize>::new());
+        let (pv, tv) = (vals(&p), vals(&t));
+        let n = pv.len() as f64;
+        let sq: Vec<f64> = pv.iter().zip(&tv).map(|(a, b)| (a - b) * (a - b)).collect();
+        let want = sq.iter().sum::<f64>() / n;
+        // Each squared difference has relative error ≤ 3·eps (subtract, square); the n-term sum
+        // adds n·eps·Σ, the scaling by 1/n two more eps: (n + 5)·eps·Σ d² / n, plus the f64
+        // reference's n·eps64.
+        let tol = ((n + 5.0) * eps(dt) + n * f64::EPSILON) * sq.iter().sum::<f64>() / n;
+        let got = loss.value().item().unwrap();
+        prop_assert!((got - want).abs() <= tol, "mse {} want {} ± {}", got, want, tol);
+    }
+
+    #[test]
+    fn cross_entropy_matches_naive_formula_and_gradient(
+        batch in 1usize..=5, classes in 2usize..=6, scale in prop_oneof![Just(1.0), Just(1000.0)],
+        dt in float_dtype(), seed in any::<u64>()
+    ) {
+        // scale 1000: logits in the thousands, where exp overflows without the max shift.
+        let mut rng = Rng::new(seed);
+        let logits = rng.normal_tensor(&[batch, classes], 0.0, scale, dt).unwrap();
+        let targets = rng.randint(&[batch], classes as u64).unwrap();
+        let x = Var::parameter(logits.clone());
+        let loss = cross_entropy(&x, &targets).unwrap();
+        prop_assert_eq!(loss.shape(), Vec::<usize>::new());
+        let (lv, tv) = (vals(&logits), targets.to_vec::<i64>().unwrap());
+        let e = eps(dt);
+        let (mut want, mut tol) = (0.0, 0.0);
+        let mut want_grad = vec![0.0; lv.len()];
+        let mut grad_tol = vec![0.0; lv.len()];
+        for r in 0..batch {
+            let row = &lv[r * classes..(r + 1) * classes];
+            let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let s: f64 = row.iter().map(|v| (v - m).exp()).sum();
+            let t = tv[r] as usize;
+            want += (m + s.ln() - row[t]) / batch as f64;
+            // log_softmax's absolute error (see the tensor crate's softmax tests):
+            // 2·eps·(|x_t| + |m| + |ln s| + n + 4); the batch mean adds batch·eps relative.
+            tol += 2.0 * e * (row[t].abs() + m.abs() + s.ln().abs() + classes as f64 + 4.0) / batch as f64;
+            for c in 0..classes {
+                // ∂L/∂x = (softmax − onehot) / batch.
+                let p = (row[c] - m).exp() / s;
+                want_grad[r * classes + c] = (p - if c == t { 1.0 } else { 0.0 }) / batch as f64;
+                // The backward is g − exp(log_softmax)·Σg, so p is recovered as exp of a value
+                // with absolute error 2·eps·(|x_c| + |m| + |ln s| + n + 4) (see above) plus exp's
+                // 2 ulp: that is p's relative error. The subtraction and the 1/batch factor add
+                // ≤ 3·eps absolute (|terms| ≤ 1); plus the smallest normal for underflow.
+                grad_tol[r * classes + c] =
+                    (2.0 * p * e * (row[c].abs() + m.abs() + s.ln().abs() + classes as f64 + 6.0) + 3.0 * e)
+                        / batch as f64
+                        + f32::MIN_POSITIVE as f64;
+            }
+        }
+        tol += batch as f64 * e * want.abs();
+        let got = loss.value().item().unwrap();
+        prop_assert!(got.is_finite());
+        prop_assert!((got - want).abs() <= tol, "cross_entropy {} want {} ± {}", got, want, tol);
+        loss.backward().unwrap();
+        let g = vals(&x.grad().unwrap());
+        for j in 0..g.len() {
+            prop_assert!((g[j] - want_grad[j]).abs() <= grad_tol[j], "grad[{}] {} want {} ± {}", j, g[j],
+                want_grad[j], grad_tol[j]);
+        }
+    }
+
+    #[test]
+    fn bce_with_logits_matches_naive_formula(
+        n in 1usize..=8, scale in prop_oneof![Just(1.0), Just(5.0), Just(100.0)], dt in float_dtype(),
+        seed in any::<u64>()
+    ) {
+        let mut rng = Rng::new(seed);
+        let x = rng.normal_tensor(&[n], 0.0, scale, dt).unwrap();
+        let y = rng.uniform_tensor(&[n], 0.0, 1.0, dt).unwrap();
+        let loss = binary_cross_entropy_with_logits(&Var::constant(x.clone()), &Var::constant(y.clone())).unwrap();
+        let (xv, yv) = (vals(&x), vals(&y));
+        let e = eps(dt);
+        let (mut want, mut tol) = (0.0, 0.0);
+        for (&xi, &yi) in xv.iter().zip(&yv) {
+            // The textbook −y·ln σ(x) − (1 − y)·ln(1 − σ(x)), with ln σ(x) = −ln(1 + e^−x) and
+            // ln(1 − σ(x)) = −x − ln(1 + e^−x), written with ln_1p of a non-positive exponent so
+            // it stays exact in f64 at any |x|.
+            let log1p_exp_neg = |z: f64| if z >= 0.0 { (-z).exp().ln_1p() } else { -z + z.exp().ln_1p() };
+            let l = yi * log1p_exp_neg(xi) + (1.0 - yi) * (xi + log1p_exp_neg(xi));
+            want += l / n as f64;
+            // In the dtype: max(x,0), x·y, ln(1 + e^−|x|) (≤ 8 ulp), two adds — each of magnitude
+            // ≤ |x| + 1 — so ≤ 12·eps·(|x| + 1) per element; the n-term mean adds (n + 2)·eps·Σ.
+            tol += 12.0 * e * (xi.abs() + 1.0) / n as f64;
+        }
+        tol += (n as f64 + 2.0) * e * want.abs();
+        let got = loss.value().item().unwrap();
+        prop_assert!(got.is_finite() && got >= -tol, "bce {} must be finite and ≥ 0", got);
+        prop_assert!((got - want).abs() <= tol, "bce {} want {} ± {} for x = {:?}, y = {:?}", got, want, tol, xv, yv);
+    }
+}
+
+#[test]
+fn extreme_logits_stay_finite() {
+    for dt in [DType::F32, DType::F64] {
+        // Confident and right: loss ≈ 0; confident and wrong: loss ≈ the logit gap.
+        let logits = Var::parameter(
+            Tensor::from_vec(vec![1e4, 0.0, -1e4, -1e4, 0.0, 1e4], &[2, 3]).unwrap().to_dtype(dt).unwrap(),
+        );
+        let ce = cross_entropy(&logits, &Tensor::from_vec(vec![0i64, 0], &[2]).unwrap()).unwrap();
+        // Row 0: −log_softmax = 0 (other terms e^−1e4 vanish); row 1: 2e4. Mean 1e4.
+        assert_eq!(ce.value().item().unwrap(), 1e4, "{dt}");
+        ce.backward().unwrap();
+        let g = vals(&logits.grad().unwrap());
+        assert!(g.iter().all(|v| v.is_finite()), "{dt}: {g:?}");
+        assert_eq!(g, vec![0.0, 0.0, 0.0, -0.5, 0.0, 0.5], "{dt}");
+
+        let x =
+            Var::parameter(Tensor::from_vec(vec![100.0, 100.0, -100.0, -100.0], &[4]).unwrap().to_dtype(dt).unwrap());
+        let y = Var::constant(Tensor::from_vec(vec![1.0, 0.0, 1.0, 0.0], &[4]).unwrap().to_dtype(dt).unwrap());
+        let l = binary_cross_entropy_with_logits(&x, &y).unwrap();
+        // Per element ≈ [0, 100, 100, 0] (+ ln(1 + e^−100) ≈ 3.7e-44), mean 50.
+        assert!((l.value().item().unwrap() - 50.0).abs() <= 50.0 * 4.0 * eps(dt), "{dt}");
+        l.backward().unwrap();
+        // ∂/∂x = (σ(x) − y)/n ≈ [0, 1/4, −1/4, 0].
+        let g = vals(&x.grad().unwrap());
+        let want = [0.0, 0.25, -0.25, 0.0];
+        for (a, b) in g.iter().zip(want) {
+            assert!((a - b).abs() <= 4.0 * eps(dt), "{dt}: bce grad {g:?}");
+        }
+    }
+}
+
+#[test]
+fn loss_argument_errors() {
+    let a = Var::constant(Tensor::ones(&[2, 3], DType::F32));
+    let b = Var::constant(Tensor::ones(&[3, 2], DType::F32));
+    assert!(matches!(mse_loss(&a, &b), Err(Error::ShapeMismatch { op: "mse_loss", .. })));
+    assert!(matches!(
+        binary_cross_entropy_with_logits(&a, &b),
+        Err(Error::ShapeMismatch { op: "binary_cross_entropy_with_logits", .. })
+    ));
+    // Targets must be i64 class indices of shape [batch].
+    let f_targets = Tensor::zeros(&[2], DType::F32);
+    assert!(matches!(cross_entropy(&a, &f_targets), Err(Error::UnsupportedDType { dtype: DType::F32, .. })));
+    let wrong = Tensor::zeros(&[3], DType::I64);
+    assert!(matches!(cross_entropy(&a, &wrong), Err(Error::ShapeMismatch { op: "cross_entropy", .. })));
+    let flat = Var::constant(Tensor::ones(&[3], DType::F32));
+    assert!(matches!(cross_entropy(&flat, &wrong), Err(Error::ShapeMismatch { op: "cross_entropy", .. })));
+    // A class index outside 0..classes is an index error, not a panic.
+    for bad in [3i64, -1] {
+        let t = Tensor::from_vec(vec![0i64, bad], &[2]).unwrap();
+        assert!(matches!(cross_entropy(&a, &t), Err(Error::IndexOutOfRange { index, size: 3, .. }) if index == bad));
+    }
+}
