@@ -37,7 +37,12 @@ ROWS = [
 
 
 def ours(bench_id):
+    # criterion stores "group/function/param" as folders, but a '/' inside a bench_function
+    # name becomes '_'; try both.
     d = CRIT / bench_id / "new"
+    if not d.exists():
+        group, rest = bench_id.split("/", 1)
+        d = CRIT / group / rest.replace("/", "_") / "new"
     if not d.exists():
         return None
     est = json.loads((d / "estimates.json").read_text())

@@ -1,10 +1,9 @@
 //! Run-time choice of SIMD width.
 //!
 //! A hot loop is written once, as plain branch-free Rust, and passed as a closure to
-//! [`vectorized`]. On x86-64 CPUs with AVX2 and FMA the closure is inlined into a function
-//! compiled with those target features, so LLVM vectorises it 8 lanes wide (f32) with fused
-//! multiply-adds; elsewhere the same closure runs as compiled for the baseline target (SSE2, 4
-//! lanes). The closure must be marked `#[inline(always)]` (`vectorized(#[inline(always)] || …)`):
+//! [`vectorized`]. The closure is inlined into three functions compiled for different target
+//! features, and the widest one this CPU supports runs: AVX-512 (16 f32 lanes), AVX2+FMA (8
+//! lanes), or the baseline target (SSE2, 4 lanes). The closure must be marked `#[inline(always)]` (`vectorized(#[inline(always)] || …)`):
 //! otherwise LLVM may keep it as a separate function compiled for the baseline target, and the
 //! AVX2 copy would only be a jump to it (we saw exactly that in the disassembly of softmax
 //! before adding the attribute). The check is made once per process and cached, so the cost per call is one load and
@@ -21,6 +20,25 @@ pub fn has_avx2_fma() -> bool {
     *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
 }
 
+/// Whether this CPU has the AVX-512 subsets the kernels use (F, VL, DQ, BW), cached.
+#[cfg(target_arch = "x86_64")]
+pub fn has_avx512() -> bool {
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        has_avx2_fma()
+            && is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512dq")
+            && is_x86_feature_detected!("avx512bw")
+    })
+}
+
+/// Whether this CPU has AVX-512 (never, off x86-64).
+#[cfg(not(target_arch = "x86_64"))]
+pub fn has_avx512() -> bool {
+    false
+}
+
 /// Whether this CPU has AVX2 and FMA (never, off x86-64).
 #[cfg(not(target_arch = "x86_64"))]
 pub fn has_avx2_fma() -> bool {
@@ -29,7 +47,9 @@ pub fn has_avx2_fma() -> bool {
 
 /// The widest SIMD level the kernels use on this CPU, for benchmark reports.
 pub fn simd_level() -> &'static str {
-    if has_avx2_fma() {
+    if has_avx512() {
+        "avx512"
+    } else if has_avx2_fma() {
         "avx2+fma"
     } else if cfg!(target_arch = "x86_64") {
         "sse2"
@@ -43,12 +63,24 @@ pub fn simd_level() -> &'static str {
 pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
+        if has_avx512() {
+            // SAFETY: `run_avx512` is compiled with AVX-512 (F, VL, DQ, BW), AVX2 and FMA; we only
+            // call it after checking at run time that this CPU supports all of them.
+            return unsafe { run_avx512(f) };
+        }
         if has_avx2_fma() {
             // SAFETY: `run_avx2_fma` is compiled with AVX2 and FMA enabled; we only call it after
             // checking at run time that this CPU supports both.
             return unsafe { run_avx2_fma(f) };
         }
     }
+    f()
+}
+
+/// The AVX-512 copy of a closure: 16 f32 lanes per instruction.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")]
+unsafe fn run_avx512<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 

@@ -174,8 +174,8 @@ impl Tensor {
         } else if self.numel() == 0 {
             Ok(std::borrow::Cow::Owned(Vec::new()))
         } else {
-            let mut out = vec![buf[self.offset]; self.numel()];
-            copy_strided(self.view(op)?, &self.shape, &mut out);
+            let view = self.view::<T>(op)?;
+            let out = uninit_filled_by(self.numel(), |out| copy_strided(view, &self.shape, out));
             Ok(std::borrow::Cow::Owned(out))
         }
     }
@@ -260,6 +260,21 @@ impl Tensor {
         }
         Ok(())
     }
+}
+
+/// A buffer of `n` elements filled by `write`, without zero-filling it first.
+///
+/// Only for kernels documented to write *every* element of their output (`unary`, `binary`,
+/// `select`, `copy_strided`, `matmul`, `softmax_rows`): they take `&mut [MaybeUninit<T>]` through the
+/// `Slot` trait, and skipping the zero fill saves a full extra pass over the output.
+pub(crate) fn uninit_filled_by<T>(n: usize, write: impl FnOnce(&mut [std::mem::MaybeUninit<T>])) -> Vec<T> {
+    let mut v = Vec::with_capacity(n);
+    write(&mut v.spare_capacity_mut()[..n]);
+    // SAFETY: `write` is one of the kernels listed above, each of which writes all `n` elements
+    // of the slice it is given (their loops cover the whole output, and their property tests
+    // compare every output element with a reference), so the first `n` elements are initialised.
+    unsafe { v.set_len(n) };
+    v
 }
 
 /// Runs `$body` with the type alias `$T` bound to the tensor's float element type (`f32` or

@@ -2,12 +2,13 @@
 
 use super::{coalesce, contiguous_strides, RowWalker, Strided};
 use crate::parallel::row_blocks;
+use crate::Slot;
 
 /// Copies the view `src`, read with `shape`, into the dense row-major buffer `out`.
 ///
 /// After [`coalesce`], a contiguous source is a single `memcpy`; otherwise rows are copied with
-/// a strided inner loop, blocks of rows in parallel when large.
-pub fn copy_strided<T: Copy + Send + Sync>(src: Strided<'_, T>, shape: &[usize], out: &mut [T]) {
+/// a strided inner loop, blocks of rows in parallel when large. Writes every element of `out`.
+pub fn copy_strided<T: Copy + Send + Sync, O: Slot<T>>(src: Strided<'_, T>, shape: &[usize], out: &mut [O]) {
     src.check(shape, "copy_strided");
     let numel: usize = shape.iter().product();
     assert_eq!(out.len(), numel, "copy_strided: output length");
@@ -23,10 +24,12 @@ pub fn copy_strided<T: Copy + Send + Sync>(src: Strided<'_, T>, shape: &[usize],
         for dst in block.chunks_exact_mut(inner) {
             let [off] = walk.offsets();
             if inner_stride == 1 {
-                dst.copy_from_slice(&src.data[off..off + inner]);
+                for (d, &v) in dst.iter_mut().zip(&src.data[off..off + inner]) {
+                    d.set(v);
+                }
             } else {
                 for (j, d) in dst.iter_mut().enumerate() {
-                    *d = src.data[off + j * inner_stride];
+                    d.set(src.data[off + j * inner_stride]);
                 }
             }
             walk.advance();

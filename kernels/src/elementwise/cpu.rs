@@ -9,10 +9,10 @@ use super::{BinaryOp, UnaryOp};
 use crate::copy::{coalesce, contiguous_strides, RowWalker, Strided};
 use crate::parallel::{row_blocks, zip_chunks};
 use crate::simd::vectorized;
-use crate::Float;
+use crate::{Float, Slot};
 
-/// `out[i] = op(x[i])` over dense slices of equal length.
-pub fn unary<T: Float>(op: UnaryOp, x: &[T], out: &mut [T]) {
+/// `out[i] = op(x[i])` over dense slices of equal length. Writes every element of `out`.
+pub fn unary<T: Float, O: Slot<T>>(op: UnaryOp, x: &[T], out: &mut [O]) {
     // One monomorphised loop per op. Inside the loop the op is rebuilt from a constant variant
     // (and its captured parameters), so after inlining `apply` its `match` folds away and the
     // loop body is just that op's formula, which LLVM can vectorise. Matching on the run-time
@@ -24,7 +24,7 @@ pub fn unary<T: Float>(op: UnaryOp, x: &[T], out: &mut [T]) {
                     #[inline(always)]
                     || {
                         for (o, &v) in o.iter_mut().zip(x) {
-                            *o = $make.apply(v);
+                            o.set($make.apply(v));
                         }
                     },
                 )
@@ -55,8 +55,14 @@ pub fn unary<T: Float>(op: UnaryOp, x: &[T], out: &mut [T]) {
 }
 
 /// `out = op(a, b)` where `a` and `b` are views read with the output's `shape` (broadcast
-/// dimensions have stride 0) and `out` is dense row-major.
-pub fn binary<T: Float>(op: BinaryOp, a: Strided<'_, T>, b: Strided<'_, T>, shape: &[usize], out: &mut [T]) {
+/// dimensions have stride 0) and `out` is dense row-major. Writes every element of `out`.
+pub fn binary<T: Float, O: Slot<T>>(
+    op: BinaryOp,
+    a: Strided<'_, T>,
+    b: Strided<'_, T>,
+    shape: &[usize],
+    out: &mut [O],
+) {
     // As in `unary`: a constant variant per arm, so each op gets its own loop.
     macro_rules! run {
         ($($variant:ident),*) => {
@@ -70,11 +76,11 @@ pub fn binary<T: Float>(op: BinaryOp, a: Strided<'_, T>, b: Strided<'_, T>, shap
     run!(Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge)
 }
 
-fn binary_with<T: Float>(
+fn binary_with<T: Float, O: Slot<T>>(
     a: Strided<'_, T>,
     b: Strided<'_, T>,
     shape: &[usize],
-    out: &mut [T],
+    out: &mut [O],
     f: impl Fn(T, T) -> T + Sync + Copy,
 ) {
     a.check(shape, "binary (lhs)");
@@ -97,24 +103,24 @@ fn binary_with<T: Float>(
                 || match (ia, ib) {
                     (1, 1) => {
                         for ((o, &x), &y) in o.iter_mut().zip(&a.data[oa..oa + inner]).zip(&b.data[ob..ob + inner]) {
-                            *o = f(x, y);
+                            o.set(f(x, y));
                         }
                     }
                     (1, 0) => {
                         let y = b.data[ob];
                         for (o, &x) in o.iter_mut().zip(&a.data[oa..oa + inner]) {
-                            *o = f(x, y);
+                            o.set(f(x, y));
                         }
                     }
                     (0, 1) => {
                         let x = a.data[oa];
                         for (o, &y) in o.iter_mut().zip(&b.data[ob..ob + inner]) {
-                            *o = f(x, y);
+                            o.set(f(x, y));
                         }
                     }
                     _ => {
                         for (j, o) in o.iter_mut().enumerate() {
-                            *o = f(a.data[oa + j * ia], b.data[ob + j * ib]);
+                            o.set(f(a.data[oa + j * ia], b.data[ob + j * ib]));
                         }
                     }
                 },
@@ -124,8 +130,15 @@ fn binary_with<T: Float>(
     });
 }
 
-/// `out = cond != 0 ? a : b`, all three read as views with the output's `shape`.
-pub fn select<T: Float>(cond: Strided<'_, T>, a: Strided<'_, T>, b: Strided<'_, T>, shape: &[usize], out: &mut [T]) {
+/// `out = cond != 0 ? a : b`, all three read as views with the output's `shape`. Writes every
+/// element of `out`.
+pub fn select<T: Float, O: Slot<T>>(
+    cond: Strided<'_, T>,
+    a: Strided<'_, T>,
+    b: Strided<'_, T>,
+    shape: &[usize],
+    out: &mut [O],
+) {
     cond.check(shape, "where (condition)");
     a.check(shape, "where (lhs)");
     b.check(shape, "where (rhs)");
@@ -144,7 +157,7 @@ pub fn select<T: Float>(cond: Strided<'_, T>, a: Strided<'_, T>, b: Strided<'_, 
             let [oc, oa, ob] = walk.offsets();
             for (j, o) in o.iter_mut().enumerate() {
                 let c = cond.data[oc + j * ic];
-                *o = if c != T::ZERO { a.data[oa + j * ia] } else { b.data[ob + j * ib] };
+                o.set(if c != T::ZERO { a.data[oa + j * ia] } else { b.data[ob + j * ib] });
             }
             walk.advance();
         }

@@ -14,7 +14,7 @@
 //! Small products (under 2^22 multiply-adds) stay on the calling thread: a rayon hand-off
 //! costs more than they do.
 
-use crate::Float;
+use crate::{Float, Slot};
 use rayon::prelude::*;
 
 /// Where one operand's matrices live in its buffer: the offset of each batch entry's first
@@ -63,13 +63,14 @@ impl<T> OutPtr<T> {
 }
 
 /// `out[b] = a[b] · b[b]` for every batch entry `b`, where each `a[b]` is `m × k`, each `b[b]` is
-/// `k × n`, and `out` is a contiguous `[batch, m, n]` buffer (row-major, fully overwritten).
+/// `k × n`, and `out` is a contiguous `[batch, m, n]` buffer (row-major, every element written;
+/// it may be uninitialised: `matrixmultiply` never reads C when β = 0).
 ///
 /// Panics if a layout reaches outside its buffer, if the two layouts disagree on the batch size,
 /// or if `out` has the wrong length: the tensor layer checks shapes and returns typed errors
 /// before calling, so a panic here is a bug in the caller, never a user error.
 #[allow(clippy::too_many_arguments)]
-pub fn matmul<T: Float>(
+pub fn matmul<T: Float, O: Slot<T>>(
     m: usize,
     k: usize,
     n: usize,
@@ -77,7 +78,7 @@ pub fn matmul<T: Float>(
     a_layout: &MatrixLayout,
     b: &[T],
     b_layout: &MatrixLayout,
-    out: &mut [T],
+    out: &mut [O],
 ) {
     let batch = a_layout.offsets.len();
     assert_eq!(batch, b_layout.offsets.len(), "matmul: batch mismatch");
@@ -88,16 +89,17 @@ pub fn matmul<T: Float>(
         return;
     }
     if k == 0 {
-        out.fill(T::ZERO);
+        out.iter_mut().for_each(|o| o.set(T::ZERO));
         return;
     }
     let threads = rayon::current_num_threads().max(1);
     let work = batch * m * n * k;
-    let one = |bi: usize, c: &mut [T]| {
+    let one = |bi: usize, c: &mut [O]| {
         // SAFETY: the asserts above prove every element each operand's layout addresses for this
-        // batch entry is inside `a` / `b`, and `c` is exactly this entry's m × n output.
+        // batch entry is inside `a` / `b`, and `c` is exactly this entry's m × n output. `O` is
+        // `T` or `MaybeUninit<T>` (the trait is sealed), so `c` is valid as a `*mut T`.
         unsafe {
-            gemm_block(m, k, n, a, a_layout, bi, b, b_layout, 0, 0, c.as_mut_ptr(), n);
+            gemm_block(m, k, n, a, a_layout, bi, b, b_layout, 0, 0, c.as_mut_ptr() as *mut T, n);
         }
     };
     if work < PAR_MIN_MACS || threads == 1 {
@@ -111,7 +113,8 @@ pub fn matmul<T: Float>(
         let parts = (threads * batch).div_ceil(batch).max(1);
         let block = len.div_ceil(parts).div_ceil(8) * 8;
         let blocks = len.div_ceil(block);
-        let ptr = OutPtr(out.as_mut_ptr());
+        // `O` is `T` or `MaybeUninit<T>` (sealed), both laid out as `T`.
+        let ptr = OutPtr(out.as_mut_ptr() as *mut T);
         (0..batch * blocks).into_par_iter().for_each(|task| {
             let (bi, blk) = (task / blocks, task % blocks);
             let start = blk * block;

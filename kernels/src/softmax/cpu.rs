@@ -1,17 +1,25 @@
 //! CPU softmax: fused and numerically stable.
 //!
-//! For each row: `m = max(x)`, then `e_i = exp(x_i − m)` with their sum `s`, then
-//! `y_i = e_i / s` (softmax) or `y_i = x_i − m − ln s` (log-softmax). Subtracting the max keeps
-//! every exponent ≤ 0, so nothing overflows, and the largest term is exactly 1, so `s ≥ 1` and
-//! `ln s` is safe. A row is read three times but stays in L1/L2 between passes; rows are split
-//! over threads in blocks. The `exp` is the branch-free, vectorised one from [`crate::float`].
+//! For each row: `m = max(x)`, then `s = Σ exp(x_i − m)`, then `y_i = exp(x_i − m) / s`
+//! (softmax) or `y_i = x_i − m − ln s` (log-softmax). Subtracting the max keeps every exponent
+//! ≤ 0, so nothing overflows, and the largest term is exactly 1, so `s ≥ 1` and `ln s` is safe.
+//!
+//! The input row is read three times but stays in L1/L2 between passes, and the output is only
+//! written, once: softmax recomputes `exp` in the last pass rather than storing it in pass 2 and
+//! reading it back. With the vectorised `exp` of [`crate::float`] that is cheaper than the extra
+//! read-modify-write of the output, and it lets the output buffer start uninitialised (see
+//! [`crate::Slot`]). Rows are split over threads in blocks.
 
 use crate::parallel::row_blocks;
 use crate::simd::vectorized;
-use crate::Float;
+use crate::{Float, Slot};
 
-/// Softmax (or log-softmax when `log`) of each `cols`-long row of `x` into `out`.
-pub fn softmax_rows<T: Float>(x: &[T], cols: usize, log: bool, out: &mut [T]) {
+/// Independent accumulators per reduction: enough for one AVX-512 register of f32.
+const LANES: usize = 16;
+
+/// Softmax (or log-softmax when `log`) of each `cols`-long row of `x` into `out`. Writes every
+/// element of `out`.
+pub fn softmax_rows<T: Float, O: Slot<T>>(x: &[T], cols: usize, log: bool, out: &mut [O]) {
     assert_eq!(x.len(), out.len(), "softmax: length mismatch");
     if cols == 0 || x.is_empty() {
         return;
@@ -28,53 +36,44 @@ pub fn softmax_rows<T: Float>(x: &[T], cols: usize, log: bool, out: &mut [T]) {
     });
 }
 
+/// Folds a row with `LANES` independent accumulators (so the loop vectorises), then combines
+/// them.
 #[inline(always)]
-fn softmax_row<T: Float>(x: &[T], y: &mut [T], log: bool) {
-    // Pass 1: the max, with independent lanes so it vectorises.
-    let mut lanes = [T::NEG_INFINITY; 8];
-    let chunks = x.chunks_exact(8);
-    let mut m = T::NEG_INFINITY;
+fn fold_lanes<T: Float>(x: &[T], init: T, f: impl Fn(T, T) -> T, map: impl Fn(T) -> T) -> T {
+    let mut lanes = [init; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let mut acc = init;
     for &v in chunks.remainder() {
-        m = m.max_v(v);
+        acc = f(acc, map(v));
     }
     for c in chunks {
-        for l in 0..8 {
-            lanes[l] = lanes[l].max_v(c[l]);
+        for l in 0..LANES {
+            lanes[l] = f(lanes[l], map(c[l]));
         }
     }
-    for l in lanes {
-        m = m.max_v(l);
-    }
+    lanes.into_iter().fold(acc, f)
+}
+
+#[inline(always)]
+fn softmax_row<T: Float, O: Slot<T>>(x: &[T], y: &mut [O], log: bool) {
+    // Pass 1: the max.
+    let mut m = fold_lanes(x, T::NEG_INFINITY, |a, b| a.max_v(b), |v| v);
     if m == T::NEG_INFINITY {
         // Every entry is -inf: no probability mass anywhere. PyTorch gives NaN; so do we.
         m = T::ZERO;
     }
-    // Pass 2: e_i = exp(x_i - m) into y (a plain map: it vectorises), then their sum in lanes.
-    for (yv, &xv) in y.iter_mut().zip(x) {
-        *yv = (xv - m).exp();
-    }
-    let mut sums = [T::ZERO; 8];
-    let chunks = y.chunks_exact(8);
-    let mut tail = T::ZERO;
-    for &v in chunks.remainder() {
-        tail += v;
-    }
-    for c in chunks {
-        for l in 0..8 {
-            sums[l] += c[l];
-        }
-    }
-    let s = sums.iter().fold(tail, |a, &b| a + b);
-    // Pass 3: normalise.
+    // Pass 2: s = Σ exp(x_i − m).
+    let s = fold_lanes(x, T::ZERO, |a, b| a + b, |v| (v - m).exp());
+    // Pass 3: write the output.
     if log {
         let shift = m + s.ln();
         for (yv, &xv) in y.iter_mut().zip(x) {
-            *yv = xv - shift;
+            yv.set(xv - shift);
         }
     } else {
         let inv = T::ONE / s;
-        for yv in y.iter_mut() {
-            *yv *= inv;
+        for (yv, &xv) in y.iter_mut().zip(x) {
+            yv.set((xv - m).exp() * inv);
         }
     }
 }

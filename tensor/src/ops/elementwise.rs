@@ -1,6 +1,6 @@
 //! Elementwise ops: unary maps and NumPy-broadcasting binary ops.
 
-use crate::tensor::with_float;
+use crate::tensor::{uninit_filled_by, with_float};
 use crate::{broadcast_shapes, BinaryOp, DType, Error, Result, Tensor, UnaryOp};
 use ferrograd_kernels::elementwise;
 
@@ -10,8 +10,7 @@ impl Tensor {
         let name = op.name();
         with_float!(self, name, |T| {
             let x = self.dense_data::<T>(name)?;
-            let mut out = vec![0.0 as T; x.len()];
-            elementwise::unary(op, &x, &mut out);
+            let out = uninit_filled_by(x.len(), |out| elementwise::unary(op, &x, out));
             Ok(Tensor::dense(out, self.shape.clone()))
         })
     }
@@ -23,8 +22,8 @@ impl Tensor {
         let shape = broadcast_shapes(name, &self.shape, &rhs.shape)?;
         let (a, b) = (self.expand(&shape)?, rhs.expand(&shape)?);
         with_float!(self, name, |T| {
-            let mut out = vec![0.0 as T; shape.iter().product()];
-            elementwise::binary(op, a.view::<T>(name)?, b.view::<T>(name)?, &shape, &mut out);
+            let (va, vb) = (a.view::<T>(name)?, b.view::<T>(name)?);
+            let out = uninit_filled_by(shape.iter().product(), |out| elementwise::binary(op, va, vb, &shape, out));
             Ok(Tensor::dense(out, shape))
         })
     }
@@ -37,8 +36,8 @@ impl Tensor {
         let shape = broadcast_shapes("where", &broadcast_shapes("where", &cond.shape, &a.shape)?, &b.shape)?;
         let (c, x, y) = (cond.expand(&shape)?, a.expand(&shape)?, b.expand(&shape)?);
         with_float!(a, "where", |T| {
-            let mut out = vec![0.0 as T; shape.iter().product()];
-            elementwise::select(c.view::<T>("where")?, x.view::<T>("where")?, y.view::<T>("where")?, &shape, &mut out);
+            let (vc, vx, vy) = (c.view::<T>("where")?, x.view::<T>("where")?, y.view::<T>("where")?);
+            let out = uninit_filled_by(shape.iter().product(), |out| elementwise::select(vc, vx, vy, &shape, out));
             Ok(Tensor::dense(out, shape))
         })
     }

@@ -1,6 +1,6 @@
 //! Matrix products: 2-D, and batched N-D with broadcast batch dimensions (as `torch.matmul`).
 
-use crate::tensor::with_float;
+use crate::tensor::{uninit_filled_by, with_float};
 use crate::{broadcast_shapes, Error, Result, Tensor};
 use ferrograd_kernels::matmul::{matmul, MatrixLayout};
 
@@ -27,9 +27,9 @@ impl Tensor {
         let lhs = self.expand(&[batch_shape.as_slice(), &[m, k]].concat())?;
         let rhs = rhs.expand(&[batch_shape.as_slice(), &[k, n]].concat())?;
         with_float!(self, "matmul", |T| {
-            let mut out = vec![0.0 as T; out_shape.iter().product()];
             let (la, lb) = (layout(&lhs, &batch_shape), layout(&rhs, &batch_shape));
-            matmul(m, k, n, lhs.buffer::<T>("matmul")?, &la, rhs.buffer::<T>("matmul")?, &lb, &mut out);
+            let (ba, bb) = (lhs.buffer::<T>("matmul")?, rhs.buffer::<T>("matmul")?);
+            let out = uninit_filled_by(out_shape.iter().product(), |out| matmul(m, k, n, ba, &la, bb, &lb, out));
             Ok(Tensor::dense(out, out_shape))
         })
     }

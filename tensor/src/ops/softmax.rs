@@ -1,6 +1,6 @@
 //! Fused, numerically stable softmax and log-softmax along one dimension.
 
-use crate::tensor::with_float;
+use crate::tensor::{uninit_filled_by, with_float};
 use crate::{Dim, Result, Tensor};
 use ferrograd_kernels::softmax::softmax_rows;
 
@@ -25,8 +25,8 @@ impl Tensor {
         let moved = self.transpose(d, last)?;
         with_float!(self, op, |T| {
             let x = moved.dense_data::<T>(op)?;
-            let mut out = vec![0.0 as T; x.len()];
-            softmax_rows(&x, moved.shape[last], log, &mut out);
+            let cols = moved.shape[last];
+            let out = uninit_filled_by(x.len(), |out| softmax_rows(&x, cols, log, out));
             Tensor::dense(out, moved.shape.clone()).transpose(d, last)
         })
     }

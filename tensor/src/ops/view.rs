@@ -2,7 +2,7 @@
 //!
 //! `reshape` of a non-contiguous tensor, and `contiguous`, are the only ones here that may copy.
 
-use crate::tensor::with_any;
+use crate::tensor::{uninit_filled_by, with_any};
 use crate::{Dim, Error, Result, Tensor};
 use ferrograd_kernels::copy::{contiguous_strides, copy_strided};
 
@@ -141,8 +141,8 @@ impl Tensor {
             return Ok(self.clone());
         }
         with_any!(self, |T| {
-            let mut out = vec![T::default(); self.numel()];
-            copy_strided(self.view::<T>("contiguous")?, &self.shape, &mut out);
+            let view = self.view::<T>("contiguous")?;
+            let out = uninit_filled_by(self.numel(), |out| copy_strided(view, &self.shape, out));
             Ok(Tensor::dense(out, self.shape.clone()))
         })
     }
