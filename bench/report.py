@@ -18,6 +18,8 @@ CRIT = pathlib.Path("target/criterion")
 
 # (criterion group/bench id, label, unit, key in the PyTorch JSON)
 ROWS = [
+    ("machine/fma_peak_f32", "machine: f32 FMA peak, all cores", "GFLOP/s", None),
+    ("machine/copy_bandwidth/64MiB", "machine: copy bandwidth, all cores", "GB/s", None),
     ("matmul/square_f32/64", "matmul 64³ f32", "GFLOP/s", ("matmul_gflops", "64")),
     ("matmul/square_f32/128", "matmul 128³ f32", "GFLOP/s", ("matmul_gflops", "128")),
     ("matmul/square_f32/256", "matmul 256³ f32", "GFLOP/s", ("matmul_gflops", "256")),
@@ -51,7 +53,7 @@ def ours(bench_id):
     tp = bench.get("throughput") or {}
     amount = tp.get("Elements") or tp.get("Bytes") or 0
     rate = amount / secs
-    return rate / 1e9 if "Bytes" in tp or "matmul" in bench_id else rate
+    return rate / 1e9 if "Bytes" in tp or "matmul" in bench_id or "fma" in bench_id else rate
 
 
 def torch_value(data, key):

@@ -98,5 +98,103 @@ fn mlp_step(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, matmul, elementwise, softmax, mlp_step);
+/// The machine's ceilings, measured the same way as everything else so that ratios to "peak"
+/// are ratios to what this machine really does: FMA throughput on every core (independent
+/// chains of fused multiply-adds in the widest registers the CPU has), and memory bandwidth
+/// (a large copy on every core, counting bytes read plus bytes written).
+fn machine(c: &mut Criterion) {
+    let mut g = c.benchmark_group("machine");
+    g.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    const ITERS: usize = 1 << 20; // ~2 ms per run, so spawning the threads is noise
+    g.throughput(Throughput::Elements((threads * ITERS * peak::FLOPS_PER_ITER) as u64));
+    g.bench_function("fma_peak_f32", |bench| {
+        bench.iter(|| {
+            std::thread::scope(|s| {
+                let hs: Vec<_> = (0..threads).map(|_| s.spawn(|| peak::fma_loop(ITERS))).collect();
+                hs.into_iter().map(|h| h.join().unwrap_or(0.0)).sum::<f32>()
+            })
+        })
+    });
+    let n = 16 << 20; // 64 MiB of f32: far larger than the caches
+    let src = vec![1.0f32; n];
+    let mut dst = vec![0.0f32; n];
+    g.throughput(Throughput::Bytes(2 * 4 * n as u64));
+    g.bench_function("copy_bandwidth/64MiB", |bench| {
+        bench.iter(|| {
+            let per = n.div_ceil(threads);
+            std::thread::scope(|s| {
+                for (d, sr) in dst.chunks_mut(per).zip(src.chunks(per)) {
+                    s.spawn(move || d.copy_from_slice(sr));
+                }
+            });
+            black_box(dst[n - 1])
+        })
+    });
+    g.finish();
+}
+
+mod peak {
+    /// Flops per iteration of [`fma_loop`]: 12 chains × 16 lanes × 2 (multiply and add).
+    pub const FLOPS_PER_ITER: usize = 12 * 16 * 2;
+
+    /// `iters` rounds of 12 independent fused multiply-adds on 16 f32 lanes (AVX-512), or the
+    /// same flops as 24 chains of 8 lanes (AVX2), or plain scalar code elsewhere.
+    pub fn fma_loop(iters: usize) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU supports AVX-512F, checked just above.
+                return unsafe { avx512(iters) };
+            }
+            if is_x86_feature_detected!("fma") && is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+                return unsafe { avx2(iters) };
+            }
+        }
+        let mut acc = [0.0f32; 16];
+        for _ in 0..iters * 12 {
+            for a in acc.iter_mut() {
+                *a = a.mul_add(1.000_001, 1e-7);
+            }
+        }
+        acc.iter().sum()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn avx512(iters: usize) -> f32 {
+        use std::arch::x86_64::*;
+        let (a, b) = (_mm512_set1_ps(1.000_001), _mm512_set1_ps(1e-7));
+        let mut acc = [_mm512_setzero_ps(); 12];
+        for _ in 0..iters {
+            for r in acc.iter_mut() {
+                *r = _mm512_fmadd_ps(*r, a, b);
+            }
+        }
+        acc.iter().map(|&r| _mm512_reduce_add_ps(r)).sum()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2(iters: usize) -> f32 {
+        use std::arch::x86_64::*;
+        let (a, b) = (_mm256_set1_ps(1.000_001), _mm256_set1_ps(1e-7));
+        let mut acc = [_mm256_setzero_ps(); 24];
+        for _ in 0..iters {
+            for r in acc.iter_mut() {
+                *r = _mm256_fmadd_ps(*r, a, b);
+            }
+        }
+        let mut lanes = [0.0f32; 8];
+        let mut total = 0.0;
+        for r in acc {
+            _mm256_storeu_ps(lanes.as_mut_ptr(), r);
+            total += lanes.iter().sum::<f32>();
+        }
+        total
+    }
+}
+
+criterion_group!(benches, machine, matmul, elementwise, softmax, mlp_step);
 criterion_main!(benches);

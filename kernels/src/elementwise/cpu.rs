@@ -94,40 +94,70 @@ fn binary_with<T: Float, O: Slot<T>>(
     let (shape, [sa, sb, _]) = coalesce(shape, [a.strides, b.strides, &dense]);
     let inner = *shape.last().unwrap_or(&1);
     let (ia, ib) = (*sa.last().unwrap_or(&1), *sb.last().unwrap_or(&1));
+    if shape.len() == 1 {
+        // One long row (dense operands, or a scalar broadcast against a dense one): split it
+        // into chunks so that both cores work, as `unary` does.
+        row_blocks(out, 1, |start, block| {
+            let (oa, ob) = (a.offset + start * ia, b.offset + start * ib);
+            vectorized(
+                #[inline(always)]
+                || binary_row(block, a.data, oa, ia, b.data, ob, ib, f),
+            );
+        });
+        return;
+    }
     row_blocks(out, inner, |row0, block| {
         let mut walk = RowWalker::new(&shape, [&sa, &sb], [a.offset, b.offset], row0);
         for o in block.chunks_exact_mut(inner) {
             let [oa, ob] = walk.offsets();
             vectorized(
                 #[inline(always)]
-                || match (ia, ib) {
-                    (1, 1) => {
-                        for ((o, &x), &y) in o.iter_mut().zip(&a.data[oa..oa + inner]).zip(&b.data[ob..ob + inner]) {
-                            o.set(f(x, y));
-                        }
-                    }
-                    (1, 0) => {
-                        let y = b.data[ob];
-                        for (o, &x) in o.iter_mut().zip(&a.data[oa..oa + inner]) {
-                            o.set(f(x, y));
-                        }
-                    }
-                    (0, 1) => {
-                        let x = a.data[oa];
-                        for (o, &y) in o.iter_mut().zip(&b.data[ob..ob + inner]) {
-                            o.set(f(x, y));
-                        }
-                    }
-                    _ => {
-                        for (j, o) in o.iter_mut().enumerate() {
-                            o.set(f(a.data[oa + j * ia], b.data[ob + j * ib]));
-                        }
-                    }
-                },
+                || binary_row(o, a.data, oa, ia, b.data, ob, ib, f),
             );
             walk.advance();
         }
     });
+}
+
+/// One row: `o[j] = f(a[oa + j·ia], b[ob + j·ib])`, with the common stride pairs specialised so
+/// that they are unit-stride loops LLVM vectorises.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn binary_row<T: Float, O: Slot<T>>(
+    o: &mut [O],
+    a: &[T],
+    oa: usize,
+    ia: usize,
+    b: &[T],
+    ob: usize,
+    ib: usize,
+    f: impl Fn(T, T) -> T,
+) {
+    let n = o.len();
+    match (ia, ib) {
+        (1, 1) => {
+            for ((o, &x), &y) in o.iter_mut().zip(&a[oa..oa + n]).zip(&b[ob..ob + n]) {
+                o.set(f(x, y));
+            }
+        }
+        (1, 0) => {
+            let y = b[ob];
+            for (o, &x) in o.iter_mut().zip(&a[oa..oa + n]) {
+                o.set(f(x, y));
+            }
+        }
+        (0, 1) => {
+            let x = a[oa];
+            for (o, &y) in o.iter_mut().zip(&b[ob..ob + n]) {
+                o.set(f(x, y));
+            }
+        }
+        _ => {
+            for (j, o) in o.iter_mut().enumerate() {
+                o.set(f(a[oa + j * ia], b[ob + j * ib]));
+            }
+        }
+    }
 }
 
 /// `out = cond != 0 ? a : b`, all three read as views with the output's `shape`. Writes every
