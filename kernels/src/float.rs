@@ -86,6 +86,9 @@ pub trait Float:
         c: *mut Self,
         ldc: isize,
     );
+    /// The `(rows, columns)` of C one micro-kernel call computes: the parallel split cuts C into
+    /// blocks that are multiples of these, so no thread computes a ragged tile it could avoid.
+    fn gemm_tile(m: usize, k: usize, n: usize) -> (usize, usize);
     /// The smaller of two values, written as a select so that it vectorises (NaN in `self` wins).
     #[inline(always)]
     fn min_v(self, other: Self) -> Self {
@@ -103,6 +106,14 @@ impl Float for f32 {
     const NEG_INFINITY: Self = f32::NEG_INFINITY;
     const INFINITY: Self = f32::INFINITY;
     const NAME: &'static str = "f32";
+    fn gemm_tile(m: usize, k: usize, n: usize) -> (usize, usize) {
+        #[cfg(target_arch = "x86_64")]
+        if crate::matmul::avx512::worth_it(m, k, n) {
+            return (crate::matmul::avx512::MR, crate::matmul::avx512::NR);
+        }
+        let _ = (m, k, n);
+        (8, 8)
+    }
     unsafe fn gemm(
         m: usize,
         k: usize,
@@ -114,6 +125,11 @@ impl Float for f32 {
         c: *mut Self,
         ldc: isize,
     ) {
+        #[cfg(target_arch = "x86_64")]
+        if crate::matmul::avx512::worth_it(m, k, n) {
+            // SAFETY: AVX-512F is present (checked); the pointer contract is the caller's.
+            return unsafe { crate::matmul::avx512::sgemm(m, k, n, a, [rsa, csa], b, [rsb, csb], c, ldc) };
+        }
         // SAFETY: forwarded from the caller's contract (see the trait method).
         unsafe { matrixmultiply::sgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, ldc, 1) }
     }
@@ -169,6 +185,9 @@ impl Float for f64 {
     const NEG_INFINITY: Self = f64::NEG_INFINITY;
     const INFINITY: Self = f64::INFINITY;
     const NAME: &'static str = "f64";
+    fn gemm_tile(_m: usize, _k: usize, _n: usize) -> (usize, usize) {
+        (8, 8)
+    }
     unsafe fn gemm(
         m: usize,
         k: usize,

@@ -8,8 +8,8 @@
 //! What we add is the parallel split. One `gemm` call is single-threaded, so:
 //! - with at least as many batch entries as threads, each thread takes whole matrices;
 //! - otherwise each matrix is cut into blocks of rows of C (or of columns, when C is wider than
-//!   tall) and each block is one `gemm` call on sub-matrices. Blocks are multiples of 8, the
-//!   micro-kernel's height, so no thread runs a ragged edge it could have avoided.
+//!   tall) and each block is one `gemm` call on sub-matrices. Blocks are whole micro-tiles of
+//!   the kernel that runs them, so no thread computes a ragged edge it could have avoided.
 //!
 //! Small products (under 2^22 multiply-adds) stay on the calling thread: a rayon hand-off
 //! costs more than they do.
@@ -111,7 +111,11 @@ pub fn matmul<T: Float, O: Slot<T>>(
         let by_rows = m >= n;
         let len = if by_rows { m } else { n };
         let parts = (threads * batch).div_ceil(batch).max(1);
-        let block = len.div_ceil(parts).div_ceil(8) * 8;
+        // Blocks are whole micro-tiles of the kernel that will run on them.
+        let (tile_rows, tile_cols) =
+            T::gemm_tile(if by_rows { m.div_ceil(parts) } else { m }, k, if by_rows { n } else { n.div_ceil(parts) });
+        let unit = if by_rows { tile_rows } else { tile_cols };
+        let block = len.div_ceil(parts).div_ceil(unit) * unit;
         let blocks = len.div_ceil(block);
         // `O` is `T` or `MaybeUninit<T>` (sealed), both laid out as `T`.
         let ptr = OutPtr(out.as_mut_ptr() as *mut T);

@@ -4,6 +4,8 @@
 //! for each operand, so this kernel never copies or transposes its inputs: a transposed operand
 //! is just a matrix whose column stride is larger than its row stride.
 
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
 mod cpu;
 
 pub use cpu::{matmul, MatrixLayout};

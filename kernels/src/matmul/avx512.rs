@@ -1,0 +1,228 @@
+//! A hand-written f32 GEMM for AVX-512 CPUs: packed panels and a 14×32 register-blocked
+//! micro-kernel (the BLIS scheme).
+//!
+//! Used for large f32 products on AVX-512 CPUs (see [`worth_it`]); everything else goes through
+//! `matrixmultiply`.
+//!
+//! Why not only `matrixmultiply`? Its AVX-512 micro-kernel is 16×16: every step over `k` loads
+//! one vector of B and broadcasts 16 values of A for 16 FMAs, so the two load ports are as busy
+//! as the two FMA ports and it reaches ~75% of this machine's FMA peak. Here each step loads two
+//! vectors of B (32 columns) and broadcasts 14 values of A for **28 FMAs**: 16 loads per 28 FMAs,
+//! so the FMA ports are the bottleneck, as they should be. 28 accumulators + 2 B vectors use 30
+//! of the 32 zmm registers.
+//!
+//! Loop nest (outermost first), with the cache each level is sized for:
+//! ```text
+//! for pc in 0..k step KC            # one KC-deep slice of A and B
+//!   pack B[pc.., 0..n] into NR-wide panels          (KC×NR = 32 KiB: one panel fits L1)
+//!   for ic in 0..m step MC
+//!     pack A[ic.., pc..] into MR-tall panels        (MC×KC = 168 KiB: fits L2)
+//!     for each B panel, for each A panel: micro-kernel on one MR×NR tile of C
+//! ```
+//! The first `pc` slice writes C, later slices add to it, so C may start uninitialised.
+//! Partial tiles at the edges are computed in full on zero-padded panels into a scratch tile,
+//! and only their valid part is stored.
+
+use std::arch::x86_64::*;
+use std::cell::RefCell;
+
+/// Rows of C per micro-tile.
+pub const MR: usize = 14;
+/// Columns of C per micro-tile (two 16-lane vectors).
+pub const NR: usize = 32;
+/// Depth of one packed slice.
+const KC: usize = 256;
+/// Rows of A packed at once (a multiple of MR).
+const MC: usize = MR * 12;
+
+/// Whether to use this kernel for one `m × k × n` product: on AVX-512 CPUs, for products of at
+/// least 2^25 multiply-adds (≈ 320³). Smaller ones go to `matrixmultiply`, whose lighter packing
+/// wins there. Single-thread GFLOP/s on the dev machine (`RAYON_NUM_THREADS=1 cargo bench
+/// --bench ops -- matmul`), this kernel vs `matrixmultiply`: 128³ 135 vs 149, 256³ 176 vs 182,
+/// 512³ 189 vs 173, 1024³ 192 vs 178, 2048³ 193 vs 171 (FMA peak ≈ 236 per core).
+pub fn worth_it(m: usize, k: usize, n: usize) -> bool {
+    crate::simd::has_avx512() && m.saturating_mul(k).saturating_mul(n) >= 1 << 25 && m >= MR && n >= NR
+}
+
+thread_local! {
+    /// Packing buffers, reused across calls on this thread (no allocation per product).
+    static PACKS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// `C = A · B` for an `m × k` by `k × n` product, A and B with arbitrary strides, C row-major
+/// with row stride `ldc`.
+///
+/// # Safety
+/// The CPU must support AVX-512F (callers check [`crate::simd::has_avx512`]). Every element of A
+/// (`a + i·rsa + p·csa`) and B addressed by the sizes must be readable, and the `m × n` block at
+/// `c` writable and not aliased.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub unsafe fn sgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    [rsa, csa]: [isize; 2],
+    b: *const f32,
+    [rsb, csb]: [isize; 2],
+    c: *mut f32,
+    ldc: isize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        for i in 0..m {
+            for j in 0..n {
+                *c.offset(i as isize * ldc + j as isize) = 0.0;
+            }
+        }
+        return;
+    }
+    PACKS.with(|packs| {
+        let mut packs = packs.borrow_mut();
+        let (pa, pb) = &mut *packs;
+        let n_panels = n.div_ceil(NR);
+        pb.resize(n_panels * NR * KC, 0.0);
+        pa.resize(MC * KC, 0.0);
+        let mut pc = 0;
+        while pc < k {
+            let kc = KC.min(k - pc);
+            // SAFETY: the caller guarantees B's elements [pc, pc+kc) × [0, n) are readable.
+            unsafe { pack_b(kc, n, b.offset(pc as isize * rsb), rsb, csb, pb) };
+            let mut ic = 0;
+            while ic < m {
+                let mc = MC.min(m - ic);
+                // SAFETY: as above, for A's rows [ic, ic+mc) and columns [pc, pc+kc).
+                unsafe { pack_a(mc, kc, a.offset(ic as isize * rsa + pc as isize * csa), rsa, csa, pa) };
+                for jp in 0..n_panels {
+                    let cols = NR.min(n - jp * NR);
+                    let bp = &pb[jp * NR * kc..(jp + 1) * NR * kc];
+                    for ip in 0..mc.div_ceil(MR) {
+                        let rows = MR.min(mc - ip * MR);
+                        let ap = &pa[ip * MR * kc..(ip + 1) * MR * kc];
+                        let tile = c.offset((ic + ip * MR) as isize * ldc + (jp * NR) as isize);
+                        // SAFETY: the tile's `rows × cols` elements lie inside the caller's
+                        // m × n block of C; the panels hold kc·MR and kc·NR packed values.
+                        unsafe { micro_kernel(kc, ap, bp, tile, ldc, rows, cols, pc > 0) };
+                    }
+                }
+                ic += mc;
+            }
+            pc += kc;
+        }
+    });
+}
+
+/// Packs a `kc × n` slice of B into `NR`-wide panels: panel `jp` holds, for each `p`, the `NR`
+/// values `B[p, jp·NR ..]` contiguously (zero beyond column `n`).
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn pack_b(kc: usize, n: usize, b: *const f32, rsb: isize, csb: isize, out: &mut [f32]) {
+    for jp in 0..n.div_ceil(NR) {
+        let cols = NR.min(n - jp * NR);
+        let panel = &mut out[jp * NR * kc..(jp + 1) * NR * kc];
+        for p in 0..kc {
+            let row = &mut panel[p * NR..(p + 1) * NR];
+            let src = b.offset(p as isize * rsb + (jp * NR) as isize * csb);
+            if csb == 1 {
+                // SAFETY: `cols` contiguous elements of row p are readable (caller's contract).
+                row[..cols].copy_from_slice(unsafe { std::slice::from_raw_parts(src, cols) });
+            } else {
+                for (j, v) in row[..cols].iter_mut().enumerate() {
+                    // SAFETY: element (p, jp·NR + j) is inside B.
+                    *v = unsafe { *src.offset(j as isize * csb) };
+                }
+            }
+            row[cols..].fill(0.0);
+        }
+    }
+}
+
+/// Packs an `mc × kc` block of A into `MR`-tall panels: panel `ip` holds, for each `p`, the `MR`
+/// values `A[ip·MR .., p]` contiguously (zero beyond row `mc`).
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, rsa: isize, csa: isize, out: &mut [f32]) {
+    for ip in 0..mc.div_ceil(MR) {
+        let rows = MR.min(mc - ip * MR);
+        let panel = &mut out[ip * MR * kc..(ip + 1) * MR * kc];
+        for p in 0..kc {
+            let col = &mut panel[p * MR..(p + 1) * MR];
+            for (i, v) in col[..rows].iter_mut().enumerate() {
+                // SAFETY: element (ip·MR + i, p) is inside A (caller's contract).
+                *v = unsafe { *a.offset((ip * MR + i) as isize * rsa + p as isize * csa) };
+            }
+            col[rows..].fill(0.0);
+        }
+    }
+}
+
+/// One `MR × NR` tile: `C (+)= Ap · Bp` over `kc` packed steps. `rows × cols` is the valid part
+/// of the tile (smaller at the edges of C); `accumulate` adds to C instead of overwriting it.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn micro_kernel(
+    kc: usize,
+    ap: &[f32],
+    bp: &[f32],
+    c: *mut f32,
+    ldc: isize,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+) {
+    debug_assert!(ap.len() >= kc * MR && bp.len() >= kc * NR);
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    let (mut pa, mut pb) = (ap.as_ptr(), bp.as_ptr());
+    for _ in 0..kc {
+        // SAFETY: `kc` steps of MR (A) and NR (B) values lie inside the panels (asserted above).
+        let (b0, b1) = unsafe { (_mm512_loadu_ps(pb), _mm512_loadu_ps(pb.add(16))) };
+        for (i, row) in acc.iter_mut().enumerate() {
+            // SAFETY: as above.
+            let ai = _mm512_set1_ps(unsafe { *pa.add(i) });
+            row[0] = _mm512_fmadd_ps(ai, b0, row[0]);
+            row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
+        }
+        // SAFETY: advancing within (or one past the end of) the panels.
+        unsafe {
+            pa = pa.add(MR);
+            pb = pb.add(NR);
+        }
+    }
+    if rows == MR && cols == NR {
+        for (i, row) in acc.iter().enumerate() {
+            // SAFETY: a full tile: rows 0..MR and columns 0..NR of this tile are inside C.
+            unsafe {
+                let ci = c.offset(i as isize * ldc);
+                let (mut v0, mut v1) = (row[0], row[1]);
+                if accumulate {
+                    v0 = _mm512_add_ps(v0, _mm512_loadu_ps(ci));
+                    v1 = _mm512_add_ps(v1, _mm512_loadu_ps(ci.add(16)));
+                }
+                _mm512_storeu_ps(ci, v0);
+                _mm512_storeu_ps(ci.add(16), v1);
+            }
+        }
+    } else {
+        // An edge tile: spill to a scratch tile and store only the valid part.
+        let mut tile = [0.0f32; MR * NR];
+        for (i, row) in acc.iter().enumerate() {
+            // SAFETY: `tile` has room for MR rows of NR values.
+            unsafe {
+                _mm512_storeu_ps(tile.as_mut_ptr().add(i * NR), row[0]);
+                _mm512_storeu_ps(tile.as_mut_ptr().add(i * NR + 16), row[1]);
+            }
+        }
+        for i in 0..rows {
+            for j in 0..cols {
+                // SAFETY: (i, j) is inside the valid part of the tile, hence inside C.
+                unsafe {
+                    let cij = c.offset(i as isize * ldc + j as isize);
+                    let v = tile[i * NR + j];
+                    *cij = if accumulate { *cij + v } else { v };
+                }
+            }
+        }
+    }
+}

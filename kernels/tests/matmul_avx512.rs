@@ -1,0 +1,76 @@
+//! Property tests for the hand-written AVX-512 f32 GEMM, called directly (through `matmul` it
+//! only runs on products of 2^25 multiply-adds or more). Shapes cover full and ragged tiles
+//! (m not a multiple of 14, n not a multiple of 32), several KC slices (k > 256, so later slices
+//! accumulate into C), and transposed or strided operands. Skipped, with a message, on CPUs
+//! without AVX-512.
+
+#![cfg(target_arch = "x86_64")]
+
+use ferrograd_kernels::matmul::avx512::sgemm;
+use ferrograd_kernels::simd::has_avx512;
+use proptest::prelude::*;
+
+/// Fresh values in [-1, 1) from a seed (SplitMix64).
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+
+    #[test]
+    fn sgemm_matches_the_naive_product(
+        m in 1usize..80,
+        k in prop_oneof![1usize..40, 250usize..600],
+        n in 1usize..100,
+        a_transposed in any::<bool>(),
+        b_transposed in any::<bool>(),
+        ldc_pad in 0usize..5,
+        seed in any::<u64>(),
+    ) {
+        if !has_avx512() {
+            eprintln!("skipped: this CPU has no AVX-512");
+            return Ok(());
+        }
+        let a = values(m * k, seed);
+        let b = values(k * n, seed ^ 0xABCD);
+        let a_strides = if a_transposed { [1, m as isize] } else { [k as isize, 1] };
+        let b_strides = if b_transposed { [1, k as isize] } else { [n as isize, 1] };
+        let ldc = n + ldc_pad;
+        // Poison C (including the padding between rows) to prove every element of the m × n
+        // block is written and nothing outside it is.
+        let mut c = vec![f32::NAN; m * ldc];
+        // SAFETY: the operands and C are sized for exactly these strides; AVX-512 checked above.
+        unsafe { sgemm(m, k, n, a.as_ptr(), a_strides, b.as_ptr(), b_strides, c.as_mut_ptr(), ldc as isize) };
+        for i in 0..m {
+            for j in 0..ldc {
+                let got = c[i * ldc + j];
+                if j >= n {
+                    prop_assert!(got.is_nan(), "wrote outside the block at ({i}, {j})");
+                    continue;
+                }
+                let (mut exact, mut scale) = (0.0f64, 0.0f64);
+                for p in 0..k {
+                    let av = a[(i as isize * a_strides[0] + p as isize * a_strides[1]) as usize] as f64;
+                    let bv = b[(p as isize * b_strides[0] + j as isize * b_strides[1]) as usize] as f64;
+                    exact += av * bv;
+                    scale += (av * bv).abs();
+                }
+                // A k-term f32 dot product errs by at most γ_k·Σ|a_ip·b_pj| with γ_k ≈ k·2^-24
+                // (Higham); allow that plus one rounding of the result.
+                let bound = (k as f64 + 1.0) * f32::EPSILON as f64 / 2.0 * scale + 1e-30;
+                prop_assert!((got as f64 - exact).abs() <= bound, "C[{i},{j}] = {got}, exact {exact}, bound {bound}");
+            }
+        }
+    }
+}
