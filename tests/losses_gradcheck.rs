@@ -59,3 +59,19 @@ fn cross_entropy_is_stable_for_huge_logits() {
     loss.backward().unwrap();
     assert!(logits.grad().unwrap().to_vec::<f32>().unwrap().iter().all(|g| g.is_finite()));
 }
+
+#[test]
+fn bce_gradient_at_a_zero_logit_is_sigmoid_minus_target() {
+    // At x = 0 the gradient is σ(0) − y = 0.5 − y (per element, divided by n for the mean).
+    let x = Var::parameter(Tensor::from_vec(vec![0.0f64, 0.0], &[2]).unwrap());
+    let y = Var::constant(Tensor::from_vec(vec![0.0f64, 1.0], &[2]).unwrap());
+    binary_cross_entropy_with_logits(&x, &y).unwrap().backward().unwrap();
+    assert_eq!(x.grad().unwrap().to_vec::<f64>().unwrap(), vec![0.25, -0.25]);
+}
+
+#[test]
+fn cross_entropy_rejects_a_target_out_of_range() {
+    let logits = Var::parameter(Tensor::zeros(&[2, 3], DType::F32));
+    let e = cross_entropy(&logits, &Tensor::from_vec(vec![0i64, 3], &[2]).unwrap()).unwrap_err();
+    assert_eq!(e, ferrograd::Error::IndexOutOfRange { op: "cross_entropy", index: 3, size: 3 });
+}

@@ -39,6 +39,7 @@ impl Var {
     /// otherwise each op's saved inputs are freed once its rule has run.
     pub fn backward_with(&self, grad: &Tensor, create_graph: bool, retain_graph: bool) -> Result<()> {
         check_seed(self, grad.shape())?;
+        require_grad(self)?;
         let retain = retain_graph || create_graph;
         run(vec![(self.clone(), Var::constant(grad.clone()))], create_graph, retain, None).map(|_| ())
     }
@@ -57,11 +58,25 @@ pub fn grad(outputs: &[&Var], inputs: &[&Var], grad_outputs: &[&Var], create_gra
     }
     for (o, g) in outputs.iter().zip(grad_outputs) {
         check_seed(o, &g.shape())?;
+        require_grad(o)?;
     }
     let roots = outputs.iter().map(|&o| o.clone()).zip(grad_outputs.iter().map(|&g| g.clone())).collect();
     let inputs: Vec<Var> = inputs.iter().map(|&x| x.clone()).collect();
     let captured = run(roots, create_graph, true, Some(&inputs))?;
     Ok(inputs.iter().map(|x| captured.get(&x.id()).cloned()).collect())
+}
+
+/// An output that does not require a gradient has no graph: backpropagating from it would
+/// silently do nothing (e.g. parameters made with `Var::constant` by mistake never train).
+fn require_grad(output: &Var) -> Result<()> {
+    if output.requires_grad() {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "backward",
+            "the output does not require a gradient (no input of its graph requires one, or it was computed under no_grad)",
+        ))
+    }
 }
 
 fn check_seed(output: &Var, grad_shape: &[usize]) -> Result<()> {
@@ -165,6 +180,12 @@ fn run(
                 "backward through a graph that a previous backward() already freed (pass retain_graph = true to the first)",
             ));
         };
+        if grad_fn.inputs.iter().zip(&grad_fn.input_versions).any(|(x, &v)| x.0.version.get() != v) {
+            return Err(Error::invalid(
+                op,
+                "an input of this op was modified in place (set_value, update_value or an optimizer step) after the forward pass; its gradient would be wrong",
+            ));
+        }
         let input_grads = (grad_fn.backward)(&grad_fn.inputs, node, &g)?;
         if input_grads.len() != grad_fn.inputs.len() {
             return Err(Error::invalid(op, "backward rule returned the wrong number of gradients"));

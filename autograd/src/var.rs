@@ -14,6 +14,8 @@ pub(crate) type BackwardFn = dyn Fn(&[Var], &Var, &Var) -> Result<Vec<Option<Var
 pub(crate) struct GradFn {
     pub(crate) op: &'static str,
     pub(crate) inputs: Vec<Var>,
+    /// Each input's version when the op ran (see [`Node::version`]).
+    pub(crate) input_versions: Vec<u64>,
     pub(crate) backward: Box<BackwardFn>,
 }
 
@@ -30,6 +32,11 @@ pub(crate) struct Node {
     /// The accumulated gradient (leaves, and intermediates that retain theirs).
     pub(crate) grad: RefCell<Option<Var>>,
     pub(crate) retains_grad: Cell<bool>,
+    /// Bumped by every in-place change of the value (`set_value`, `update_value`, an optimizer
+    /// step). Backward rules read their inputs' *current* values, so the engine refuses to run
+    /// a rule whose inputs changed since the forward pass: the gradient would be silently
+    /// wrong (PyTorch raises the same error).
+    pub(crate) version: Cell<u64>,
 }
 
 impl Drop for Node {
@@ -125,6 +132,7 @@ impl Var {
             grad_fn: RefCell::new(grad_fn),
             grad: RefCell::new(None),
             retains_grad: Cell::new(false),
+            version: Cell::new(0),
         }))
     }
 
@@ -154,8 +162,9 @@ impl Var {
         if !is_grad_enabled() || !inputs.iter().any(|v| v.requires_grad()) {
             return Self::constant(value);
         }
+        let input_versions = inputs.iter().map(|v| v.0.version.get()).collect();
         let inputs = inputs.iter().map(|&v| v.clone()).collect();
-        Self::make(value, true, Some(GradFn { op, inputs, backward: Box::new(backward) }))
+        Self::make(value, true, Some(GradFn { op, inputs, input_versions, backward: Box::new(backward) }))
     }
 
     /// A unique id for this node (stable for its lifetime).
@@ -175,11 +184,13 @@ impl Var {
             return Err(ferrograd_tensor::Error::shape("set_value", &[&shape, value.shape()], "shape changed"));
         }
         *self.0.value.borrow_mut() = value;
+        self.0.version.set(self.0.version.get() + 1);
         Ok(())
     }
 
     /// Runs `f` on the value mutably (in place, copy-on-write if the data is shared).
     pub fn update_value<R>(&self, f: impl FnOnce(&mut Tensor) -> R) -> R {
+        self.0.version.set(self.0.version.get() + 1);
         f(&mut self.0.value.borrow_mut())
     }
 

@@ -145,3 +145,48 @@ fn gradcheck_catches_a_wrong_rule() {
     let r = ferrograd_autograd::gradcheck("x·x with a detached factor", wrong, &[x], Default::default()).unwrap();
     assert!(!r.passed, "{r}");
 }
+
+#[test]
+fn modifying_an_input_in_place_before_backward_is_an_error() {
+    // Rules read their inputs' current values: changing w after the forward pass would make
+    // ∂(w·x)/∂x = w silently wrong, so backward refuses (as PyTorch does).
+    let w = vec1(&[2.0]);
+    let x = vec1(&[3.0]);
+    let loss = w.mul(&x).unwrap().sum_all().unwrap();
+    w.set_value(Tensor::from_vec(vec![10.0f64], &[1]).unwrap()).unwrap();
+    let e = loss.backward().unwrap_err().to_string();
+    assert!(e.contains("mul") && e.contains("modified in place"), "{e}");
+}
+
+#[test]
+fn backward_from_an_output_without_a_graph_is_an_error() {
+    let c = Var::constant(Tensor::from_vec(vec![1.0f64, 2.0], &[2]).unwrap());
+    let loss = c.mul(&c).unwrap().sum_all().unwrap();
+    assert!(loss.backward().unwrap_err().to_string().contains("does not require a gradient"));
+}
+
+#[test]
+fn pow_gradients_at_zero_are_zero_not_nan() {
+    // d/dx x^0 = 0 everywhere (the formula 0·x^-1 is NaN at x = 0).
+    let x = vec1(&[0.0, 2.0]);
+    x.powf(0.0).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_eq!(values(x.grad().unwrap()), vec![0.0, 0.0]);
+    // d/db a^b = a^b·ln a, taken as 0 at a = 0 (the formula is 0·(−∞)).
+    let a = vec1(&[0.0, 2.0]);
+    let b = vec1(&[2.0, 3.0]);
+    a.pow(&b).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_eq!(values(a.grad().unwrap()), vec![0.0, 12.0]); // b·a^(b−1)
+    let gb = values(b.grad().unwrap());
+    assert_eq!(gb[0], 0.0);
+    assert!((gb[1] - 8.0 * 2f64.ln()).abs() < 1e-12);
+}
+
+#[test]
+fn softmax_of_a_scalar() {
+    let x = Var::parameter(Tensor::scalar(3.0f64));
+    let y = x.softmax(-1).unwrap();
+    assert_eq!(y.value().item().unwrap(), 1.0);
+    assert!(x.softmax(1).is_err());
+    y.backward().unwrap();
+    assert_eq!(x.grad().unwrap().item().unwrap(), 0.0);
+}

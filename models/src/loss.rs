@@ -32,13 +32,19 @@ pub fn cross_entropy(logits: &Var, targets: &Tensor) -> Result<Var> {
             dtype: targets.dtype(),
         });
     }
+    let classes = s[1];
+    if let Some(&bad) = targets.to_vec::<i64>()?.iter().find(|&&t| t < 0 || t as usize >= classes) {
+        return Err(Error::IndexOutOfRange { op: "cross_entropy", index: bad, size: classes });
+    }
     let picked = logits.log_softmax(1)?.gather(1, &targets.unsqueeze(1)?)?;
     picked.mean_all()?.neg()
 }
 
 /// Binary cross-entropy on logits `x` against targets `y ∈ [0, 1]` of the same shape:
-/// `mean(max(x, 0) − x·y + ln(1 + e^−|x|))`, the stable form of
-/// `−y·ln σ(x) − (1 − y)·ln(1 − σ(x))`.
+/// `mean(softplus(x) − x·y)`, which equals `−y·ln σ(x) − (1 − y)·ln(1 − σ(x))`. The softplus
+/// kernel is overflow-safe, and its derivative σ(x) gives the textbook gradient `σ(x) − y`
+/// everywhere (a `max(x,0) + ln(1+e^−|x|)` formulation gets it wrong at exactly `x = 0`, where
+/// the kinks of `relu` and `abs` meet).
 pub fn binary_cross_entropy_with_logits(logits: &Var, targets: &Var) -> Result<Var> {
     if logits.shape() != targets.shape() {
         return Err(Error::shape(
@@ -47,8 +53,5 @@ pub fn binary_cross_entropy_with_logits(logits: &Var, targets: &Var) -> Result<V
             "shapes must match",
         ));
     }
-    let pos = logits.relu()?;
-    let cross = logits.mul(targets)?;
-    let soft = logits.abs()?.neg()?.softplus()?;
-    pos.sub(&cross)?.add(&soft)?.mean_all()
+    logits.softplus()?.sub(&logits.mul(targets)?)?.mean_all()
 }

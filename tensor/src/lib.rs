@@ -25,5 +25,5 @@ pub use dtype::{DType, Element, FloatElement};
 pub use error::{Error, Result};
 pub use ferrograd_kernels::elementwise::{BinaryOp, UnaryOp};
 pub use random::Rng;
-pub use shape::{broadcast_shapes, Dim, Dims};
+pub use shape::{broadcast_shapes, checked_numel, Dim, Dims};
 pub use tensor::Tensor;

@@ -74,7 +74,7 @@ impl Rng {
 
     /// Fills `n` values drawn from `draw` into a tensor of `shape` and `dtype`.
     fn tensor(&mut self, shape: &[usize], dtype: DType, mut draw: impl FnMut(&mut Rng) -> f64) -> Result<Tensor> {
-        let n = shape.iter().product();
+        let n = crate::checked_numel("random", shape)?;
         match dtype {
             DType::F32 => Tensor::from_vec((0..n).map(|_| draw(self) as f32).collect(), shape),
             DType::F64 => Tensor::from_vec((0..n).map(|_| draw(self)).collect(), shape),
@@ -97,7 +97,8 @@ impl Rng {
         if high == 0 {
             return Err(Error::invalid("randint", "high must be positive"));
         }
-        Tensor::from_vec((0..shape.iter().product::<usize>()).map(|_| self.below(high) as i64).collect(), shape)
+        let n = crate::checked_numel("randint", shape)?;
+        Tensor::from_vec((0..n).map(|_| self.below(high) as i64).collect(), shape)
     }
 
     /// Kaiming (He) uniform initialisation for a layer with `fan_in` inputs followed by ReLU:

@@ -21,7 +21,8 @@ fn resolve_signed(d: i64, rank: usize, op: &'static str) -> Result<usize> {
 
 impl Dim for usize {
     fn resolve(self, rank: usize, op: &'static str) -> Result<usize> {
-        resolve_signed(self as i64, rank, op)
+        // A usize above i64::MAX is out of range, not a negative index.
+        resolve_signed(i64::try_from(self).unwrap_or(i64::MAX), rank, op)
     }
 }
 impl Dim for i32 {
@@ -75,6 +76,14 @@ impl<T: Dims + ?Sized> Dims for &T {
     fn resolve(&self, rank: usize, op: &'static str) -> Result<Vec<usize>> {
         (**self).resolve(rank, op)
     }
+}
+
+/// The number of elements of `shape`, or a shape error naming `op` if it overflows `usize`.
+pub fn checked_numel(op: &'static str, shape: &[usize]) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| Error::shape(op, &[shape], "the number of elements overflows usize"))
 }
 
 /// The NumPy broadcast of two shapes: align from the right; each pair of sizes must be equal or

@@ -23,7 +23,7 @@ impl Tensor {
 
     /// A dense tensor of `shape` from row-major `data` (on the CPU).
     pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
-        let numel: usize = shape.iter().product();
+        let numel = crate::checked_numel("from_vec", shape)?;
         if data.len() != numel {
             return Err(Error::shape(
                 "from_vec",
@@ -52,8 +52,14 @@ impl Tensor {
     }
 
     /// A tensor of `shape` filled with `value`.
+    ///
+    /// Panics if the number of elements overflows `usize` (as `Vec` does on a capacity overflow:
+    /// no such buffer can exist).
     pub fn full(shape: &[usize], value: f64, dtype: DType) -> Tensor {
-        let n = shape.iter().product();
+        let n = match crate::checked_numel("full", shape) {
+            Ok(n) => n,
+            Err(e) => panic!("{e}"),
+        };
         let buf = match dtype {
             DType::F32 => CpuBuffer::F32(vec![value as f32; n]),
             DType::F64 => CpuBuffer::F64(vec![value; n]),
@@ -87,7 +93,7 @@ impl Tensor {
         let buf = match dtype {
             DType::F32 => CpuBuffer::F32((0..n).map(|i| i as f32).collect()),
             DType::F64 => CpuBuffer::F64((0..n).map(|i| i as f64).collect()),
-            DType::I64 => CpuBuffer::I64((0..n as i64).collect()),
+            DType::I64 => CpuBuffer::I64((0..n).map(|i| i as i64).collect()),
         };
         Self::from_buffer(buf, vec![n])
     }

@@ -265,3 +265,21 @@ fn pad_with_an_overflowing_size_is_an_error_not_a_panic() {
         Err(_) => panic!("pad(0, usize::MAX, 1) of [2] panicked instead of returning an error"),
     }
 }
+
+#[test]
+fn shapes_whose_size_overflows_are_errors_not_wrapped_views() {
+    // 2 · 2^63 elements wraps to 0 in usize arithmetic: that must not pass as an empty tensor.
+    let empty = Tensor::zeros(&[0], DType::F32);
+    let e = empty.reshape(&[2, 1 << 63]).unwrap_err();
+    assert!(e.to_string().contains("overflows"), "{e}");
+    assert!(Tensor::from_vec(Vec::<f32>::new(), &[1 << 63, 4]).is_err());
+    assert!(Tensor::scalar(1.0f32).expand(&[1 << 62, 8]).is_err());
+    assert!(matches!(Tensor::zeros(&[3], DType::F32).sum([usize::MAX], false), Err(Error::DimOutOfRange { .. })));
+}
+
+#[test]
+fn logsumexp_over_an_empty_dim_is_minus_infinity() {
+    let x = Tensor::zeros(&[2, 0], DType::F64);
+    let y = x.logsumexp([1], false).unwrap();
+    assert_eq!(y.to_vec::<f64>().unwrap(), vec![f64::NEG_INFINITY; 2]);
+}

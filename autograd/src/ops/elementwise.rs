@@ -2,7 +2,7 @@
 //! the broadcast shape and the engine sums them back to each input's shape.
 
 use crate::Var;
-use ferrograd_tensor::{Result, Tensor};
+use ferrograd_tensor::{Error, Result, Tensor};
 use std::f64::consts::{FRAC_1_SQRT_2, PI};
 
 impl Var {
@@ -39,13 +39,21 @@ impl Var {
         }))
     }
 
-    /// `y = a^b` — `∂a = g · b · a^(b−1)`, `∂b = g · y · ln a` (defined for `a > 0`).
+    /// `y = a^b` — `∂a = g · b · a^(b−1)`, `∂b = g · y · ln a`. As in PyTorch, `∂a = 0` where
+    /// `b = 0` and `∂b = 0` where `a = 0` (the formulas would give `0·∞ = NaN` there).
     pub fn pow(&self, b: &Var) -> Result<Var> {
         let y = self.value().pow(&b.value())?;
         Ok(Var::from_op("pow", y, &[self, b], |x, y, g| {
             let (a, b) = (&x[0], &x[1]);
+            let (av, bv) = (a.value(), b.value());
             let ga = g.mul(b)?.mul(&a.pow(&b.sub(&b.scalar(1.0))?)?)?;
-            let gb = if b.requires_grad() { Some(g.mul(y)?.mul(&a.log()?)?) } else { None };
+            let ga = zero_where(&bv.eq(&bv.zeros_like())?, &ga)?;
+            let gb = if b.requires_grad() {
+                let gb = g.mul(y)?.mul(&a.log()?)?;
+                Some(zero_where(&av.eq(&av.zeros_like())?, &gb)?)
+            } else {
+                None
+            };
             Ok(vec![Some(ga), gb])
         }))
     }
@@ -157,9 +165,13 @@ impl Var {
         }))
     }
 
-    /// `x^p` for a constant `p` — `∂x = g · p · x^(p−1)`.
+    /// `x^p` for a constant `p` — `∂x = g · p · x^(p−1)` (0 for `p = 0`, where the formula
+    /// would give `0·∞` at `x = 0`).
     pub fn powf(&self, p: f64) -> Result<Var> {
         Ok(Var::from_op("powf", self.value().powf(p)?, &[self], move |x, _, g| {
+            if p == 0.0 {
+                return Ok(vec![Some(Var::constant(g.value().zeros_like()))]);
+            }
             Ok(vec![Some(g.mul(&x[0].powf(p - 1.0)?)?.mul_scalar(p)?)])
         }))
     }
@@ -195,7 +207,15 @@ impl Var {
     /// Replaces elements where `mask` is nonzero by `value` — `∂x = g · [¬mask]`.
     pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Result<Var> {
         let fill = Var::constant(self.value().scalar_like(value).expand(&self.shape())?);
-        Var::where_cond(mask, &fill, self)
+        let out = Var::where_cond(mask, &fill, self)?;
+        if out.shape() != self.shape() {
+            return Err(Error::shape(
+                "masked_fill",
+                &[&self.shape(), mask.shape()],
+                "mask does not broadcast to the tensor",
+            ));
+        }
+        Ok(out)
     }
 }
 
@@ -222,6 +242,12 @@ comparisons! {
     gt;
     /// `a >= b` as a constant 0/1 mask.
     ge;
+}
+
+/// `0` where `mask` is nonzero, else `v` (broadcasting the mask to `v`'s shape).
+fn zero_where(mask: &Tensor, v: &Var) -> Result<Var> {
+    let zero = Var::constant(v.value().zeros_like());
+    Var::where_cond(mask, &zero, v)
 }
 
 /// The gradients of `maximum` / `minimum`: `(g · m, g · (1 − m))` with the 0 / ½ / 1 mask `m`.

@@ -80,6 +80,10 @@ impl Var {
     /// exact (`∂x = g · softmax(x)`) while keeping every exponent ≤ 0.
     pub fn logsumexp(&self, dims: impl Dims, keepdim: bool) -> Result<Var> {
         let dims = dims.resolve(self.shape().len(), "logsumexp")?;
+        if dims.iter().any(|&d| self.shape()[d] == 0) {
+            // Nothing to sum: -inf, and no element to send a gradient to.
+            return Ok(Var::constant(self.value().logsumexp(&dims, keepdim)?));
+        }
         let m = self.value().max(&dims, true)?;
         let finite = m.abs()?.lt(&m.scalar_like(f64::INFINITY))?;
         let m = Var::constant(Tensor::where_cond(&finite, &m, &m.zeros_like())?);

@@ -7,6 +7,10 @@ impl Var {
     /// `y = softmax(x)` along `dim` — `∂x = y · (g − Σ_dim g·y)` (the Jacobian `diag(y) − y yᵀ`
     /// applied to `g`).
     pub fn softmax<D: Dim>(&self, dim: D) -> Result<Var> {
+        if self.shape().is_empty() {
+            dim.resolve(1, "softmax")?;
+            return self.reshape(&[1])?.softmax(0)?.reshape(&[]);
+        }
         let d = dim.resolve(self.shape().len(), "softmax")?;
         let y = self.value().softmax(d)?;
         Ok(Var::from_op("softmax", y, &[self], move |_, y, g| {
@@ -17,6 +21,10 @@ impl Var {
 
     /// `y = log_softmax(x)` along `dim` — `∂x = g − exp(y) · Σ_dim g`.
     pub fn log_softmax<D: Dim>(&self, dim: D) -> Result<Var> {
+        if self.shape().is_empty() {
+            dim.resolve(1, "log_softmax")?;
+            return self.reshape(&[1])?.log_softmax(0)?.reshape(&[]);
+        }
         let d = dim.resolve(self.shape().len(), "log_softmax")?;
         let y = self.value().log_softmax(d)?;
         Ok(Var::from_op("log_softmax", y, &[self], move |_, y, g| {

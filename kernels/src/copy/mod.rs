@@ -23,12 +23,18 @@ pub struct Strided<'a, T> {
 }
 
 impl<T> Strided<'_, T> {
-    /// The largest index this view reads for `shape`, plus one (0 when the shape is empty).
+    /// The largest index this view reads for `shape`, plus one (0 when the shape is empty;
+    /// `usize::MAX` if the arithmetic overflows, which no buffer can satisfy).
     pub fn extent(&self, shape: &[usize]) -> usize {
         if shape.contains(&0) {
             return 0;
         }
-        self.offset + 1 + shape.iter().zip(self.strides).map(|(&d, &s)| (d - 1) * s).sum::<usize>()
+        shape
+            .iter()
+            .zip(self.strides)
+            .try_fold(self.offset.checked_add(1), |acc, (&d, &s)| Some(acc?.checked_add((d - 1).checked_mul(s)?)))
+            .flatten()
+            .unwrap_or(usize::MAX)
     }
 
     /// Panics unless every element the view addresses for `shape` lies inside `data`.

@@ -13,8 +13,9 @@
 //!
 //! Loop nest (outermost first), with the cache each level is sized for:
 //! ```text
+//! for jc in 0..n step NC            # a block of columns (bounds the packed-B buffer)
 //! for pc in 0..k step KC            # one KC-deep slice of A and B
-//!   pack B[pc.., 0..n] into NR-wide panels          (KC×NR = 32 KiB: one panel fits L1)
+//!   pack B[pc.., jc..] into NR-wide panels          (KC×NR = 32 KiB: one panel fits L1)
 //!   for ic in 0..m step MC
 //!     pack A[ic.., pc..] into MR-tall panels        (MC×KC = 168 KiB: fits L2)
 //!     for each B panel, for each A panel: micro-kernel on one MR×NR tile of C
@@ -34,6 +35,9 @@ pub const NR: usize = 32;
 const KC: usize = 256;
 /// Rows of A packed at once (a multiple of MR).
 const MC: usize = MR * 12;
+/// Columns of B packed at once (a multiple of NR): bounds the packed-B buffer at NC·KC floats
+/// (4 MiB) however wide B is.
+const NC: usize = NR * 128;
 
 /// Whether to use this kernel for one `m × k × n` product: on AVX-512 CPUs, for products of at
 /// least 2^25 multiply-adds (≈ 320³). Smaller ones go to `matrixmultiply`, whose lighter packing
@@ -80,6 +84,29 @@ pub unsafe fn sgemm(
         }
         return;
     }
+    let mut jc = 0;
+    while jc < n {
+        let nc = NC.min(n - jc);
+        // SAFETY: columns [jc, jc+nc) of B and C are inside the caller's operands.
+        unsafe { sgemm_columns(m, k, nc, a, [rsa, csa], b.offset(jc as isize * csb), [rsb, csb], c.add(jc), ldc) };
+        jc += nc;
+    }
+}
+
+/// [`sgemm`] on a block of at most `NC` columns.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn sgemm_columns(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    [rsa, csa]: [isize; 2],
+    b: *const f32,
+    [rsb, csb]: [isize; 2],
+    c: *mut f32,
+    ldc: isize,
+) {
     PACKS.with(|packs| {
         let mut packs = packs.borrow_mut();
         let (pa, pb) = &mut *packs;

@@ -30,13 +30,18 @@ pub struct MatrixLayout {
 }
 
 impl MatrixLayout {
-    /// The largest index touched by a `rows × cols` matrix under this layout, plus one.
+    /// The largest index touched by a `rows × cols` matrix under this layout, plus one
+    /// (`usize::MAX` if the arithmetic overflows, which no buffer can satisfy).
     fn extent(&self, rows: usize, cols: usize) -> usize {
         if rows == 0 || cols == 0 {
             return 0;
         }
-        let last = (rows - 1) * self.row_stride + (cols - 1) * self.col_stride;
-        self.offsets.iter().map(|o| o + last + 1).max().unwrap_or(0)
+        let last = (rows - 1)
+            .checked_mul(self.row_stride)
+            .and_then(|r| r.checked_add((cols - 1).checked_mul(self.col_stride)?))
+            .and_then(|l| l.checked_add(1));
+        let Some(last) = last else { return usize::MAX };
+        self.offsets.iter().map(|o| o.checked_add(last).unwrap_or(usize::MAX)).max().unwrap_or(0)
     }
 }
 
@@ -93,7 +98,7 @@ pub fn matmul<T: Float, O: Slot<T>>(
         return;
     }
     let threads = rayon::current_num_threads().max(1);
-    let work = batch * m * n * k;
+    let work = batch.saturating_mul(m).saturating_mul(n).saturating_mul(k);
     let one = |bi: usize, c: &mut [O]| {
         // SAFETY: the asserts above prove every element each operand's layout addresses for this
         // batch entry is inside `a` / `b`, and `c` is exactly this entry's m × n output. `O` is

@@ -21,9 +21,10 @@ const LANES: usize = 16;
 /// element of `out`.
 pub fn softmax_rows<T: Float, O: Slot<T>>(x: &[T], cols: usize, log: bool, out: &mut [O]) {
     assert_eq!(x.len(), out.len(), "softmax: length mismatch");
-    if cols == 0 || x.is_empty() {
+    if x.is_empty() {
         return;
     }
+    assert!(cols > 0, "softmax: rows of length 0 cannot hold {} elements", x.len());
     assert_eq!(x.len() % cols, 0, "softmax: ragged rows");
     row_blocks(out, cols, |row0, block| {
         for (r, y) in block.chunks_exact_mut(cols).enumerate() {

@@ -75,7 +75,10 @@ pub fn parse_idx(bytes: &[u8], magic: u32) -> std::result::Result<Idx, String> {
     }
     let rank = (magic & 0xff) as usize;
     let dims: Vec<u32> = (1..=rank).map(word).collect::<Option<_>>().ok_or("truncated IDX header")?;
-    let len: usize = dims.iter().map(|&d| d as usize).product();
+    let len = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d as usize))
+        .ok_or_else(|| format!("header dims {dims:?} overflow"))?;
     let header = 4 * (1 + rank);
     let data = &bytes[header.min(bytes.len())..];
     if data.len() != len {

@@ -115,6 +115,13 @@ impl Tensor {
     /// neither overflows nor underflows.
     pub fn logsumexp(&self, dims: impl Dims, keepdim: bool) -> Result<Tensor> {
         let resolved = dims.resolve(self.rank(), "logsumexp")?;
+        if resolved.iter().any(|&d| self.shape[d] == 0) {
+            // log Σ over nothing = log 0 = -inf (as PyTorch).
+            if !self.dtype().is_float() {
+                return Err(Error::UnsupportedDType { op: "logsumexp", dtype: self.dtype() });
+            }
+            return Ok(Tensor::full(&self.reduced_shape(&resolved, keepdim), f64::NEG_INFINITY, self.dtype()));
+        }
         let m = self.max(&resolved, true)?;
         // An all -inf slice has max -inf; shift by 0 there so the result is -inf, not NaN.
         let finite = m.abs()?.lt(&m.scalar_like(f64::INFINITY))?;

@@ -17,6 +17,8 @@ impl Tensor {
 
     fn softmax_impl<D: Dim>(&self, dim: D, log: bool, op: &'static str) -> Result<Tensor> {
         if self.rank() == 0 {
+            // A scalar is treated as a one-element row; only dims 0 and -1 name it.
+            dim.resolve(1, op)?;
             return self.reshape(&[1])?.softmax_impl(0, log, op)?.reshape(&[]);
         }
         let d = dim.resolve(self.rank(), op)?;

@@ -14,7 +14,7 @@ impl Tensor {
     /// The same elements with a new shape of equal size. A view when the tensor is contiguous,
     /// otherwise a copy (as `torch.reshape`).
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
-        if shape.iter().product::<usize>() != self.numel() {
+        if crate::checked_numel("reshape", shape)? != self.numel() {
             return Err(Error::shape("reshape", &[&self.shape, shape], "element counts differ"));
         }
         let base = if self.is_contiguous() { self.clone() } else { self.contiguous()? };
@@ -108,6 +108,7 @@ impl Tensor {
         if shape.len() < self.rank() {
             return Err(Error::shape("expand", &[&self.shape, shape], "target has fewer dimensions"));
         }
+        crate::checked_numel("expand", shape)?;
         let lead = shape.len() - self.rank();
         let mut strides = vec![0; shape.len()];
         for (i, &size) in shape.iter().enumerate() {
