@@ -22,7 +22,7 @@ use std::time::Instant;
 
 /// Train a multilayer perceptron on MNIST.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version, about = "Train a 784-128-10 multilayer perceptron on MNIST (ferrograd example)")]
 struct Args {
     /// Passes over the 60,000 training images.
     #[arg(long, default_value_t = 5)]
