@@ -13,11 +13,26 @@
 #[cfg(target_arch = "x86_64")]
 use std::sync::OnceLock;
 
+/// The environment variable that caps the SIMD level (`avx512`, `avx2` or `baseline`), so that
+/// tests and benchmarks can exercise every copy of the kernels on one machine.
+pub const SIMD_ENV: &str = "FERROGRAD_SIMD";
+
+/// The highest level allowed by [`SIMD_ENV`] (0 baseline, 1 AVX2, 2 AVX-512), read once.
+#[cfg(target_arch = "x86_64")]
+fn allowed_level() -> u8 {
+    static LEVEL: OnceLock<u8> = OnceLock::new();
+    *LEVEL.get_or_init(|| match std::env::var(SIMD_ENV).as_deref() {
+        Ok("baseline") => 0,
+        Ok("avx2") => 1,
+        _ => 2,
+    })
+}
+
 /// Whether this CPU has AVX2 and FMA (cached after the first call).
 #[cfg(target_arch = "x86_64")]
 pub fn has_avx2_fma() -> bool {
     static HAS: OnceLock<bool> = OnceLock::new();
-    *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+    *HAS.get_or_init(|| allowed_level() >= 1 && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
 }
 
 /// Whether this CPU has the AVX-512 subsets the kernels use (F, VL, DQ, BW), cached.
@@ -25,7 +40,8 @@ pub fn has_avx2_fma() -> bool {
 pub fn has_avx512() -> bool {
     static HAS: OnceLock<bool> = OnceLock::new();
     *HAS.get_or_init(|| {
-        has_avx2_fma()
+        allowed_level() >= 2
+            && has_avx2_fma()
             && is_x86_feature_detected!("avx512f")
             && is_x86_feature_detected!("avx512vl")
             && is_x86_feature_detected!("avx512dq")
