@@ -1,30 +1,13 @@
 //! Layers: `Linear` shapes, initialisation and values; `Sequential` naming and composition;
 //! activation modules.
 
+mod common;
+
+use common::*;
 use ferrograd_autograd::{DType, Error, Rng, Tensor, Var};
 use ferrograd_models::layers::{Gelu, LeakyRelu, Linear, Relu, Sequential, Sigmoid, Softplus, Tanh};
 use ferrograd_models::Module;
 use proptest::prelude::*;
-
-fn config() -> ProptestConfig {
-    ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() }
-}
-
-fn vals(t: &Tensor) -> Vec<f64> {
-    t.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap()
-}
-
-fn eps(dt: DType) -> f64 {
-    if dt == DType::F32 {
-        f32::EPSILON as f64
-    } else {
-        f64::EPSILON
-    }
-}
-
-fn float_dtype() -> impl Strategy<Value = DType> {
-    prop_oneof![Just(DType::F32), Just(DType::F64)]
-}
 
 proptest! {
     #![proptest_config(config())]

@@ -1,28 +1,11 @@
 //! Losses against naive formulas computed here in f64, including large logits.
 
+mod common;
+
+use common::*;
 use ferrograd_autograd::{DType, Error, Rng, Tensor, Var};
 use ferrograd_models::loss::{binary_cross_entropy_with_logits, cross_entropy, mse_loss};
 use proptest::prelude::*;
-
-fn config() -> ProptestConfig {
-    ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() }
-}
-
-fn vals(t: &Tensor) -> Vec<f64> {
-    t.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap()
-}
-
-fn eps(dt: DType) -> f64 {
-    if dt == DType::F32 {
-        f32::EPSILON as f64
-    } else {
-        f64::EPSILON
-    }
-}
-
-fn float_dtype() -> impl Strategy<Value = DType> {
-    prop_oneof![Just(DType::F32), Just(DType::F64)]
-}
 
 proptest! {
     #![proptest_config(config())]

@@ -6,29 +6,12 @@
 //! linear recurrences as the values. The f64 reference's own errors are covered by using
 //! `eps_dtype + eps_f64` as the per-operation bound.
 
+mod common;
+
+use common::*;
 use ferrograd_autograd::{DType, Error, Rng, Tensor, Var};
 use ferrograd_models::optim::{Adam, AdamConfig, AdamW, Optimizer, Sgd, SgdConfig};
 use proptest::prelude::*;
-
-fn config() -> ProptestConfig {
-    ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() }
-}
-
-fn vals(t: &Tensor) -> Vec<f64> {
-    t.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap()
-}
-
-fn eps(dt: DType) -> f64 {
-    if dt == DType::F32 {
-        f32::EPSILON as f64
-    } else {
-        f64::EPSILON
-    }
-}
-
-fn float_dtype() -> impl Strategy<Value = DType> {
-    prop_oneof![Just(DType::F32), Just(DType::F64)]
-}
 
 /// Runs `steps` optimizer steps on `p` with the fixed gradient `g` (the loss is `Σ p·g`, whose
 /// gradient is exactly `g`).
