@@ -24,6 +24,6 @@ pub mod ops;
 mod var;
 
 pub use engine::grad;
-pub use ferrograd_tensor::{DType, Device, Error, Result, Rng, Tensor};
+pub use ferrograd_tensor::{DType, Device, Error, Result, Rng, Tensor, Window};
 pub use gradcheck::{gradcheck, gradgradcheck, GradcheckOptions, GradcheckReport};
 pub use var::{is_grad_enabled, no_grad, NoGradGuard, Var};

@@ -21,6 +21,7 @@
 
 #![warn(missing_docs)]
 
+pub mod conv;
 pub mod copy;
 pub mod elementwise;
 pub mod float;

@@ -271,7 +271,7 @@ impl Tensor {
 /// A buffer of `n` elements filled by `write`, without zero-filling it first.
 ///
 /// Only for kernels documented to write *every* element of their output (`unary`, `binary`,
-/// `select`, `copy_strided`, `matmul`, `softmax_rows`): they take `&mut [MaybeUninit<T>]` through the
+/// `select`, `copy_strided`, `matmul`, `softmax_rows`, `im2col`): they take `&mut [MaybeUninit<T>]` through the
 /// `Slot` trait, and skipping the zero fill saves a full extra pass over the output.
 pub(crate) fn uninit_filled_by<T>(n: usize, write: impl FnOnce(&mut [std::mem::MaybeUninit<T>])) -> Vec<T> {
     let mut v = Vec::with_capacity(n);

@@ -5,9 +5,11 @@
 //! Ops that are compositions of others (`mean`, `var`, `logsumexp`, `stack`, `flatten`, …) have
 //! no rule of their own: their gradient is the composition of their parts' rules.
 
+mod conv;
 mod elementwise;
 mod index;
 mod matmul;
+mod pool;
 mod reduce;
 mod softmax;
 mod view;

@@ -1,6 +1,7 @@
 //! Tensor ops, one file per op family (the same names as in `ferrograd-kernels` and
 //! `ferrograd-autograd`). Each op is an inherent method on [`crate::Tensor`].
 
+mod conv;
 mod elementwise;
 mod index;
 mod matmul;
@@ -8,3 +9,5 @@ pub mod optim;
 mod reduce;
 mod softmax;
 mod view;
+
+pub use conv::Window;

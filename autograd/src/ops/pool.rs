@@ -1,0 +1,96 @@
+//! Pooling, built from `im2col` and a reduction over each window.
+//!
+//! Each channel is treated as its own one-channel image, unfolded so that every column is one
+//! window; max pooling is then `max` over the column axis (padding reads −∞, so it never wins)
+//! and average pooling is `mean` (padding reads 0 and counts, PyTorch's `count_include_pad`).
+//! The gradients are those of `max`/`mean` followed by `col2im`, which sums the contributions of
+//! overlapping windows: any kernel, stride, padding and dilation, overlapping or not, has an
+//! exact backward (and a double backward).
+
+use crate::Var;
+use ferrograd_tensor::{Error, Result, Window};
+
+impl Var {
+    /// Columns of one-channel windows: `[N·C, kh·kw, OH·OW]`, and `(N, C, OH, OW)`.
+    fn pool_columns(
+        &self,
+        op: &'static str,
+        kernel: [usize; 2],
+        window: Window,
+        pad: f64,
+    ) -> Result<(Var, [usize; 4])> {
+        let s = self.shape();
+        let [n, c, h, w] = s[..] else {
+            return Err(Error::shape(op, &[&s], "expected a 4-D [N, C, H, W] input"));
+        };
+        if window.padding[0] * 2 > kernel[0] || window.padding[1] * 2 > kernel[1] {
+            return Err(Error::shape(
+                op,
+                &[&s, &kernel],
+                format!("padding {:?} must be at most half the kernel", window.padding),
+            ));
+        }
+        let g = window.geometry(op, &s, kernel)?;
+        let (oh, ow) = g.output_size().unwrap_or((0, 0));
+        let cols = self.reshape(&[n * c, 1, h, w])?.im2col(kernel, window, pad)?;
+        Ok((cols, [n, c, oh, ow]))
+    }
+
+    /// Max pooling over `kernel` windows — `∂x` goes to each window's maximum (split evenly on a
+    /// tie, as our `max`), summed where windows overlap.
+    pub fn max_pool2d(&self, kernel: [usize; 2], window: Window) -> Result<Var> {
+        let (cols, [n, c, oh, ow]) = self.pool_columns("max_pool2d", kernel, window, f64::NEG_INFINITY)?;
+        cols.max([1], false)?.reshape(&[n, c, oh, ow])
+    }
+
+    /// Average pooling over `kernel` windows, padding counted as zeros (PyTorch's default
+    /// `count_include_pad = true`) — `∂x = g / (kh·kw)` spread over each window, summed where
+    /// windows overlap.
+    pub fn avg_pool2d(&self, kernel: [usize; 2], window: Window) -> Result<Var> {
+        let (cols, [n, c, oh, ow]) = self.pool_columns("avg_pool2d", kernel, window, 0.0)?;
+        cols.mean([1], false)?.reshape(&[n, c, oh, ow])
+    }
+
+    /// Adaptive average pooling to an `[OH, OW]` output: output cell `(i, j)` averages rows
+    /// `⌊i·H/OH⌋ .. ⌈(i+1)·H/OH⌉` and the matching columns, as PyTorch. When the sizes divide,
+    /// this is one `avg_pool2d`; otherwise each cell is a `narrow` + `mean`.
+    pub fn adaptive_avg_pool2d(&self, out: [usize; 2]) -> Result<Var> {
+        let s = self.shape();
+        let [n, c, h, w] = s[..] else {
+            return Err(Error::shape("adaptive_avg_pool2d", &[&s], "expected a 4-D [N, C, H, W] input"));
+        };
+        let [oh, ow] = out;
+        if oh == 0 || ow == 0 || oh > h || ow > w {
+            return Err(Error::shape(
+                "adaptive_avg_pool2d",
+                &[&s, &out],
+                "output size must be between 1 and the input size",
+            ));
+        }
+        if h % oh == 0 && w % ow == 0 {
+            let k = [h / oh, w / ow];
+            return self.avg_pool2d(k, Window { stride: k, ..Window::default() });
+        }
+        let mut rows = Vec::with_capacity(oh);
+        for i in 0..oh {
+            let (r0, r1) = (i * h / oh, ((i + 1) * h).div_ceil(oh));
+            let mut cells = Vec::with_capacity(ow);
+            for j in 0..ow {
+                let (c0, c1) = (j * w / ow, ((j + 1) * w).div_ceil(ow));
+                cells.push(self.narrow(2, r0, r1 - r0)?.narrow(3, c0, c1 - c0)?.mean([2, 3], false)?);
+            }
+            rows.push(Var::stack(&cells.iter().collect::<Vec<_>>(), -1)?);
+        }
+        let y = Var::stack(&rows.iter().collect::<Vec<_>>(), -2)?;
+        debug_assert_eq!(y.shape(), [n, c, oh, ow]);
+        Ok(y)
+    }
+
+    /// Global average pooling: `[N, C, H, W] → [N, C]`.
+    pub fn global_avg_pool2d(&self) -> Result<Var> {
+        if self.shape().len() != 4 {
+            return Err(Error::shape("global_avg_pool2d", &[&self.shape()], "expected a 4-D [N, C, H, W] input"));
+        }
+        self.mean([2, 3], false)
+    }
+}

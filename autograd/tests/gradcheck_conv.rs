@@ -1,0 +1,220 @@
+//! Convolution and pooling: forward passes against naive loop references, and gradcheck +
+//! gradgradcheck over random shapes and hyper-parameters (stride, padding, dilation, groups,
+//! odd sizes, batch 1).
+
+mod common;
+
+use common::*;
+use ferrograd_autograd::{Rng, Tensor, Var, Window};
+use proptest::prelude::*;
+
+/// The seven-loop reference convolution, in f64.
+#[allow(clippy::too_many_arguments)]
+fn naive_conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, win: Window, groups: usize) -> (Vec<f64>, [usize; 4]) {
+    let (xs, ws) = (x.shape().to_vec(), w.shape().to_vec());
+    let (n, c, h, wd) = (xs[0], xs[1], xs[2], xs[3]);
+    let (o, cg, kh, kw) = (ws[0], ws[1], ws[2], ws[3]);
+    let out_len = |i: usize, k: usize, s: usize, p: usize, d: usize| (i + 2 * p - d * (k - 1) - 1) / s + 1;
+    let oh = out_len(h, kh, win.stride[0], win.padding[0], win.dilation[0]);
+    let ow = out_len(wd, kw, win.stride[1], win.padding[1], win.dilation[1]);
+    let (xv, wv) = (x.to_vec::<f64>().unwrap(), w.to_vec::<f64>().unwrap());
+    let bv = b.map(|b| b.to_vec::<f64>().unwrap());
+    let og = o / groups;
+    let mut out = vec![0.0; n * o * oh * ow];
+    for ni in 0..n {
+        for oc in 0..o {
+            let grp = oc / og;
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = bv.as_ref().map_or(0.0, |b| b[oc]);
+                    for ci in 0..cg {
+                        let ic = grp * cg + ci;
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * win.stride[0] + ky * win.dilation[0]) as isize - win.padding[0] as isize;
+                                let ix = (ox * win.stride[1] + kx * win.dilation[1]) as isize - win.padding[1] as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                    continue;
+                                }
+                                let xi = ((ni * c + ic) * h + iy as usize) * wd + ix as usize;
+                                acc += xv[xi] * wv[((oc * cg + ci) * kh + ky) * kw + kx];
+                            }
+                        }
+                    }
+                    out[((ni * o + oc) * oh + oy) * ow + ox] = acc;
+                }
+            }
+        }
+    }
+    (out, [n, o, oh, ow])
+}
+
+/// The reference pooling (max or mean over each window, padding as -inf / 0), in f64.
+fn naive_pool(x: &Tensor, k: [usize; 2], win: Window, max: bool) -> Vec<f64> {
+    let s = x.shape().to_vec();
+    let (nc, h, w) = (s[0] * s[1], s[2], s[3]);
+    let out_len = |i: usize, k: usize, st: usize, p: usize, d: usize| (i + 2 * p - d * (k - 1) - 1) / st + 1;
+    let oh = out_len(h, k[0], win.stride[0], win.padding[0], win.dilation[0]);
+    let ow = out_len(w, k[1], win.stride[1], win.padding[1], win.dilation[1]);
+    let xv = x.to_vec::<f64>().unwrap();
+    let mut out = Vec::new();
+    for p in 0..nc {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut vals = Vec::new();
+                for ky in 0..k[0] {
+                    for kx in 0..k[1] {
+                        let iy = (oy * win.stride[0] + ky * win.dilation[0]) as isize - win.padding[0] as isize;
+                        let ix = (ox * win.stride[1] + kx * win.dilation[1]) as isize - win.padding[1] as isize;
+                        let inside = iy >= 0 && ix >= 0 && iy < h as isize && ix < w as isize;
+                        vals.push(if inside {
+                            xv[(p * h + iy as usize) * w + ix as usize]
+                        } else if max {
+                            f64::NEG_INFINITY
+                        } else {
+                            0.0
+                        });
+                    }
+                }
+                out.push(if max {
+                    vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
+                } else {
+                    vals.iter().sum::<f64>() / vals.len() as f64
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Random conv hyper-parameters whose window fits the (possibly odd-sized) input.
+fn conv_case() -> impl Strategy<Value = (usize, usize, usize, usize, [usize; 2], [usize; 2], Window, u64)> {
+    (
+        1usize..=2,
+        1usize..=2,
+        1usize..=2,
+        1usize..=2,
+        [3usize..=6, 3usize..=6],
+        [1usize..=3, 1usize..=3],
+        1usize..=2,
+        0usize..=2,
+        1usize..=2,
+        any::<u64>(),
+    )
+        .prop_map(|(n, groups, cg, og, hw, k, s, p, d, seed)| {
+            let win = Window { stride: [s, 3 - s], padding: [p, p.min(1)], dilation: [d, 1] };
+            (n, groups, cg, og, hw, k, win, seed)
+        })
+        .prop_filter("window must fit", |(_, _, _, _, hw, k, win, _)| {
+            (0..2).all(|a| hw[a] + 2 * win.padding[a] > win.dilation[a] * (k[a] - 1))
+        })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn conv2d_matches_the_seven_loop_reference_and_passes_gradchecks(
+        (n, groups, cg, og, hw, k, win, seed) in conv_case(), with_bias in any::<bool>()
+    ) {
+        let (c, o) = (groups * cg, groups * og);
+        let mut rng = Rng::new(seed);
+        let x = rng.uniform_tensor(&[n, c, hw[0], hw[1]], -1.0, 1.0, ferrograd_autograd::DType::F64).unwrap();
+        let w = rng.uniform_tensor(&[o, cg, k[0], k[1]], -1.0, 1.0, ferrograd_autograd::DType::F64).unwrap();
+        let b = rng.uniform_tensor(&[o], -1.0, 1.0, ferrograd_autograd::DType::F64).unwrap();
+        let bias = with_bias.then_some(&b);
+        let y = Var::constant(x.clone()).conv2d(&Var::constant(w.clone()), bias.map(|b| Var::constant(b.clone())).as_ref(), win, groups).unwrap();
+        let (expect, shape) = naive_conv2d(&x, &w, bias, win, groups);
+        prop_assert_eq!(y.shape(), shape.to_vec());
+        for (got, want) in y.value().to_vec::<f64>().unwrap().iter().zip(&expect) {
+            // Sums of at most 2·2·3·3 products of values in [-1, 1]: f64 rounding is below 1e-14.
+            prop_assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+        }
+        if with_bias {
+            check("conv2d", |v| v[0].conv2d(&v[1], Some(&v[2]), win, groups), &[x, w, b], seed);
+        } else {
+            check("conv2d", |v| v[0].conv2d(&v[1], None, win, groups), &[x, w], seed);
+        }
+    }
+
+    #[test]
+    fn conv1d_gradients(n in 1usize..=2, c in 1usize..=3, len in 3usize..=7, k in 1usize..=3, stride in 1usize..=2, pad in 0usize..=1, seed in any::<u64>()) {
+        let mut rng = Rng::new(seed);
+        let x = rng.uniform_tensor(&[n, c, len], -1.0, 1.0, ferrograd_autograd::DType::F64).unwrap();
+        let w = rng.uniform_tensor(&[2, c, k], -1.0, 1.0, ferrograd_autograd::DType::F64).unwrap();
+        check("conv1d", |v| v[0].conv1d(&v[1], None, stride, pad, 1, 1), &[x, w], seed);
+    }
+
+    #[test]
+    fn im2col_and_col2im_are_adjoint((n, _g, cg, _og, hw, k, win, seed) in conv_case()) {
+        // ⟨im2col(x), y⟩ = ⟨x, col2im(y)⟩ for random x and y.
+        let mut rng = Rng::new(seed);
+        let x = rng.uniform_tensor(&[n, cg, hw[0], hw[1]], -1.0, 1.0, ferrograd_autograd::DType::F64).unwrap();
+        let cols = x.im2col(k, win, 0.0).unwrap();
+        let y = rng.uniform_tensor(cols.shape(), -1.0, 1.0, ferrograd_autograd::DType::F64).unwrap();
+        let lhs = cols.mul(&y).unwrap().sum_all().unwrap().item().unwrap();
+        let rhs = x.mul(&y.col2im(hw, k, win).unwrap()).unwrap().sum_all().unwrap().item().unwrap();
+        prop_assert!((lhs - rhs).abs() < 1e-10 * (1.0 + lhs.abs()), "{lhs} vs {rhs}");
+    }
+
+    #[test]
+    fn pools_match_references_and_pass_gradchecks(
+        n in 1usize..=2, c in 1usize..=2, h in 3usize..=7, w in 3usize..=7,
+        k in 1usize..=3, s in 1usize..=3, p in 0usize..=1, seed in any::<u64>()
+    ) {
+        let p = p.min(k / 2); // PyTorch's rule: padding at most half the kernel
+        let win = Window { stride: [s, s], padding: [p, p], dilation: [1, 1] };
+        // Well-separated values: the max of each window is unambiguous under a 1e-6 step.
+        let mut rng = Rng::new(seed);
+        let perm = rng.permutation(n * c * h * w);
+        let x = Tensor::from_vec(perm.iter().map(|&i| i as f64 * 0.05 - 1.0).collect::<Vec<_>>(), &[n, c, h, w]).unwrap();
+        let max = Var::constant(x.clone()).max_pool2d([k, k], win).unwrap();
+        prop_assert_eq!(max.value().to_vec::<f64>().unwrap(), naive_pool(&x, [k, k], win, true));
+        let avg = Var::constant(x.clone()).avg_pool2d([k, k], win).unwrap().value().to_vec::<f64>().unwrap();
+        for (a, b) in avg.iter().zip(naive_pool(&x, [k, k], win, false)) {
+            prop_assert!((a - b).abs() < 1e-12);
+        }
+        check("max_pool2d", |v| v[0].max_pool2d([k, k], win), std::slice::from_ref(&x), seed);
+        check("avg_pool2d", |v| v[0].avg_pool2d([k, k], win), std::slice::from_ref(&x), seed);
+    }
+
+    #[test]
+    fn adaptive_avg_pool(h in 2usize..=7, w in 2usize..=7, oh in 1usize..=3, ow in 1usize..=3, seed in any::<u64>()) {
+        prop_assume!(oh <= h && ow <= w);
+        let x = uniform(&[1, 2, h, w], seed, -1.0, 1.0);
+        let y = Var::constant(x.clone()).adaptive_avg_pool2d([oh, ow]).unwrap().value().to_vec::<f64>().unwrap();
+        let xv = x.to_vec::<f64>().unwrap();
+        for ch in 0..2 {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let (r0, r1) = (i * h / oh, ((i + 1) * h).div_ceil(oh));
+                    let (c0, c1) = (j * w / ow, ((j + 1) * w).div_ceil(ow));
+                    let mut sum = 0.0;
+                    for r in r0..r1 {
+                        for cc in c0..c1 {
+                            sum += xv[(ch * h + r) * w + cc];
+                        }
+                    }
+                    let want = sum / ((r1 - r0) * (c1 - c0)) as f64;
+                    prop_assert!((y[(ch * oh + i) * ow + j] - want).abs() < 1e-12);
+                }
+            }
+        }
+        check("adaptive_avg_pool2d", |v| v[0].adaptive_avg_pool2d([oh, ow]), &[x], seed);
+    }
+}
+
+#[test]
+fn conv_and_pool_reject_bad_arguments() {
+    let x = Var::constant(Tensor::zeros(&[1, 4, 5, 5], ferrograd_autograd::DType::F32));
+    let w = Var::constant(Tensor::zeros(&[6, 3, 3, 3], ferrograd_autograd::DType::F32));
+    let e = x.conv2d(&w, None, Window::default(), 2).unwrap_err().to_string();
+    assert!(e.starts_with("conv2d: [1, 4, 5, 5], [6, 3, 3, 3]"), "{e}");
+    let big = Var::constant(Tensor::zeros(&[2, 4, 7, 7], ferrograd_autograd::DType::F32));
+    assert!(x.conv2d(&big, None, Window::default(), 1).unwrap_err().to_string().contains("does not fit"));
+    assert!(x.max_pool2d([2, 2], Window::default().padding(2)).unwrap_err().to_string().contains("at most half"));
+    assert!(x.max_pool2d([2, 2], Window::default().stride(0)).is_err());
+    let bias = Var::constant(Tensor::zeros(&[5], ferrograd_autograd::DType::F32));
+    let w1 = Var::constant(Tensor::zeros(&[6, 4, 3, 3], ferrograd_autograd::DType::F32));
+    assert!(x.conv2d(&w1, Some(&bias), Window::default(), 1).unwrap_err().to_string().contains("bias must be [6]"));
+}
