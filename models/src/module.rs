@@ -21,6 +21,20 @@ pub trait Module {
         self.parameters().iter().map(|p| p.shape().iter().product::<usize>()).sum()
     }
 
+    /// Switches training-time behaviour (dropout, batch statistics) on or off. Layers without
+    /// such behaviour ignore it; containers pass it on to their children.
+    fn set_training(&self, _training: bool) {}
+
+    /// Training mode (as `module.train()` in PyTorch).
+    fn train(&self) {
+        self.set_training(true);
+    }
+
+    /// Evaluation mode (as `module.eval()` in PyTorch).
+    fn eval(&self) {
+        self.set_training(false);
+    }
+
     /// Clears the gradient of every parameter.
     fn zero_grad(&self) {
         for p in self.parameters() {

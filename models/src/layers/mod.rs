@@ -1,9 +1,14 @@
-//! Layers: [`Linear`], activations, and [`Sequential`] to chain them.
+//! Layers: [`Linear`], [`Conv2d`], pooling, [`Flatten`], [`Dropout`], activations, and
+//! [`Sequential`] to chain them.
 
 mod activation;
+mod conv;
+mod dropout;
 mod linear;
 mod sequential;
 
 pub use activation::{Gelu, LeakyRelu, Relu, Sigmoid, Softplus, Tanh};
+pub use conv::{AvgPool2d, Conv2d, Flatten, MaxPool2d};
+pub use dropout::Dropout;
 pub use linear::Linear;
 pub use sequential::Sequential;

@@ -38,6 +38,12 @@ impl Module for Sequential {
         self.layers.iter().try_fold(x.clone(), |h, layer| layer.forward(&h))
     }
 
+    fn set_training(&self, training: bool) {
+        for layer in &self.layers {
+            layer.set_training(training);
+        }
+    }
+
     fn named_parameters(&self) -> Vec<(String, Var)> {
         self.layers
             .iter()

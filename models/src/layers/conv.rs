@@ -1,0 +1,130 @@
+//! Convolution and pooling layers.
+
+use crate::Module;
+use ferrograd_autograd::{DType, Error, Result, Rng, Var, Window};
+
+/// A 2-D convolution layer over `[N, C, H, W]` inputs (as `torch.nn.Conv2d`, including its default
+/// initialisation `U(−1/√fan_in, 1/√fan_in)` with `fan_in = C/groups · kh · kw`).
+pub struct Conv2d {
+    /// `[out_channels, in_channels / groups, kh, kw]`
+    pub weight: Var,
+    /// `[out_channels]`, if the layer has a bias.
+    pub bias: Option<Var>,
+    /// Stride, padding and dilation.
+    pub window: Window,
+    /// Channel groups (`in_channels` for a depthwise convolution).
+    pub groups: usize,
+}
+
+impl Conv2d {
+    /// A layer with PyTorch's default initialisation, drawn from `rng`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: [usize; 2],
+        window: Window,
+        groups: usize,
+        bias: bool,
+        dtype: DType,
+        rng: &mut Rng,
+    ) -> Result<Conv2d> {
+        if groups == 0 || !in_channels.is_multiple_of(groups) || !out_channels.is_multiple_of(groups) {
+            return Err(Error::invalid(
+                "Conv2d",
+                format!(
+                    "{in_channels} input and {out_channels} output channels are not divisible into {groups} groups"
+                ),
+            ));
+        }
+        let fan_in = in_channels / groups * kernel[0] * kernel[1];
+        let weight = Var::parameter(rng.linear_init(
+            &[out_channels, in_channels / groups, kernel[0], kernel[1]],
+            fan_in,
+            dtype,
+        )?);
+        let bias = if bias { Some(Var::parameter(rng.linear_init(&[out_channels], fan_in, dtype)?)) } else { None };
+        Ok(Conv2d { weight, bias, window, groups })
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, x: &Var) -> Result<Var> {
+        x.conv2d(&self.weight, self.bias.as_ref(), self.window, self.groups)
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Var)> {
+        let mut p = vec![("weight".to_string(), self.weight.clone())];
+        if let Some(b) = &self.bias {
+            p.push(("bias".to_string(), b.clone()));
+        }
+        p
+    }
+}
+
+/// Max pooling over `kernel` windows (PyTorch's default stride is the kernel size).
+#[derive(Clone, Copy, Debug)]
+pub struct MaxPool2d {
+    /// Window size.
+    pub kernel: [usize; 2],
+    /// Stride, padding and dilation.
+    pub window: Window,
+}
+
+impl MaxPool2d {
+    /// Non-overlapping `k × k` windows (stride `k`).
+    pub fn new(k: usize) -> Self {
+        MaxPool2d { kernel: [k, k], window: Window::default().stride(k) }
+    }
+}
+
+impl Module for MaxPool2d {
+    fn forward(&self, x: &Var) -> Result<Var> {
+        x.max_pool2d(self.kernel, self.window)
+    }
+    fn named_parameters(&self) -> Vec<(String, Var)> {
+        Vec::new()
+    }
+}
+
+/// Average pooling over `kernel` windows (padding counts as zeros).
+#[derive(Clone, Copy, Debug)]
+pub struct AvgPool2d {
+    /// Window size.
+    pub kernel: [usize; 2],
+    /// Stride, padding and dilation.
+    pub window: Window,
+}
+
+impl AvgPool2d {
+    /// Non-overlapping `k × k` windows (stride `k`).
+    pub fn new(k: usize) -> Self {
+        AvgPool2d { kernel: [k, k], window: Window::default().stride(k) }
+    }
+}
+
+impl Module for AvgPool2d {
+    fn forward(&self, x: &Var) -> Result<Var> {
+        x.avg_pool2d(self.kernel, self.window)
+    }
+    fn named_parameters(&self) -> Vec<(String, Var)> {
+        Vec::new()
+    }
+}
+
+/// Flattens every dimension after the first: `[N, …] → [N, ∏…]`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Flatten;
+
+impl Module for Flatten {
+    fn forward(&self, x: &Var) -> Result<Var> {
+        let s = x.shape();
+        if s.is_empty() {
+            return Err(Error::shape("Flatten", &[&s], "needs at least one dimension"));
+        }
+        x.reshape(&[s[0], s[1..].iter().product()])
+    }
+    fn named_parameters(&self) -> Vec<(String, Var)> {
+        Vec::new()
+    }
+}
