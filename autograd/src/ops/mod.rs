@@ -9,6 +9,7 @@ mod conv;
 mod elementwise;
 mod index;
 mod matmul;
+mod norm;
 mod pool;
 mod reduce;
 mod softmax;
