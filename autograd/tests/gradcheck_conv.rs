@@ -218,3 +218,74 @@ fn conv_and_pool_reject_bad_arguments() {
     let w1 = Var::constant(Tensor::zeros(&[6, 4, 3, 3], ferrograd_autograd::DType::F32));
     assert!(x.conv2d(&w1, Some(&bias), Window::default(), 1).unwrap_err().to_string().contains("bias must be [6]"));
 }
+
+/// Reference transposed convolution: scatter each input pixel through the kernel, in f64.
+fn naive_conv_transpose2d(
+    x: &Tensor,
+    w: &Tensor,
+    win: Window,
+    op: [usize; 2],
+    groups: usize,
+) -> (Vec<f64>, [usize; 4]) {
+    let (xs, ws) = (x.shape().to_vec(), w.shape().to_vec());
+    let (n, cin, h, wd) = (xs[0], xs[1], xs[2], xs[3]);
+    let (og, kh, kw) = (ws[1], ws[2], ws[3]);
+    let cout = og * groups;
+    let cg = cin / groups;
+    let ho = (h - 1) * win.stride[0] + win.dilation[0] * (kh - 1) + op[0] + 1 - 2 * win.padding[0];
+    let wo = (wd - 1) * win.stride[1] + win.dilation[1] * (kw - 1) + op[1] + 1 - 2 * win.padding[1];
+    let (xv, wv) = (x.to_vec::<f64>().unwrap(), w.to_vec::<f64>().unwrap());
+    let mut out = vec![0.0; n * cout * ho * wo];
+    for ni in 0..n {
+        for ic in 0..cin {
+            let grp = ic / cg;
+            for iy in 0..h {
+                for ix in 0..wd {
+                    let xval = xv[((ni * cin + ic) * h + iy) * wd + ix];
+                    for oc in 0..og {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let oy = (iy * win.stride[0] + ky * win.dilation[0]) as isize - win.padding[0] as isize;
+                                let ox = (ix * win.stride[1] + kx * win.dilation[1]) as isize - win.padding[1] as isize;
+                                if oy < 0 || ox < 0 || oy >= ho as isize || ox >= wo as isize {
+                                    continue;
+                                }
+                                let co = grp * og + oc;
+                                out[((ni * cout + co) * ho + oy as usize) * wo + ox as usize] +=
+                                    xval * wv[((ic * og + oc) * kh + ky) * kw + kx];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (out, [n, cout, ho, wo])
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn conv_transpose2d_matches_the_reference_and_passes_gradchecks(
+        n in 1usize..=2, groups in 1usize..=2, cg in 1usize..=2, og in 1usize..=2,
+        h in 1usize..=4, w in 1usize..=4, k in 1usize..=3, s in 1usize..=2, p in 0usize..=1,
+        d in 1usize..=2, opad in 0usize..=1, seed in any::<u64>()
+    ) {
+        let win = Window { stride: [s, s], padding: [p, p], dilation: [d, d] };
+        let opad = if opad < s.max(d) { opad } else { 0 };
+        let ho = (h - 1) * s + d * (k - 1) + opad + 1;
+        prop_assume!(ho > 2 * p && (w - 1) * s + d * (k - 1) + opad + 1 > 2 * p);
+        let mut rng = Rng::new(seed);
+        let x = rng.uniform_tensor(&[n, groups * cg, h, w], -1.0, 1.0, ferrograd_autograd::DType::F64).unwrap();
+        let wt = rng.uniform_tensor(&[groups * cg, og, k, k], -1.0, 1.0, ferrograd_autograd::DType::F64).unwrap();
+        let y = Var::constant(x.clone()).conv_transpose2d(&Var::constant(wt.clone()), None, win, [opad, opad], groups).unwrap();
+        let (expect, shape) = naive_conv_transpose2d(&x, &wt, win, [opad, opad], groups);
+        prop_assert_eq!(y.shape(), shape.to_vec());
+        for (a, b) in y.value().to_vec::<f64>().unwrap().iter().zip(&expect) {
+            prop_assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+        let b = rng.uniform_tensor(&[groups * og], -1.0, 1.0, ferrograd_autograd::DType::F64).unwrap();
+        check("conv_transpose2d", |v| v[0].conv_transpose2d(&v[1], Some(&v[2]), win, [opad, opad], groups), &[x, wt, b], seed);
+    }
+}

@@ -80,3 +80,73 @@ impl Var {
         self.unsqueeze(2)?.conv2d(&weight.unsqueeze(2)?, bias, window, groups)?.squeeze(2)
     }
 }
+
+impl Var {
+    /// 2-D transposed convolution (the adjoint of `conv2d` with respect to its input, as
+    /// `torch.nn.functional.conv_transpose2d`): `x [N, Cin, H, W]`, `weight [Cin, Cout/groups,
+    /// kh, kw]`, optional `bias [Cout]` → `[N, Cout, H_out, W_out]` with
+    /// `H_out = (H − 1)·stride − 2·padding + dilation·(kh − 1) + output_padding + 1`.
+    ///
+    /// Built as `col2im(Wᵀ · x)`: each input pixel spreads its `Wᵀ`-weighted value over a window
+    /// of the output, summed where windows overlap. `output_padding` (smaller than the stride or
+    /// the dilation) picks among the output sizes that a strided convolution maps to the same
+    /// input size.
+    pub fn conv_transpose2d(
+        &self,
+        weight: &Var,
+        bias: Option<&Var>,
+        window: Window,
+        output_padding: [usize; 2],
+        groups: usize,
+    ) -> Result<Var> {
+        let (xs, ws) = (self.shape(), weight.shape());
+        let bad = |reason: String| Error::shape("conv_transpose2d", &[&xs, &ws], reason);
+        let [n, cin, h, w] = xs[..] else { return Err(bad("input must be [N, Cin, H, W]".into())) };
+        let [wc, og, kh, kw] = ws[..] else { return Err(bad("weight must be [Cin, Cout/groups, kh, kw]".into())) };
+        if groups == 0 || wc != cin || cin % groups != 0 {
+            return Err(bad(format!(
+                "weight must be [{cin}, Cout/groups, kh, kw] with Cin divisible by {groups} groups"
+            )));
+        }
+        for a in 0..2 {
+            if output_padding[a] >= window.stride[a].max(window.dilation[a]) {
+                return Err(bad(format!(
+                    "output_padding {output_padding:?} must be smaller than the stride or the dilation"
+                )));
+            }
+        }
+        let cout = og * groups;
+        if let Some(b) = bias {
+            if b.shape() != [cout] {
+                return Err(Error::shape(
+                    "conv_transpose2d",
+                    &[&xs, &ws, &b.shape()],
+                    format!("bias must be [{cout}]"),
+                ));
+            }
+        }
+        let out_len = |i: usize, a: usize, k: usize| -> Option<usize> {
+            (i.checked_sub(1)? * window.stride[a] + window.dilation[a] * (k - 1) + output_padding[a] + 1)
+                .checked_sub(2 * window.padding[a])
+                .filter(|&o| o > 0)
+        };
+        let (Some(ho), Some(wo)) = (out_len(h, 0, kh), out_len(w, 1, kw)) else {
+            return Err(bad("the padding removes the whole output".into()));
+        };
+        let cg = cin / groups;
+        // Wᵀ per group: [groups, Cout/groups·kh·kw, Cin/groups]; x: [N, groups, Cin/groups, H·W].
+        let wt = weight.reshape(&[groups, cg, og * kh * kw])?.transpose(1, 2)?;
+        let rows = cout * kh * kw;
+        let cols = wt.matmul(&self.reshape(&[n, groups, cg, h * w])?)?.reshape(&[n, rows, h, w])?;
+        // A window over the [ho, wo] output has (H + ⌊op/stride⌋) × (W + …) positions; the
+        // positions beyond the input's H × W receive nothing: zero columns.
+        let g = window.geometry("conv_transpose2d", &[n, cout, ho, wo], [kh, kw])?;
+        let (ph, pw) = g.output_size().unwrap_or((h, w));
+        let cols = cols.pad(2, 0, ph - h)?.pad(3, 0, pw - w)?.reshape(&[n, rows, ph * pw])?;
+        let mut y = cols.col2im([ho, wo], [kh, kw], window)?;
+        if let Some(b) = bias {
+            y = y.add(&b.reshape(&[1, cout, 1, 1])?)?;
+        }
+        Ok(y)
+    }
+}
