@@ -11,6 +11,7 @@
 //! JSON object with the final metrics.
 
 use clap::Parser;
+use ferrograd::models::checkpoint;
 use ferrograd::models::data::mnist::{self, Split};
 use ferrograd::models::data::{DataLoader, TensorDataset};
 use ferrograd::models::layers::{Conv2d, Dropout, Flatten, Linear, MaxPool2d, Relu, Sequential};
@@ -51,6 +52,12 @@ struct Args {
     /// Dropout probability before the last layer.
     #[arg(long, default_value_t = 0.25)]
     dropout: f64,
+    /// Write the trained weights to this safetensors file.
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Start from the weights in this safetensors file (with `--epochs 0`: evaluate only).
+    #[arg(long)]
+    load: Option<PathBuf>,
 }
 
 fn main() {
@@ -83,6 +90,10 @@ fn run(args: &Args) -> ferrograd::Result<()> {
         .add(Dropout::new(args.dropout, args.seed ^ 0xD0)?)
         .add(Linear::new(args.hidden, 10, true, DType::F32, &mut rng)?);
     println!("model: 2-conv CNN, {} parameters", model.num_parameters());
+    if let Some(path) = &args.load {
+        checkpoint::load(&model, path)?;
+        println!("loaded weights from {}", path.display());
+    }
     let mut opt = Adam::new(model.parameters(), AdamConfig { lr: args.lr, ..Default::default() })?;
     let mut loader = DataLoader::new(train, args.batch_size, true, false, args.seed)?;
 
@@ -134,12 +145,23 @@ fn run(args: &Args) -> ferrograd::Result<()> {
             epoch_samples as f64 / secs
         );
     }
+    if args.epochs == 0 {
+        model.eval();
+        test_acc = evaluate(&model, &test)?;
+        println!("test accuracy {:.2}%", 100.0 * test_acc);
+    }
+    if let Some(path) = &args.save {
+        checkpoint::save(&model, path)?;
+        println!("saved weights to {}", path.display());
+    }
     println!(
-        "{{\"example\":\"mnist_cnn\",\"device\":\"{device}\",\"epochs\":{},\"batch_size\":{},\"lr\":{},\"seed\":{},\"train_loss\":{last_loss:.6},\"test_accuracy\":{test_acc:.4},\"samples_per_sec\":{:.1},\"train_seconds\":{train_time:.3}}}",
+        "{{\"example\":\"mnist_cnn\",\"device\":\"{device}\",\"epochs\":{},\"batch_size\":{},\"lr\":{},\"seed\":{},\"train_loss\":{},\"test_accuracy\":{test_acc:.4},\"samples_per_sec\":{:.1},\"train_seconds\":{train_time:.3}}}",
         args.epochs,
         args.batch_size,
         args.lr,
         args.seed,
+        // JSON has no NaN: with no training step there is no loss.
+        if last_loss.is_finite() { format!("{last_loss:.6}") } else { "null".to_string() },
         samples as f64 / train_time.max(1e-9),
     );
     Ok(())

@@ -119,11 +119,13 @@ fn run(args: &Args) -> ferrograd::Result<()> {
         );
     }
     println!(
-        "{{\"example\":\"mnist_mlp\",\"device\":\"{device}\",\"epochs\":{},\"batch_size\":{},\"lr\":{},\"seed\":{},\"train_loss\":{last_loss:.6},\"test_accuracy\":{test_acc:.4},\"samples_per_sec\":{:.1},\"train_seconds\":{train_time:.3}}}",
+        "{{\"example\":\"mnist_mlp\",\"device\":\"{device}\",\"epochs\":{},\"batch_size\":{},\"lr\":{},\"seed\":{},\"train_loss\":{},\"test_accuracy\":{test_acc:.4},\"samples_per_sec\":{:.1},\"train_seconds\":{train_time:.3}}}",
         args.epochs,
         args.batch_size,
         args.lr,
         args.seed,
+        // JSON has no NaN: with no training step there is no loss.
+        if last_loss.is_finite() { format!("{last_loss:.6}") } else { "null".to_string() },
         samples as f64 / train_time.max(1e-9),
     );
     Ok(())

@@ -5,6 +5,7 @@
 
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 pub mod data;
 pub mod layers;
 pub mod loss;
