@@ -16,8 +16,11 @@ fn io_err(path: &Path, reason: impl Into<String>) -> Error {
     Error::Io { path: path.display().to_string(), reason: reason.into() }
 }
 
+/// A parameter as safetensors stores it: dtype, shape and little-endian bytes.
+type Encoded = (Dtype, Vec<usize>, Vec<u8>);
+
 /// A parameter's value as safetensors dtype, shape and little-endian bytes.
-fn to_bytes(t: &Tensor) -> Result<(Dtype, Vec<usize>, Vec<u8>)> {
+fn to_bytes(t: &Tensor) -> Result<Encoded> {
     let bytes = match t.dtype() {
         DType::F32 => (Dtype::F32, t.to_vec::<f32>()?.iter().flat_map(|v| v.to_le_bytes()).collect()),
         DType::F64 => (Dtype::F64, t.to_vec::<f64>()?.iter().flat_map(|v| v.to_le_bytes()).collect()),
@@ -29,7 +32,7 @@ fn to_bytes(t: &Tensor) -> Result<(Dtype, Vec<usize>, Vec<u8>)> {
 /// Writes every parameter of `module` to `path`.
 pub fn save(module: &dyn Module, path: &Path) -> Result<()> {
     let params = module.named_parameters();
-    let encoded: Vec<(String, (Dtype, Vec<usize>, Vec<u8>))> =
+    let encoded: Vec<(String, Encoded)> =
         params.iter().map(|(name, p)| Ok((name.clone(), to_bytes(&p.value())?))).collect::<Result<_>>()?;
     let views = encoded
         .iter()
