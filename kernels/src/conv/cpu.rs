@@ -6,13 +6,22 @@ use crate::parallel::PAR_MIN_ELEMS;
 use crate::{Float, Slot};
 use rayon::prelude::*;
 
-/// For each kernel tap `(ki, kj)` and output position `(oy, ox)`, the input row and column read,
-/// or `None` in the padding.
+/// The input row read by kernel row `ki` at output row `oy`, or `None` in the padding.
 #[inline(always)]
-fn source(g: &Window2d, ki: usize, kj: usize, oy: usize, ox: usize) -> Option<(usize, usize)> {
-    let iy = (oy * g.stride[0] + ki * g.dilation[0]).checked_sub(g.padding[0])?;
-    let ix = (ox * g.stride[1] + kj * g.dilation[1]).checked_sub(g.padding[1])?;
-    (iy < g.h && ix < g.w).then_some((iy, ix))
+fn input_row(g: &Window2d, ki: usize, oy: usize) -> Option<usize> {
+    (oy * g.stride[0] + ki * g.dilation[0]).checked_sub(g.padding[0]).filter(|&iy| iy < g.h)
+}
+
+/// The output columns `lo..hi` whose input column for kernel column `kj` lies inside the image
+/// (`ix = ox·s + kj·d − p ∈ [0, W)`); the others read padding.
+#[inline(always)]
+fn valid_range(g: &Window2d, kj: usize, ow: usize) -> (usize, usize) {
+    let (s, off) = (g.stride[1], kj * g.dilation[1]);
+    // ix ≥ 0  ⇔  ox·s ≥ p − off
+    let lo = g.padding[1].saturating_sub(off).div_ceil(s).min(ow);
+    // ix < W  ⇔  ox·s < W + p − off
+    let hi = (g.w + g.padding[1]).checked_sub(off).map_or(0, |lim| lim.div_ceil(s)).min(ow);
+    (lo, hi.max(lo))
 }
 
 fn checked_output(g: &Window2d) -> (usize, usize) {
@@ -35,12 +44,27 @@ pub fn im2col<T: Float, O: Slot<T>>(x: &[T], g: &Window2d, pad_value: T, cols: &
         for ki in 0..g.kernel[0] {
             for kj in 0..g.kernel[1] {
                 let row = &mut block[(ki * g.kernel[1] + kj) * l..][..l];
+                let (lo, hi) = valid_range(g, kj, ow);
                 for oy in 0..oh {
-                    for ox in 0..ow {
-                        row[oy * ow + ox].set(match source(g, ki, kj, oy, ox) {
-                            Some((iy, ix)) => img[iy * g.w + ix],
-                            None => pad_value,
-                        });
+                    let out = &mut row[oy * ow..(oy + 1) * ow];
+                    match input_row(g, ki, oy) {
+                        None => out.iter_mut().for_each(|o| o.set(pad_value)),
+                        Some(iy) => {
+                            // Padding on the left and right, a strided copy in between.
+                            out[..lo].iter_mut().for_each(|o| o.set(pad_value));
+                            out[hi..].iter_mut().for_each(|o| o.set(pad_value));
+                            let src = &img[iy * g.w..(iy + 1) * g.w];
+                            let x0 = lo * g.stride[1] + kj * g.dilation[1] - g.padding[1];
+                            if g.stride[1] == 1 {
+                                for (o, &v) in out[lo..hi].iter_mut().zip(&src[x0..x0 + (hi - lo)]) {
+                                    o.set(v);
+                                }
+                            } else {
+                                for (j, o) in out[lo..hi].iter_mut().enumerate() {
+                                    o.set(src[x0 + j * g.stride[1]]);
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -67,10 +91,22 @@ pub fn col2im<T: Float>(cols: &[T], g: &Window2d, x: &mut [T]) {
         for ki in 0..g.kernel[0] {
             for kj in 0..g.kernel[1] {
                 let row = &block[(ki * g.kernel[1] + kj) * l..][..l];
+                let (lo, hi) = valid_range(g, kj, ow);
+                if lo >= hi {
+                    continue;
+                }
+                let x0 = lo * g.stride[1] + kj * g.dilation[1] - g.padding[1];
                 for oy in 0..oh {
-                    for ox in 0..ow {
-                        if let Some((iy, ix)) = source(g, ki, kj, oy, ox) {
-                            img[iy * g.w + ix] += row[oy * ow + ox];
+                    let Some(iy) = input_row(g, ki, oy) else { continue };
+                    let dst = &mut img[iy * g.w..(iy + 1) * g.w];
+                    let src = &row[oy * ow + lo..oy * ow + hi];
+                    if g.stride[1] == 1 {
+                        for (d, &v) in dst[x0..x0 + (hi - lo)].iter_mut().zip(src) {
+                            *d += v;
+                        }
+                    } else {
+                        for (j, &v) in src.iter().enumerate() {
+                            dst[x0 + j * g.stride[1]] += v;
                         }
                     }
                 }
