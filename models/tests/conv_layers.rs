@@ -1,7 +1,9 @@
 //! Convolution, pooling, flatten and dropout layers; train/eval mode propagation.
 
 use ferrograd_autograd::{DType, Rng, Tensor, Var, Window};
-use ferrograd_models::layers::{AvgPool2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Relu, Sequential};
+use ferrograd_models::layers::{
+    AvgPool2d, Conv2d, ConvTranspose2d, Dropout, Flatten, Linear, MaxPool2d, Relu, Sequential,
+};
 use ferrograd_models::Module;
 
 #[test]
@@ -42,4 +44,26 @@ fn dropout_scales_in_training_and_is_the_identity_in_eval() {
     net.train();
     assert_ne!(net.forward(&x).unwrap().value().to_vec::<f64>().unwrap(), vec![1.0; 10_000]);
     assert!(Dropout::new(1.0, 0).is_err());
+}
+
+#[test]
+fn conv_transpose_layer_doubles_the_resolution() {
+    let mut rng = Rng::new(5);
+    // The DCGAN upsampling block: kernel 4, stride 2, padding 1 maps 7×7 to 14×14.
+    let up = ConvTranspose2d::new(
+        8,
+        4,
+        [4, 4],
+        Window::default().stride(2).padding(1),
+        [0, 0],
+        1,
+        true,
+        DType::F32,
+        &mut rng,
+    )
+    .unwrap();
+    let x = Var::constant(rng.normal_tensor(&[2, 8, 7, 7], 0.0, 1.0, DType::F32).unwrap());
+    assert_eq!(up.forward(&x).unwrap().shape(), vec![2, 4, 14, 14]);
+    assert_eq!(up.weight.shape(), vec![8, 4, 4, 4]);
+    assert!(ConvTranspose2d::new(3, 4, [3, 3], Window::default(), [0, 0], 2, true, DType::F32, &mut rng).is_err());
 }

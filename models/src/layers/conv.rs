@@ -62,6 +62,69 @@ impl Module for Conv2d {
     }
 }
 
+/// A 2-D transposed convolution layer (as `torch.nn.ConvTranspose2d`, including its default
+/// initialisation with `fan_in = out_channels / groups · kh · kw`, PyTorch's choice for this
+/// layer's `[in, out/groups, kh, kw]` weight).
+pub struct ConvTranspose2d {
+    /// `[in_channels, out_channels / groups, kh, kw]`
+    pub weight: Var,
+    /// `[out_channels]`, if the layer has a bias.
+    pub bias: Option<Var>,
+    /// Stride, padding and dilation.
+    pub window: Window,
+    /// Extra rows/columns at the bottom/right of the output.
+    pub output_padding: [usize; 2],
+    /// Channel groups.
+    pub groups: usize,
+}
+
+impl ConvTranspose2d {
+    /// A layer with PyTorch's default initialisation, drawn from `rng`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: [usize; 2],
+        window: Window,
+        output_padding: [usize; 2],
+        groups: usize,
+        bias: bool,
+        dtype: DType,
+        rng: &mut Rng,
+    ) -> Result<ConvTranspose2d> {
+        if groups == 0 || !in_channels.is_multiple_of(groups) || !out_channels.is_multiple_of(groups) {
+            return Err(Error::invalid(
+                "ConvTranspose2d",
+                format!(
+                    "{in_channels} input and {out_channels} output channels are not divisible into {groups} groups"
+                ),
+            ));
+        }
+        let fan_in = out_channels / groups * kernel[0] * kernel[1];
+        let weight = Var::parameter(rng.linear_init(
+            &[in_channels, out_channels / groups, kernel[0], kernel[1]],
+            fan_in,
+            dtype,
+        )?);
+        let bias = if bias { Some(Var::parameter(rng.linear_init(&[out_channels], fan_in, dtype)?)) } else { None };
+        Ok(ConvTranspose2d { weight, bias, window, output_padding, groups })
+    }
+}
+
+impl Module for ConvTranspose2d {
+    fn forward(&self, x: &Var) -> Result<Var> {
+        x.conv_transpose2d(&self.weight, self.bias.as_ref(), self.window, self.output_padding, self.groups)
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Var)> {
+        let mut p = vec![("weight".to_string(), self.weight.clone())];
+        if let Some(b) = &self.bias {
+            p.push(("bias".to_string(), b.clone()));
+        }
+        p
+    }
+}
+
 /// Max pooling over `kernel` windows (PyTorch's default stride is the kernel size).
 #[derive(Clone, Copy, Debug)]
 pub struct MaxPool2d {
