@@ -37,7 +37,8 @@ fn src(g: &Window2d, ki: usize, kj: usize, oy: usize, ox: usize) -> Option<(usiz
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    // 256 cases: rare geometries (a valid row with no valid column) once slipped past 48.
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn im2col_and_col2im_match_loop_references(g in geometry(), seed in any::<u32>()) {

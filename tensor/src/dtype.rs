@@ -54,6 +54,9 @@ pub trait Element: Copy + Send + Sync + fmt::Debug + 'static {
     fn to_f64(self) -> f64;
     /// Converts from `f64` (rounding/truncating toward zero for integers).
     fn from_f64(v: f64) -> Self;
+    /// This type's free lists in the buffer cache.
+    #[doc(hidden)]
+    fn free_lists(pool: &mut crate::pool::Pool) -> &mut crate::pool::FreeLists<Self>;
 }
 
 /// A floating-point [`Element`] the kernels compute on (`f32`, `f64`).
@@ -62,7 +65,7 @@ impl FloatElement for f32 {}
 impl FloatElement for f64 {}
 
 macro_rules! element {
-    ($t:ty, $variant:ident) => {
+    ($t:ty, $variant:ident, $field:ident) => {
         impl Element for $t {
             const DTYPE: DType = DType::$variant;
             fn slice(buf: &CpuBuffer) -> Option<&[Self]> {
@@ -86,9 +89,12 @@ macro_rules! element {
             fn from_f64(v: f64) -> Self {
                 v as $t
             }
+            fn free_lists(pool: &mut crate::pool::Pool) -> &mut crate::pool::FreeLists<Self> {
+                &mut pool.$field
+            }
         }
     };
 }
-element!(f32, F32);
-element!(f64, F64);
-element!(i64, I64);
+element!(f32, F32, f32);
+element!(f64, F64, f64);
+element!(i64, I64, i64);

@@ -15,6 +15,7 @@ mod display;
 mod dtype;
 mod error;
 pub mod ops;
+pub mod pool;
 mod random;
 mod shape;
 mod storage;

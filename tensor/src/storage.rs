@@ -13,6 +13,17 @@ pub enum CpuBuffer {
     I64(Vec<i64>),
 }
 
+impl Drop for CpuBuffer {
+    /// Large buffers go back to the cache in [`crate::pool`] for reuse.
+    fn drop(&mut self) {
+        match self {
+            CpuBuffer::F32(v) => crate::pool::recycle(std::mem::take(v)),
+            CpuBuffer::F64(v) => crate::pool::recycle(std::mem::take(v)),
+            CpuBuffer::I64(v) => crate::pool::recycle(std::mem::take(v)),
+        }
+    }
+}
+
 impl CpuBuffer {
     /// The buffer's dtype.
     pub fn dtype(&self) -> DType {

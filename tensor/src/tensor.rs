@@ -61,9 +61,9 @@ impl Tensor {
             Err(e) => panic!("{e}"),
         };
         let buf = match dtype {
-            DType::F32 => CpuBuffer::F32(vec![value as f32; n]),
-            DType::F64 => CpuBuffer::F64(vec![value; n]),
-            DType::I64 => CpuBuffer::I64(vec![value as i64; n]),
+            DType::F32 => CpuBuffer::F32(crate::pool::filled(n, value as f32)),
+            DType::F64 => CpuBuffer::F64(crate::pool::filled(n, value)),
+            DType::I64 => CpuBuffer::I64(crate::pool::filled(n, value as i64)),
         };
         Self::from_buffer(buf, shape.to_vec())
     }
@@ -268,19 +268,14 @@ impl Tensor {
     }
 }
 
-/// A buffer of `n` elements filled by `write`, without zero-filling it first.
-///
-/// Only for kernels documented to write *every* element of their output (`unary`, `binary`,
-/// `select`, `copy_strided`, `matmul`, `softmax_rows`, `im2col`): they take `&mut [MaybeUninit<T>]` through the
-/// `Slot` trait, and skipping the zero fill saves a full extra pass over the output.
-pub(crate) fn uninit_filled_by<T>(n: usize, write: impl FnOnce(&mut [std::mem::MaybeUninit<T>])) -> Vec<T> {
-    let mut v = Vec::with_capacity(n);
-    write(&mut v.spare_capacity_mut()[..n]);
-    // SAFETY: `write` is one of the kernels listed above, each of which writes all `n` elements
-    // of the slice it is given (their loops cover the whole output, and their property tests
-    // compare every output element with a reference), so the first `n` elements are initialised.
-    unsafe { v.set_len(n) };
-    v
+/// A buffer of `n` elements filled by `write`, without zero-filling it first (see
+/// [`crate::pool::written_by`]). Only for kernels documented to write *every* element of their
+/// output (`unary`, `binary`, `select`, `copy_strided`, `matmul`, `softmax_rows`, `im2col`).
+pub(crate) fn uninit_filled_by<T: crate::Element>(
+    n: usize,
+    write: impl FnOnce(&mut [std::mem::MaybeUninit<T>]),
+) -> Vec<T> {
+    crate::pool::written_by(n, write)
 }
 
 /// Runs `$body` with the type alias `$T` bound to the tensor's float element type (`f32` or

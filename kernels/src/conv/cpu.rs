@@ -48,7 +48,9 @@ pub fn im2col<T: Float, O: Slot<T>>(x: &[T], g: &Window2d, pad_value: T, cols: &
                 for oy in 0..oh {
                     let out = &mut row[oy * ow..(oy + 1) * ow];
                     match input_row(g, ki, oy) {
+                        // The whole row is padding (also when no column of it is valid).
                         None => out.iter_mut().for_each(|o| o.set(pad_value)),
+                        Some(_) if lo >= hi => out.iter_mut().for_each(|o| o.set(pad_value)),
                         Some(iy) => {
                             // Padding on the left and right, a strided copy in between.
                             out[..lo].iter_mut().for_each(|o| o.set(pad_value));

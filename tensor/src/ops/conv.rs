@@ -98,7 +98,7 @@ impl Tensor {
         let shape = vec![g.n, g.c, g.h, g.w];
         with_float!(self, "col2im", |T| {
             let cols = self.dense_data::<T>("col2im")?;
-            let mut out = vec![0.0 as T; shape.iter().product()];
+            let mut out = crate::pool::filled(shape.iter().product(), 0.0 as T);
             col2im(&cols, &g, &mut out);
             Ok(Tensor::dense(out, shape))
         })

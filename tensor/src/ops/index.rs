@@ -38,7 +38,7 @@ impl Tensor {
         shape[d] = idx.len();
         with_any!(self, |T| {
             let src = self.dense_data::<T>("index_select")?;
-            let mut out = vec![T::default(); shape.iter().product()];
+            let mut out = crate::pool::filled(shape.iter().product(), T::default());
             index::index_select(&src, outer, self.shape[d], inner, &idx, &mut out);
             Ok(Tensor::dense(out, shape))
         })
@@ -88,7 +88,7 @@ impl Tensor {
         let idx = self.check_gather("gather", d, index)?;
         with_any!(self, |T| {
             let src = self.dense_data::<T>("gather")?;
-            let mut out = vec![T::default(); idx.len()];
+            let mut out = crate::pool::filled(idx.len(), T::default());
             index::gather(&src, &self.shape, d, &idx, &index.shape, &mut out);
             Ok(Tensor::dense(out, index.shape.clone()))
         })
@@ -130,7 +130,7 @@ impl Tensor {
         shape[d] = tensors.iter().map(|t| t.shape[d]).sum();
         let strides = contiguous_strides(&shape);
         with_any!(first, |T| {
-            let mut out = vec![T::default(); shape.iter().product()];
+            let mut out = crate::pool::filled(shape.iter().product(), T::default());
             let mut start = 0;
             for t in tensors {
                 copy_into(t.view::<T>("cat")?, &t.shape, &mut out, start * strides[d], &strides);
@@ -166,7 +166,7 @@ impl Tensor {
         }
         let strides = contiguous_strides(&shape);
         with_any!(self, |T| {
-            let mut out = vec![T::default(); shape.iter().product()];
+            let mut out = crate::pool::filled(shape.iter().product(), T::default());
             copy_into(self.view::<T>("pad")?, &self.shape, &mut out, before * strides[d], &strides);
             Ok(Tensor::dense(out, shape))
         })

@@ -61,7 +61,7 @@ impl Tensor {
         }
         let a = self.arrange(&dims)?;
         with_float!(self, name, |T| {
-            let mut out = vec![0.0 as T; a.outer * a.inner];
+            let mut out = crate::pool::filled(a.outer * a.inner, 0.0 as T);
             reduce(op, &a.t.dense_data::<T>(name)?, a.outer, a.len, a.inner, &mut out);
             Ok(Tensor::dense(out, shape))
         })
@@ -148,7 +148,7 @@ impl Tensor {
         let a = self.arrange(&[d])?;
         let shape = self.reduced_shape(&[d], keepdim);
         with_float!(self, name, |T| {
-            let mut out = vec![0i64; a.outer * a.inner];
+            let mut out = crate::pool::filled(a.outer * a.inner, 0i64);
             arg_reduce(op, &a.t.dense_data::<T>(name)?, a.outer, a.len, a.inner, &mut out);
             Ok(Tensor::dense(out, shape))
         })
