@@ -26,24 +26,8 @@ mod common;
 #[derive(Parser, Debug)]
 #[command(version, about = "Train a small convolutional network on MNIST (ferrograd example)")]
 struct Args {
-    /// Passes over the 60,000 training images.
-    #[arg(long, default_value_t = 5)]
-    epochs: usize,
-    /// Examples per optimizer step.
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
-    /// Peak Adam learning rate (cosine-decayed to 0 over the run).
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f64,
-    /// Seed for initialisation and shuffling.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Device to train on: cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// Folder with the four MNIST `*-ubyte.gz` files.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    run: common::RunArgs,
     /// Width of the dense hidden layer.
     #[arg(long, default_value_t = 128)]
     hidden: usize,
@@ -67,9 +51,9 @@ fn main() {
 }
 
 fn run(args: &Args) -> ferrograd::Result<()> {
-    let device = Device::parse(&args.device)?;
-    let (train, test) = common::load_mnist(&args.data_dir, device)?;
-    let mut rng = Rng::new(args.seed);
+    let device = Device::parse(&args.run.device)?;
+    let (train, test) = common::load_mnist(&args.run.data_dir, device)?;
+    let mut rng = Rng::new(args.run.seed);
     let model = Sequential::new()
         .add(Conv2d::new(1, 32, [3, 3], Window::default(), 1, true, DType::F32, &mut rng)?)
         .add(Relu)
@@ -80,20 +64,20 @@ fn run(args: &Args) -> ferrograd::Result<()> {
         .add(Flatten)
         .add(Linear::new(1600, args.hidden, true, DType::F32, &mut rng)?)
         .add(Relu)
-        .add(Dropout::new(args.dropout, args.seed ^ 0xD0)?)
+        .add(Dropout::new(args.dropout, args.run.seed ^ 0xD0)?)
         .add(Linear::new(args.hidden, 10, true, DType::F32, &mut rng)?);
     println!("model: 2-conv CNN, {} parameters", model.num_parameters());
     if let Some(path) = &args.load {
         checkpoint::load(&model, path)?;
         println!("loaded weights from {}", path.display());
     }
-    let mut opt = Adam::new(model.parameters(), AdamConfig { lr: args.lr, ..Default::default() })?;
+    let mut opt = Adam::new(model.parameters(), AdamConfig { lr: args.run.lr, ..Default::default() })?;
     let cfg = RunConfig {
         example: "mnist_cnn",
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        lr: args.lr,
-        seed: args.seed,
+        epochs: args.run.epochs,
+        batch_size: args.run.batch_size,
+        lr: args.run.lr,
+        seed: args.run.seed,
         device,
         example_shape: vec![1, 28, 28],
     };

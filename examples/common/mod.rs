@@ -9,8 +9,31 @@ use ferrograd::models::metrics::correct_predictions;
 use ferrograd::models::optim::Optimizer;
 use ferrograd::{no_grad, Device, Module, Tensor, Var};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// The flags every example takes (DEVELOPERS.md: examples behave alike).
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Passes over the 60,000 training images.
+    #[arg(long, default_value_t = 5)]
+    pub epochs: usize,
+    /// Examples per optimizer step.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Peak Adam learning rate (cosine-decayed to 0 over the run).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Seed for initialisation and shuffling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Device to train on: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Folder with the four MNIST `*-ubyte.gz` files.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))]
+    pub data_dir: PathBuf,
+}
 
 /// The run's settings, echoed in the JSON line.
 pub struct RunConfig {

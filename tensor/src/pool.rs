@@ -64,8 +64,9 @@ pub fn filled<T: Element>(len: usize, value: T) -> Vec<T> {
 }
 
 /// A buffer of `len` elements filled by `write`, which must store every element (reused from
-/// the cache when possible, else allocated without initialising).
-pub fn written_by<T: Element>(len: usize, write: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<T> {
+/// the cache when possible, else allocated without initialising). Crate-private: its soundness
+/// rests on `write` being one of the kernels listed below, which write their whole output.
+pub(crate) fn written_by<T: Element>(len: usize, write: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<T> {
     if let Some(mut v) = take::<T>(len) {
         // SAFETY: `MaybeUninit<T>` has `T`'s layout, and the writer only stores initialised `T`
         // values, so every element stays a valid `T`.

@@ -181,7 +181,7 @@ impl Tensor {
             Ok(std::borrow::Cow::Owned(Vec::new()))
         } else {
             let view = self.view::<T>(op)?;
-            let out = uninit_filled_by(self.numel(), |out| copy_strided(view, &self.shape, out));
+            let out = crate::pool::written_by(self.numel(), |out| copy_strided(view, &self.shape, out));
             Ok(std::borrow::Cow::Owned(out))
         }
     }
@@ -266,16 +266,6 @@ impl Tensor {
         }
         Ok(())
     }
-}
-
-/// A buffer of `n` elements filled by `write`, without zero-filling it first (see
-/// [`crate::pool::written_by`]). Only for kernels documented to write *every* element of their
-/// output (`unary`, `binary`, `select`, `copy_strided`, `matmul`, `softmax_rows`, `im2col`).
-pub(crate) fn uninit_filled_by<T: crate::Element>(
-    n: usize,
-    write: impl FnOnce(&mut [std::mem::MaybeUninit<T>]),
-) -> Vec<T> {
-    crate::pool::written_by(n, write)
 }
 
 /// Runs `$body` with the type alias `$T` bound to the tensor's float element type (`f32` or

@@ -29,21 +29,8 @@ impl Conv2d {
         dtype: DType,
         rng: &mut Rng,
     ) -> Result<Conv2d> {
-        if groups == 0 || !in_channels.is_multiple_of(groups) || !out_channels.is_multiple_of(groups) {
-            return Err(Error::invalid(
-                "Conv2d",
-                format!(
-                    "{in_channels} input and {out_channels} output channels are not divisible into {groups} groups"
-                ),
-            ));
-        }
-        let fan_in = in_channels / groups * kernel[0] * kernel[1];
-        let weight = Var::parameter(rng.linear_init(
-            &[out_channels, in_channels / groups, kernel[0], kernel[1]],
-            fan_in,
-            dtype,
-        )?);
-        let bias = if bias { Some(Var::parameter(rng.linear_init(&[out_channels], fan_in, dtype)?)) } else { None };
+        let shape = [out_channels, in_channels / groups.max(1), kernel[0], kernel[1]];
+        let (weight, bias) = init("Conv2d", in_channels, out_channels, groups, shape, bias, dtype, rng)?;
         Ok(Conv2d { weight, bias, window, groups })
     }
 }
@@ -54,11 +41,7 @@ impl Module for Conv2d {
     }
 
     fn named_parameters(&self) -> Vec<(String, Var)> {
-        let mut p = vec![("weight".to_string(), self.weight.clone())];
-        if let Some(b) = &self.bias {
-            p.push(("bias".to_string(), b.clone()));
-        }
-        p
+        super::weight_and_bias(&self.weight, self.bias.as_ref())
     }
 }
 
@@ -92,21 +75,8 @@ impl ConvTranspose2d {
         dtype: DType,
         rng: &mut Rng,
     ) -> Result<ConvTranspose2d> {
-        if groups == 0 || !in_channels.is_multiple_of(groups) || !out_channels.is_multiple_of(groups) {
-            return Err(Error::invalid(
-                "ConvTranspose2d",
-                format!(
-                    "{in_channels} input and {out_channels} output channels are not divisible into {groups} groups"
-                ),
-            ));
-        }
-        let fan_in = out_channels / groups * kernel[0] * kernel[1];
-        let weight = Var::parameter(rng.linear_init(
-            &[in_channels, out_channels / groups, kernel[0], kernel[1]],
-            fan_in,
-            dtype,
-        )?);
-        let bias = if bias { Some(Var::parameter(rng.linear_init(&[out_channels], fan_in, dtype)?)) } else { None };
+        let shape = [in_channels, out_channels / groups.max(1), kernel[0], kernel[1]];
+        let (weight, bias) = init("ConvTranspose2d", in_channels, out_channels, groups, shape, bias, dtype, rng)?;
         Ok(ConvTranspose2d { weight, bias, window, output_padding, groups })
     }
 }
@@ -117,12 +87,35 @@ impl Module for ConvTranspose2d {
     }
 
     fn named_parameters(&self) -> Vec<(String, Var)> {
-        let mut p = vec![("weight".to_string(), self.weight.clone())];
-        if let Some(b) = &self.bias {
-            p.push(("bias".to_string(), b.clone()));
-        }
-        p
+        super::weight_and_bias(&self.weight, self.bias.as_ref())
     }
+}
+
+/// Checks the channel groups and draws a convolution's weight of `shape` and its optional bias
+/// `[out_channels]` from PyTorch's default `U(−1/√fan_in, 1/√fan_in)`, with `fan_in` the
+/// product of the weight's dims after the first (`C/groups·kh·kw`, or `Cout/groups·kh·kw` for a
+/// transposed convolution, as PyTorch computes it).
+#[allow(clippy::too_many_arguments)]
+fn init(
+    op: &'static str,
+    in_channels: usize,
+    out_channels: usize,
+    groups: usize,
+    shape: [usize; 4],
+    bias: bool,
+    dtype: DType,
+    rng: &mut Rng,
+) -> Result<(Var, Option<Var>)> {
+    if groups == 0 || !in_channels.is_multiple_of(groups) || !out_channels.is_multiple_of(groups) {
+        return Err(Error::invalid(
+            op,
+            format!("{in_channels} input and {out_channels} output channels are not divisible into {groups} groups"),
+        ));
+    }
+    let fan_in = shape[1..].iter().product();
+    let weight = Var::parameter(rng.linear_init(&shape, fan_in, dtype)?);
+    let bias = if bias { Some(Var::parameter(rng.linear_init(&[out_channels], fan_in, dtype)?)) } else { None };
+    Ok((weight, bias))
 }
 
 /// Max pooling over `kernel` windows (PyTorch's default stride is the kernel size).

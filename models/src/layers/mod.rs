@@ -14,3 +14,15 @@ pub use dropout::Dropout;
 pub use linear::Linear;
 pub use norm::{BatchNorm, LayerNorm};
 pub use sequential::Sequential;
+
+use ferrograd_autograd::Var;
+
+/// The named parameters of a layer with a weight and an optional bias (`Linear`, `Conv2d`,
+/// `ConvTranspose2d`).
+fn weight_and_bias(weight: &Var, bias: Option<&Var>) -> Vec<(String, Var)> {
+    let mut p = vec![("weight".to_string(), weight.clone())];
+    if let Some(b) = bias {
+        p.push(("bias".to_string(), b.clone()));
+    }
+    p
+}

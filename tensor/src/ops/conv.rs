@@ -1,7 +1,8 @@
 //! Sliding windows over images: `im2col` and its adjoint `col2im`, from which convolution and
 //! pooling are built (in `ferrograd-autograd`).
 
-use crate::tensor::{uninit_filled_by, with_float};
+use crate::pool::written_by;
+use crate::tensor::with_float;
 use crate::{Error, Result, Tensor};
 use ferrograd_kernels::conv::{col2im, im2col, Window2d};
 
@@ -71,7 +72,7 @@ impl Tensor {
         crate::checked_numel("im2col", &shape)?;
         with_float!(self, "im2col", |T| {
             let x = self.dense_data::<T>("im2col")?;
-            let out = uninit_filled_by(shape.iter().product(), |out| im2col(&x, &g, pad_value as T, out));
+            let out = written_by(shape.iter().product(), |out| im2col(&x, &g, pad_value as T, out));
             Ok(Tensor::dense(out, shape))
         })
     }

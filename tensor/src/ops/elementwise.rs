@@ -1,6 +1,7 @@
 //! Elementwise ops: unary maps and NumPy-broadcasting binary ops.
 
-use crate::tensor::{uninit_filled_by, with_float};
+use crate::pool::written_by;
+use crate::tensor::with_float;
 use crate::{broadcast_shapes, BinaryOp, DType, Error, Result, Tensor, UnaryOp};
 use ferrograd_kernels::elementwise;
 
@@ -10,7 +11,7 @@ impl Tensor {
         let name = op.name();
         with_float!(self, name, |T| {
             let x = self.dense_data::<T>(name)?;
-            let out = uninit_filled_by(x.len(), |out| elementwise::unary(op, &x, out));
+            let out = written_by(x.len(), |out| elementwise::unary(op, &x, out));
             Ok(Tensor::dense(out, self.shape.clone()))
         })
     }
@@ -23,7 +24,7 @@ impl Tensor {
         let (a, b) = (self.expand(&shape)?, rhs.expand(&shape)?);
         with_float!(self, name, |T| {
             let (va, vb) = (a.view::<T>(name)?, b.view::<T>(name)?);
-            let out = uninit_filled_by(shape.iter().product(), |out| elementwise::binary(op, va, vb, &shape, out));
+            let out = written_by(shape.iter().product(), |out| elementwise::binary(op, va, vb, &shape, out));
             Ok(Tensor::dense(out, shape))
         })
     }
@@ -37,7 +38,7 @@ impl Tensor {
         let (c, x, y) = (cond.expand(&shape)?, a.expand(&shape)?, b.expand(&shape)?);
         with_float!(a, "where", |T| {
             let (vc, vx, vy) = (c.view::<T>("where")?, x.view::<T>("where")?, y.view::<T>("where")?);
-            let out = uninit_filled_by(shape.iter().product(), |out| elementwise::select(vc, vx, vy, &shape, out));
+            let out = written_by(shape.iter().product(), |out| elementwise::select(vc, vx, vy, &shape, out));
             Ok(Tensor::dense(out, shape))
         })
     }

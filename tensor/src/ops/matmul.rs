@@ -1,6 +1,7 @@
 //! Matrix products: 2-D, and batched N-D with broadcast batch dimensions (as `torch.matmul`).
 
-use crate::tensor::{uninit_filled_by, with_float};
+use crate::pool::written_by;
+use crate::tensor::with_float;
 use crate::{broadcast_shapes, Error, Result, Tensor};
 use ferrograd_kernels::matmul::{matmul, MatrixLayout};
 
@@ -29,7 +30,7 @@ impl Tensor {
         with_float!(self, "matmul", |T| {
             let (la, lb) = (layout(&lhs, &batch_shape), layout(&rhs, &batch_shape));
             let (ba, bb) = (lhs.buffer::<T>("matmul")?, rhs.buffer::<T>("matmul")?);
-            let out = uninit_filled_by(out_shape.iter().product(), |out| matmul(m, k, n, ba, &la, bb, &lb, out));
+            let out = written_by(out_shape.iter().product(), |out| matmul(m, k, n, ba, &la, bb, &lb, out));
             Ok(Tensor::dense(out, out_shape))
         })
     }

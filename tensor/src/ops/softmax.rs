@@ -1,6 +1,7 @@
 //! Fused, numerically stable softmax and log-softmax along one dimension.
 
-use crate::tensor::{uninit_filled_by, with_float};
+use crate::pool::written_by;
+use crate::tensor::with_float;
 use crate::{Dim, Result, Tensor};
 use ferrograd_kernels::softmax::softmax_rows;
 
@@ -28,7 +29,7 @@ impl Tensor {
         with_float!(self, op, |T| {
             let x = moved.dense_data::<T>(op)?;
             let cols = moved.shape[last];
-            let out = uninit_filled_by(x.len(), |out| softmax_rows(&x, cols, log, out));
+            let out = written_by(x.len(), |out| softmax_rows(&x, cols, log, out));
             Tensor::dense(out, moved.shape.clone()).transpose(d, last)
         })
     }

@@ -2,7 +2,8 @@
 //!
 //! `reshape` of a non-contiguous tensor, and `contiguous`, are the only ones here that may copy.
 
-use crate::tensor::{uninit_filled_by, with_any};
+use crate::pool::written_by;
+use crate::tensor::with_any;
 use crate::{Dim, Error, Result, Tensor};
 use ferrograd_kernels::copy::{contiguous_strides, copy_strided};
 
@@ -143,7 +144,7 @@ impl Tensor {
         }
         with_any!(self, |T| {
             let view = self.view::<T>("contiguous")?;
-            let out = uninit_filled_by(self.numel(), |out| copy_strided(view, &self.shape, out));
+            let out = written_by(self.numel(), |out| copy_strided(view, &self.shape, out));
             Ok(Tensor::dense(out, self.shape.clone()))
         })
     }
