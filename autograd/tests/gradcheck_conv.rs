@@ -123,17 +123,60 @@ proptest! {
         let w = rng.uniform_tensor(&[o, cg, k[0], k[1]], -1.0, 1.0, ferrograd_autograd::DType::F64).unwrap();
         let b = rng.uniform_tensor(&[o], -1.0, 1.0, ferrograd_autograd::DType::F64).unwrap();
         let bias = with_bias.then_some(&b);
-        let y = Var::constant(x.clone()).conv2d(&Var::constant(w.clone()), bias.map(|b| Var::constant(b.clone())).as_ref(), win, groups).unwrap();
         let (expect, shape) = naive_conv2d(&x, &w, bias, win, groups);
-        prop_assert_eq!(y.shape(), shape.to_vec());
-        for (got, want) in y.value().to_vec::<f64>().unwrap().iter().zip(&expect) {
-            // Sums of at most 2·2·3·3 products of values in [-1, 1]: f64 rounding is below 1e-14.
-            prop_assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+        // The default, and each of the two formulations it picks between.
+        type Conv = fn(&Var, &Var, Option<&Var>, Window, usize) -> ferrograd_autograd::Result<Var>;
+        let forms: [(&str, Conv); 3] =
+            [("conv2d", Var::conv2d), ("conv2d_fused", Var::conv2d_fused), ("conv2d_unfolded", Var::conv2d_unfolded)];
+        for (name, conv) in forms {
+            let y = conv(&Var::constant(x.clone()), &Var::constant(w.clone()), bias.map(|b| Var::constant(b.clone())).as_ref(), win, groups).unwrap();
+            prop_assert_eq!(y.shape(), shape.to_vec());
+            for (got, want) in y.value().to_vec::<f64>().unwrap().iter().zip(&expect) {
+                // Sums of at most 2·2·3·3 products of values in [-1, 1]: f64 rounding is below 1e-14.
+                prop_assert!((got - want).abs() < 1e-12, "{name}: {got} vs {want}");
+            }
+            if with_bias {
+                check(name, |v| conv(&v[0], &v[1], Some(&v[2]), win, groups), &[x.clone(), w.clone(), b.clone()], seed);
+            } else {
+                check(name, |v| conv(&v[0], &v[1], None, win, groups), &[x.clone(), w.clone()], seed);
+            }
         }
-        if with_bias {
-            check("conv2d", |v| v[0].conv2d(&v[1], Some(&v[2]), win, groups), &[x, w, b], seed);
-        } else {
-            check("conv2d", |v| v[0].conv2d(&v[1], None, win, groups), &[x, w], seed);
+    }
+
+    #[test]
+    fn conv2d_gradient_ops_pass_gradchecks((n, groups, cg, og, hw, k, win, seed) in conv_case()) {
+        // The input- and weight-gradient ops are ops in their own right (double backward and
+        // transposed convolution use them): check their own first and second derivatives.
+        let (c, o) = (groups * cg, groups * og);
+        let mut rng = Rng::new(seed);
+        let x = rng.uniform_tensor(&[n, c, hw[0], hw[1]], -1.0, 1.0, ferrograd_autograd::DType::F64).unwrap();
+        let w = rng.uniform_tensor(&[o, cg, k[0], k[1]], -1.0, 1.0, ferrograd_autograd::DType::F64).unwrap();
+        let y_shape = x.conv2d(&w, win, groups).unwrap().shape().to_vec();
+        let g = rng.uniform_tensor(&y_shape, -1.0, 1.0, ferrograd_autograd::DType::F64).unwrap();
+        check("conv2d_input_grad", |v| v[0].conv2d_input_grad(&v[1], hw, win, groups), &[g.clone(), w], seed);
+        check("conv2d_weight_grad", |v| v[0].conv2d_weight_grad(&v[1], k, win, groups), &[x, g], seed);
+    }
+
+    #[test]
+    fn conv2d_of_non_contiguous_inputs((n, groups, cg, og, hw, k, win, seed) in conv_case()) {
+        // The input is stored [N, C, W, H] and viewed transposed; the weight [kw, kh, ...]
+        // permuted: the op must read the views, not the buffers.
+        let (c, o) = (groups * cg, groups * og);
+        let mut rng = Rng::new(seed);
+        let xt = rng.uniform_tensor(&[n, c, hw[1], hw[0]], -1.0, 1.0, ferrograd_autograd::DType::F64).unwrap();
+        let wt = rng.uniform_tensor(&[k[1], k[0], o, cg], -1.0, 1.0, ferrograd_autograd::DType::F64).unwrap();
+        let view = |v: &[Var]| -> ferrograd_autograd::Result<(Var, Var)> {
+            Ok((v[0].transpose(2, 3)?, v[1].permute(&[2, 3, 1, 0])?))
+        };
+        let (xv, wv) = view(&[Var::constant(xt.clone()), Var::constant(wt.clone())]).unwrap();
+        let (expect, _) = naive_conv2d(&xv.value().contiguous().unwrap(), &wv.value().contiguous().unwrap(), None, win, groups);
+        for fused in [false, true] {
+            let conv = if fused { Var::conv2d_fused } else { Var::conv2d_unfolded };
+            let got = conv(&xv, &wv, None, win, groups).unwrap().value().to_vec::<f64>().unwrap();
+            for (a, b) in got.iter().zip(&expect) {
+                prop_assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+            }
+            check("conv2d (views)", |v| { let (x, w) = view(v)?; conv(&x, &w, None, win, groups) }, &[xt.clone(), wt.clone()], seed);
         }
     }
 
@@ -208,8 +251,10 @@ proptest! {
 fn conv_and_pool_reject_bad_arguments() {
     let x = Var::constant(Tensor::zeros(&[1, 4, 5, 5], ferrograd_autograd::DType::F32));
     let w = Var::constant(Tensor::zeros(&[6, 3, 3, 3], ferrograd_autograd::DType::F32));
-    let e = x.conv2d(&w, None, Window::default(), 2).unwrap_err().to_string();
-    assert!(e.starts_with("conv2d: [1, 4, 5, 5], [6, 3, 3, 3]"), "{e}");
+    for conv in [Var::conv2d, Var::conv2d_fused, Var::conv2d_unfolded] {
+        let e = conv(&x, &w, None, Window::default(), 2).unwrap_err().to_string();
+        assert!(e.starts_with("conv2d: [1, 4, 5, 5], [6, 3, 3, 3]"), "{e}");
+    }
     let big = Var::constant(Tensor::zeros(&[2, 4, 7, 7], ferrograd_autograd::DType::F32));
     assert!(x.conv2d(&big, None, Window::default(), 1).unwrap_err().to_string().contains("does not fit"));
     assert!(x.max_pool2d([2, 2], Window::default().padding(2)).unwrap_err().to_string().contains("at most half"));

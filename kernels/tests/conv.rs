@@ -1,8 +1,14 @@
-//! `im2col` and `col2im` against plain loop references over random geometries (odd sizes,
-//! stride, padding, dilation, several images and channels, sizes crossing the parallel
-//! threshold).
+//! `im2col`, `col2im` and the three convolution kernels against plain loop references over
+//! random geometries (odd sizes, stride, padding, dilation, groups, several images and channels,
+//! sizes crossing the parallel threshold and the column-block size).
 
-use ferrograd_kernels::conv::{col2im, im2col, Window2d};
+mod common;
+
+use common::{close, gamma, to_f64, uniform, unit_roundoff, U64};
+use ferrograd_kernels::conv::{
+    col2im, conv2d, conv2d_input_grad, conv2d_weight_grad, im2col, Conv2dGeometry, Window2d,
+};
+use ferrograd_kernels::Float;
 use proptest::prelude::*;
 
 fn geometry() -> impl Strategy<Value = Window2d> {
@@ -77,4 +83,133 @@ proptest! {
         // col2im sums the same values in the same order per pixel as the reference: exact.
         prop_assert_eq!(back, expect_back);
     }
+}
+
+/// A grouped convolution's geometry: (images, groups, channels per group, output channels per
+/// group, H, W, kernel, stride, padding, dilation). Up to 40 channels per group × 3×3 taps, so
+/// that the larger cases span several column blocks of the kernels, and up to 9 images, so that
+/// small images share a block (and a task holds several images).
+fn conv_geometry() -> impl Strategy<Value = Conv2dGeometry> {
+    (
+        (1usize..=9, 1usize..=3, 1usize..=40, 1usize..=4),
+        (1usize..=24, 1usize..=24),
+        ([1usize..=3, 1usize..=3], [1usize..=3, 1usize..=3], [0usize..=2, 0usize..=2], [1usize..=2, 1usize..=2]),
+    )
+        .prop_map(|((n, groups, cg, og), (h, w), (kernel, stride, padding, dilation))| Conv2dGeometry {
+            window: Window2d { n, c: cg * groups, h, w, kernel, stride, padding, dilation },
+            out_channels: og * groups,
+            groups,
+        })
+        .prop_filter("window must fit", |g| g.window.output_size().is_some())
+}
+
+/// The three convolution products by plain loops in f64, each with the sum of the absolute
+/// values of its terms (for the rounding-error bound): `(y, |y|, ∂x, |∂x|, ∂w, |∂w|)`.
+#[allow(clippy::type_complexity)]
+fn conv_reference(
+    geo: &Conv2dGeometry,
+    x: &[f64],
+    w: &[f64],
+    gy: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+    let g = &geo.window;
+    let (oh, ow) = g.output_size().unwrap();
+    let (cg, og) = (g.c / geo.groups, geo.out_channels / geo.groups);
+    let (mut y, mut ya) = (vec![0.0; geo.output_len()], vec![0.0; geo.output_len()]);
+    let (mut gx, mut gxa) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+    let (mut gw, mut gwa) = (vec![0.0; w.len()], vec![0.0; w.len()]);
+    for n in 0..g.n {
+        for o in 0..geo.out_channels {
+            for ci in 0..cg {
+                let c = o / og * cg + ci;
+                for ki in 0..g.kernel[0] {
+                    for kj in 0..g.kernel[1] {
+                        for oy in 0..oh {
+                            for ox in 0..ow {
+                                let Some((iy, ix)) = src(g, ki, kj, oy, ox) else { continue };
+                                let xi = ((n * g.c + c) * g.h + iy) * g.w + ix;
+                                let wi = ((o * cg + ci) * g.kernel[0] + ki) * g.kernel[1] + kj;
+                                let yi = ((n * geo.out_channels + o) * oh + oy) * ow + ox;
+                                y[yi] += x[xi] * w[wi];
+                                ya[yi] += (x[xi] * w[wi]).abs();
+                                gx[xi] += gy[yi] * w[wi];
+                                gxa[xi] += (gy[yi] * w[wi]).abs();
+                                gw[wi] += gy[yi] * x[xi];
+                                gwa[wi] += (gy[yi] * x[xi]).abs();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (y, ya, gx, gxa, gw, gwa)
+}
+
+/// Checks the three kernels in precision `T` against the f64 reference. Each result is a sum
+/// of at most `terms` products, so its error is within `γ_{terms+1}·Σ|products|` (Higham's
+/// bound for a dot product in any summation order), plus the reference's own f64 rounding.
+fn check_conv<T: Float>(geo: &Conv2dGeometry, seed: u64) -> Result<(), TestCaseError> {
+    let g = &geo.window;
+    let (oh, ow) = g.output_size().unwrap();
+    let x: Vec<T> = uniform(seed, geo.input_len(), -1.0, 1.0);
+    let w: Vec<T> = uniform(seed + 1, geo.weight_len(), -1.0, 1.0);
+    let gy: Vec<T> = uniform(seed + 2, geo.output_len(), -1.0, 1.0);
+    let (y_ref, ya, gx_ref, gxa, gw_ref, gwa) = conv_reference(geo, &to_f64(&x), &to_f64(&w), &to_f64(&gy));
+    let mut y = vec![T::from_f64(f64::NAN); geo.output_len()];
+    let mut gx = vec![T::from_f64(f64::NAN); x.len()];
+    let mut gw = vec![T::from_f64(f64::NAN); w.len()];
+    conv2d(&x, &w, geo, &mut y);
+    conv2d_input_grad(&gy, &w, geo, &mut gx);
+    conv2d_weight_grad(&x, &gy, geo, &mut gw);
+    let u = unit_roundoff::<T>();
+    let taps = g.kernel[0] * g.kernel[1];
+    let cases = [
+        ("conv2d", &y, &y_ref, &ya, g.c / geo.groups * taps),
+        ("conv2d_input_grad", &gx, &gx_ref, &gxa, geo.out_channels / geo.groups * taps),
+        ("conv2d_weight_grad", &gw, &gw_ref, &gwa, g.n * oh * ow),
+    ];
+    for (name, got, want, abs, terms) in cases {
+        let rel = gamma(terms + 1, u) + gamma(terms + 1, U64);
+        for i in 0..got.len() {
+            let (v, r) = (got[i].to_f64(), want[i]);
+            prop_assert!(close(v, r, rel * abs[i]), "{name}[{i}]: {v} vs {r} (|terms| {}) for {geo:?}", abs[i]);
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn conv2d_kernels_match_the_loop_reference_f64(geo in conv_geometry(), seed in any::<u64>()) {
+        check_conv::<f64>(&geo, seed >> 2)?;
+    }
+
+    #[test]
+    fn conv2d_kernels_match_the_loop_reference_f32(geo in conv_geometry(), seed in any::<u64>()) {
+        check_conv::<f32>(&geo, seed >> 2)?;
+    }
+}
+
+/// A layer of the size the benchmarks use (64 channels, 3×3, padding 1), large enough to take
+/// the parallel path, the AVX-512 GEMM and several column blocks per image.
+#[test]
+fn conv2d_kernels_match_the_loop_reference_on_a_large_layer() {
+    let geo = Conv2dGeometry {
+        window: Window2d {
+            n: 2,
+            c: 64,
+            h: 30,
+            w: 30,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 1],
+        },
+        out_channels: 64,
+        groups: 1,
+    };
+    check_conv::<f32>(&geo, 5).unwrap();
 }

@@ -2,7 +2,7 @@
 
 use ferrograd_autograd::{DType, Rng, Tensor, Var, Window};
 use ferrograd_models::layers::{
-    AvgPool2d, Conv2d, ConvTranspose2d, Dropout, Flatten, Linear, MaxPool2d, Relu, Sequential,
+    AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, Dropout, Flatten, Linear, MaxPool2d, Relu, Sequential,
 };
 use ferrograd_models::Module;
 
@@ -66,4 +66,47 @@ fn conv_transpose_layer_doubles_the_resolution() {
     assert_eq!(up.forward(&x).unwrap().shape(), vec![2, 4, 14, 14]);
     assert_eq!(up.weight.shape(), vec![8, 4, 4, 4]);
     assert!(ConvTranspose2d::new(3, 4, [3, 3], Window::default(), [0, 0], 2, true, DType::F32, &mut rng).is_err());
+}
+
+#[test]
+fn conv1d_layer_matches_a_direct_sum_and_trains() {
+    let mut rng = Rng::new(9);
+    // 3 → 4 channels, kernel 3, stride 2, padding 1, dilation 1: L = 9 → ⌊(9 + 2 − 3)/2⌋ + 1 = 5.
+    let conv = Conv1d::new(3, 4, 3, [2, 1, 1], 1, true, DType::F64, &mut rng).unwrap();
+    assert_eq!(conv.weight.shape(), vec![4, 3, 3]);
+    let names: Vec<String> = conv.named_parameters().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["weight", "bias"]);
+    // PyTorch's init: U(-1/√fan_in, 1/√fan_in), fan_in = 3·3.
+    assert!(conv.weight.value().to_vec::<f64>().unwrap().iter().all(|v| v.abs() <= 1.0 / 3.0));
+    let x = rng.normal_tensor(&[2, 3, 9], 0.0, 1.0, DType::F64).unwrap();
+    let y = conv.forward(&Var::constant(x.clone())).unwrap();
+    assert_eq!(y.shape(), vec![2, 4, 5]);
+    let (xv, w, b) = (
+        x.to_vec::<f64>().unwrap(),
+        conv.weight.value().to_vec::<f64>().unwrap(),
+        conv.bias.as_ref().unwrap().value().to_vec::<f64>().unwrap(),
+    );
+    let yv = y.value().to_vec::<f64>().unwrap();
+    for n in 0..2 {
+        for o in 0..4 {
+            for t in 0..5 {
+                let mut want = b[o];
+                for c in 0..3 {
+                    for k in 0..3 {
+                        let i = (t * 2 + k) as isize - 1;
+                        if (0..9).contains(&i) {
+                            want += w[(o * 3 + c) * 3 + k] * xv[(n * 3 + c) * 9 + i as usize];
+                        }
+                    }
+                }
+                let got = yv[(n * 4 + o) * 5 + t];
+                assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+            }
+        }
+    }
+    // Gradients reach both parameters.
+    y.sum_all().unwrap().backward().unwrap();
+    assert_eq!(conv.weight.grad().unwrap().shape(), [4, 3, 3]);
+    assert_eq!(conv.bias.as_ref().unwrap().grad().unwrap().shape(), [4]);
+    assert!(Conv1d::new(3, 4, 3, [1, 0, 1], 2, true, DType::F32, &mut rng).is_err());
 }

@@ -14,3 +14,5 @@ mod pool;
 mod reduce;
 mod softmax;
 mod view;
+
+pub use conv::UNFOLD_MAX_BYTES;

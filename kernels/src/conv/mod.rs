@@ -1,12 +1,15 @@
-//! Convolution building blocks: `im2col` (unfold) and its adjoint `col2im` (fold).
+//! Convolution: `im2col` (unfold), its adjoint `col2im` (fold), and the convolution kernels
+//! built on them (`conv2d` and its two gradients, as blocked GEMMs).
 //!
 //! `im2col` lays every receptive field of a batch of images out as a column, so that a
 //! convolution becomes one matrix product (`weights · columns`) and a pooling becomes a reduction
 //! over the column axis. `col2im` scatters columns back onto the image, summing where windows
 //! overlap: it is the transpose of `im2col`, hence the backward pass of one is the other.
 
+mod conv2d;
 mod cpu;
 
+pub use conv2d::{conv2d, conv2d_input_grad, conv2d_weight_grad, Conv2dGeometry};
 pub use cpu::{col2im, im2col};
 
 /// The shape arithmetic of a 2-D sliding window over `[N, C, H, W]` images.

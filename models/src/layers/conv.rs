@@ -45,6 +45,54 @@ impl Module for Conv2d {
     }
 }
 
+/// A 1-D convolution layer over `[N, C, L]` inputs (as `torch.nn.Conv1d`, including its default
+/// initialisation, `fan_in = C/groups · k`). It runs as a 2-D convolution over a height of 1.
+pub struct Conv1d {
+    /// `[out_channels, in_channels / groups, k]`
+    pub weight: Var,
+    /// `[out_channels]`, if the layer has a bias.
+    pub bias: Option<Var>,
+    /// Step between windows.
+    pub stride: usize,
+    /// Implicit zero padding on both ends.
+    pub padding: usize,
+    /// Spacing between kernel taps.
+    pub dilation: usize,
+    /// Channel groups (`in_channels` for a depthwise convolution).
+    pub groups: usize,
+}
+
+impl Conv1d {
+    /// A layer with PyTorch's default initialisation, drawn from `rng`; `window` gives
+    /// `[stride, padding, dilation]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        [stride, padding, dilation]: [usize; 3],
+        groups: usize,
+        bias: bool,
+        dtype: DType,
+        rng: &mut Rng,
+    ) -> Result<Conv1d> {
+        let shape = [out_channels, in_channels / groups.max(1), 1, kernel];
+        let (weight, bias) = init("Conv1d", in_channels, out_channels, groups, shape, bias, dtype, rng)?;
+        let weight = Var::parameter(weight.value().reshape(&[shape[0], shape[1], kernel])?);
+        Ok(Conv1d { weight, bias, stride, padding, dilation, groups })
+    }
+}
+
+impl Module for Conv1d {
+    fn forward(&self, x: &Var) -> Result<Var> {
+        x.conv1d(&self.weight, self.bias.as_ref(), self.stride, self.padding, self.dilation, self.groups)
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Var)> {
+        super::weight_and_bias(&self.weight, self.bias.as_ref())
+    }
+}
+
 /// A 2-D transposed convolution layer (as `torch.nn.ConvTranspose2d`, including its default
 /// initialisation with `fan_in = out_channels / groups · kh · kw`, PyTorch's choice for this
 /// layer's `[in, out/groups, kh, kw]` weight).

@@ -9,7 +9,7 @@ mod norm;
 mod sequential;
 
 pub use activation::{Gelu, LeakyRelu, Relu, Sigmoid, Softplus, Tanh};
-pub use conv::{AvgPool2d, Conv2d, ConvTranspose2d, Flatten, MaxPool2d};
+pub use conv::{AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, Flatten, MaxPool2d};
 pub use dropout::Dropout;
 pub use linear::Linear;
 pub use norm::{BatchNorm, LayerNorm};

@@ -1,10 +1,12 @@
-//! Sliding windows over images: `im2col` and its adjoint `col2im`, from which convolution and
-//! pooling are built (in `ferrograd-autograd`).
+//! Sliding windows over images: `im2col` and its adjoint `col2im` (from which pooling is built
+//! in `ferrograd-autograd`), and the convolution with its two gradients.
 
 use crate::pool::written_by;
 use crate::tensor::with_float;
 use crate::{Error, Result, Tensor};
-use ferrograd_kernels::conv::{col2im, im2col, Window2d};
+use ferrograd_kernels::conv::{
+    col2im, conv2d, conv2d_input_grad, conv2d_weight_grad, im2col, Conv2dGeometry, Window2d,
+};
 
 /// Stride, padding and dilation of a 2-D sliding window, each as `[height, width]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +104,129 @@ impl Tensor {
             let mut out = crate::pool::filled(shape.iter().product(), 0.0 as T);
             col2im(&cols, &g, &mut out);
             Ok(Tensor::dense(out, shape))
+        })
+    }
+}
+
+impl Window {
+    /// The output shape `[N, O, OH, OW]` of a convolution of `input [N, C, H, W]` by `weight
+    /// [O, C/groups, kh, kw]`, or the error `conv2d` would give for these shapes.
+    pub fn conv2d_output_shape(&self, input: &[usize], weight: &[usize], groups: usize) -> Result<[usize; 4]> {
+        let geo = self.conv_geometry("conv2d", input, weight, groups, &[input, weight])?;
+        let (oh, ow) = geo.window.output_size().unwrap_or((0, 0));
+        Ok([geo.window.n, geo.out_channels, oh, ow])
+    }
+
+    /// The geometry of a grouped convolution of `[N, C, H, W]` images (`input`) by a weight of
+    /// shape `[O, C/groups, kh, kw]` (`weight`), checking that channels, groups and the window
+    /// fit. `shapes` are the operands to name in an error.
+    fn conv_geometry(
+        &self,
+        op: &'static str,
+        input: &[usize],
+        weight: &[usize],
+        groups: usize,
+        shapes: &[&[usize]],
+    ) -> Result<Conv2dGeometry> {
+        let bad = |reason: String| Error::shape(op, shapes, reason);
+        let [_, c, _, _] = input[..] else { return Err(bad("input must be [N, C, H, W]".into())) };
+        let [o, cg, kh, kw] = weight[..] else { return Err(bad("weight must be [O, C/groups, kh, kw]".into())) };
+        if groups == 0 || c % groups != 0 || o % groups != 0 || cg * groups != c {
+            return Err(bad(format!(
+                "{c} input and {o} output channels with {groups} groups need a weight [{o}, {}, kh, kw]",
+                c / groups.max(1)
+            )));
+        }
+        let window = self.geometry(op, input, [kh, kw])?;
+        Ok(Conv2dGeometry { window, out_channels: o, groups })
+    }
+}
+
+impl Tensor {
+    /// 2-D convolution (cross-correlation, as PyTorch's `conv2d`, no bias): `self` is
+    /// `[N, C, H, W]`, `weight` is `[O, C/groups, kh, kw]`, the result `[N, O, OH, OW]`.
+    pub fn conv2d(&self, weight: &Tensor, window: Window, groups: usize) -> Result<Tensor> {
+        self.same_kind(weight, "conv2d")?;
+        let geo = window.conv_geometry("conv2d", &self.shape, &weight.shape, groups, &[&self.shape, &weight.shape])?;
+        let shape = window.conv2d_output_shape(&self.shape, &weight.shape, groups)?.to_vec();
+        crate::checked_numel("conv2d", &shape)?;
+        with_float!(self, "conv2d", |T| {
+            let (x, w) = (self.dense_data::<T>("conv2d")?, weight.dense_data::<T>("conv2d")?);
+            let out = written_by(shape.iter().product(), |out| conv2d(&x, &w, &geo, out));
+            Ok(Tensor::dense(out, shape))
+        })
+    }
+
+    /// The gradient of `conv2d` with respect to its input, `self` being the output gradient
+    /// `[N, O, OH, OW]` and `input_size` the input's `[H, W]`: `[N, C, H, W]`. It is also the
+    /// transposed convolution of `self` by `weight`.
+    pub fn conv2d_input_grad(
+        &self,
+        weight: &Tensor,
+        input_size: [usize; 2],
+        window: Window,
+        groups: usize,
+    ) -> Result<Tensor> {
+        let op = "conv2d_input_grad";
+        self.same_kind(weight, op)?;
+        let shapes: [&[usize]; 2] = [&self.shape, &weight.shape];
+        let (&[n, o, oh, ow], &[wo, cg, _, _]) = (&self.shape[..], &weight.shape[..]) else {
+            return Err(Error::shape(
+                op,
+                &shapes,
+                "expected a gradient [N, O, OH, OW] and a weight [O, C/groups, kh, kw]",
+            ));
+        };
+        if o != wo {
+            return Err(Error::shape(op, &shapes, format!("the gradient has {o} channels, the weight {wo} filters")));
+        }
+        let input = [n, cg * groups, input_size[0], input_size[1]];
+        let geo = window.conv_geometry(op, &input, &weight.shape, groups, &shapes)?;
+        if geo.window.output_size() != Some((oh, ow)) {
+            return Err(Error::shape(
+                op,
+                &shapes,
+                format!("a {input_size:?} input gives a {:?} output, not [{oh}, {ow}]", geo.window.output_size()),
+            ));
+        }
+        crate::checked_numel(op, &input)?;
+        with_float!(self, op, |T| {
+            let (gy, w) = (self.dense_data::<T>(op)?, weight.dense_data::<T>(op)?);
+            let mut out = crate::pool::filled(input.iter().product(), 0.0 as T);
+            conv2d_input_grad(&gy, &w, &geo, &mut out);
+            Ok(Tensor::dense(out, input.to_vec()))
+        })
+    }
+
+    /// The gradient of `conv2d` with respect to its weight, `self` being the input `[N, C, H, W]`
+    /// and `grad_output` the output gradient `[N, O, OH, OW]`: `[O, C/groups, kh, kw]`.
+    pub fn conv2d_weight_grad(
+        &self,
+        grad_output: &Tensor,
+        kernel: [usize; 2],
+        window: Window,
+        groups: usize,
+    ) -> Result<Tensor> {
+        let op = "conv2d_weight_grad";
+        self.same_kind(grad_output, op)?;
+        let shapes: [&[usize]; 2] = [&self.shape, &grad_output.shape];
+        let (&[n, c, _, _], &[gn, o, oh, ow]) = (&self.shape[..], &grad_output.shape[..]) else {
+            return Err(Error::shape(op, &shapes, "expected an input [N, C, H, W] and a gradient [N, O, OH, OW]"));
+        };
+        let weight = [o, c / groups.max(1), kernel[0], kernel[1]];
+        let geo = window.conv_geometry(op, &self.shape, &weight, groups, &shapes)?;
+        if gn != n || geo.window.output_size() != Some((oh, ow)) {
+            return Err(Error::shape(
+                op,
+                &shapes,
+                format!("the input gives a [{n}, {o}, {:?}] output, not the gradient's", geo.window.output_size()),
+            ));
+        }
+        with_float!(self, op, |T| {
+            let (x, gy) = (self.dense_data::<T>(op)?, grad_output.dense_data::<T>(op)?);
+            let mut out = crate::pool::filled(weight.iter().product(), 0.0 as T);
+            conv2d_weight_grad(&x, &gy, &geo, &mut out);
+            Ok(Tensor::dense(out, weight.to_vec()))
         })
     }
 }
