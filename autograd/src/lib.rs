@@ -11,6 +11,8 @@
 //!   products, gradient penalties ([`grad`]).
 //! - Gradients of broadcast inputs are summed back to the input's shape in one place, the engine
 //!   ([`engine::sum_to_shape`]), not in every rule.
+//! - [`functional`] gives Jacobians, Hessians and Hessian–vector products of whole functions,
+//!   built on [`grad`] and double backward.
 //! - [`gradcheck()`] and [`gradgradcheck()`] compare the analytic gradients with central finite
 //!   differences in `f64`.
 //!
@@ -19,11 +21,12 @@
 #![warn(missing_docs)]
 
 pub mod engine;
+pub mod functional;
 pub mod gradcheck;
 pub mod ops;
 mod var;
 
 pub use engine::grad;
 pub use ferrograd_tensor::{DType, Device, Error, Result, Rng, Tensor, Window};
-pub use gradcheck::{gradcheck, gradgradcheck, GradcheckOptions, GradcheckReport};
+pub use gradcheck::{compare_gradient, gradcheck, gradgradcheck, GradComparison, GradcheckOptions, GradcheckReport};
 pub use var::{is_grad_enabled, no_grad, NoGradGuard, Var};
