@@ -11,6 +11,8 @@
 //!   products, gradient penalties ([`grad`]).
 //! - Gradients of broadcast inputs are summed back to the input's shape in one place, the engine
 //!   ([`engine::sum_to_shape`]), not in every rule.
+//! - [`Var::to_dot`] draws the graph of any value (Graphviz DOT, SVG with `dot` installed),
+//!   with gradient norms once they are computed ([`graph`]).
 //! - [`functional`] gives Jacobians, Hessians and Hessian–vector products of whole functions,
 //!   built on [`grad`] and double backward.
 //! - [`gradcheck()`] and [`gradgradcheck()`] compare the analytic gradients with central finite
@@ -23,6 +25,7 @@
 pub mod engine;
 pub mod functional;
 pub mod gradcheck;
+pub mod graph;
 pub mod ops;
 mod var;
 
