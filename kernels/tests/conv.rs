@@ -87,8 +87,8 @@ proptest! {
 
 /// A grouped convolution's geometry: (images, groups, channels per group, output channels per
 /// group, H, W, kernel, stride, padding, dilation). Up to 40 channels per group × 3×3 taps, so
-/// that the larger cases span several column blocks of the kernels, and up to 9 images, so that
-/// small images share a block (and a task holds several images).
+/// that the larger cases span several column blocks of the kernels, and up to 9 images (more
+/// tasks than threads).
 fn conv_geometry() -> impl Strategy<Value = Conv2dGeometry> {
     (
         (1usize..=9, 1usize..=3, 1usize..=40, 1usize..=4),

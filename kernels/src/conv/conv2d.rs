@@ -1,23 +1,22 @@
 //! 2-D convolution and its two gradients as matrix products over blocks of im2col columns.
 //!
-//! For one group, with `K = C/groups · kh · kw` and the columns of all images side by side
-//! (`N · L` of them, `L = OH · OW`):
+//! For one image and one group, with `K = C/groups · kh · kw` and `L = OH · OW`:
 //! ```text
-//! forward        y[O/g, N·L]  =  W[O/g, K] · cols(x)[K, N·L]
-//! input grad     ∂x           =  col2im( Wᵀ[K, O/g] · ∂y[O/g, N·L] )
-//! weight grad    ∂W[O/g, K]   =  ∂y[O/g, N·L] · cols(x)ᵀ[N·L, K]
+//! forward        y[O/g, L]  =  W[O/g, K] · cols(x)[K, L]
+//! input grad     ∂x         =  col2im( Wᵀ[K, O/g] · ∂y[O/g, L] )
+//! weight grad    ∂W[O/g, K] += ∂y[O/g, L] · cols(x)ᵀ[L, K]        (summed over images)
 //! ```
 //! The column matrix `cols(x)` is never built whole (it is `kh·kw` times larger than the
 //! image: 231 MB for a batch of 32 64-channel 56² images). Instead, columns are produced
 //! [`BLOCK_BYTES`] at a time into a per-thread scratch buffer that stays in L2 while the GEMM
 //! reads it; the input gradient likewise computes one block of `Wᵀ · ∂y` and folds it back
-//! (`col2im`) before the next. A block may span several small images, so that the products
-//! stay large enough for the GEMM to run near its peak (a 13² image has only 121 columns).
+//! (`col2im`) before the next.
 //!
-//! The batch is split into runs of whole images, one rayon task each: a task owns its images'
-//! outputs (forward) and input gradients, so no two threads write the same element; for the
-//! weight gradient each thread sums into its own accumulator, added up at the end (no lock per
-//! element).
+//! Work is split over (image, group) pairs with rayon: a task owns its output rows (forward) or
+//! its input-gradient planes, so no two threads write the same element; for the weight gradient
+//! each thread sums into its own accumulator, added up at the end (no lock per element).
+//! (Blocks spanning several small images, for larger products, were tried: they measured the
+//! same on 13² images and cost an extra copy of the output, so blocks stay within one image.)
 
 use super::cpu::{checked_output, col2im_columns, im2col_columns};
 use super::Window2d;
@@ -58,8 +57,6 @@ struct Sizes {
     plane: usize,
     /// Columns per block.
     block: usize,
-    /// Images per task.
-    images: usize,
 }
 
 impl Conv2dGeometry {
@@ -74,12 +71,9 @@ impl Conv2dGeometry {
         let k = cg * g.kernel[0] * g.kernel[1];
         let l = oh * ow;
         // As many columns as fit in BLOCK_BYTES, in multiples of 32 (the widest GEMM tile).
-        let block = (BLOCK_BYTES / std::mem::size_of::<T>() / k.max(1) / 32 * 32).max(32);
-        // Whole images per task: as many as one block holds, but at least two tasks per thread
-        // when the batch allows, so that the threads finish together.
-        let threads = rayon::current_num_threads().max(1);
-        let images = (block / l.max(1)).clamp(1, g.n.div_ceil(2 * threads).max(1));
-        Sizes { cg, og, k, l, plane: g.h * g.w, block, images }
+        let fit = BLOCK_BYTES / std::mem::size_of::<T>() / k.max(1);
+        let block = if fit >= l { l } else { (fit / 32 * 32).max(32) };
+        Sizes { cg, og, k, l, plane: g.h * g.w, block: block.max(1) }
     }
 
     /// Output elements `N · O · OH · OW`.
@@ -105,74 +99,41 @@ impl Conv2dGeometry {
     }
 }
 
-/// A run of columns `l0..l1` of image `image` (relative to the task's first image), stored
-/// from column `at` of the block.
-#[derive(Clone, Copy)]
-struct Piece {
-    image: usize,
-    cols: [usize; 2],
-    at: usize,
+/// The column blocks `[l0, l1)` covering `0..L`.
+fn blocks(s: &Sizes) -> impl Iterator<Item = [usize; 2]> {
+    let (l, block) = (s.l, s.block);
+    (0..l.div_ceil(block)).map(move |b| [b * block, (b * block + block).min(l)])
 }
 
-/// The blocks of at most `s.block` columns covering the `images · L` columns of a task, each as
-/// its width and its per-image pieces.
-fn blocks(s: &Sizes, images: usize) -> impl Iterator<Item = (usize, Vec<Piece>)> {
-    let (l, block, total) = (s.l, s.block, images * s.l);
-    (0..total.div_ceil(block)).map(move |b| {
-        let (j0, j1) = (b * block, (b * block + block).min(total));
-        let mut pieces = Vec::new();
-        let mut j = j0;
-        while j < j1 {
-            let (image, l0) = (j / l, j % l);
-            let l1 = (l0 + (j1 - j)).min(l);
-            pieces.push(Piece { image, cols: [l0, l1], at: j - j0 });
-            j += l1 - l0;
-        }
-        (j1 - j0, pieces)
-    })
-}
-
-/// Runs `task(first_image, chunk, scratch)` over the chunks of `out` holding `s.images` whole
-/// images each (`per_image` elements per image), in parallel when `parallel`, with reusable
-/// scratch buffers per worker.
-fn for_each_images<T: Float, O: Slot<T>>(
+/// Runs `task(index, chunk, scratch)` over the `len`-element chunks of `out`, in parallel when
+/// `parallel`, with one reusable scratch buffer per worker.
+fn for_each_chunk<T: Float, O: Slot<T>>(
     out: &mut [O],
-    per_image: usize,
-    s: &Sizes,
+    len: usize,
     parallel: bool,
-    task: impl Fn(usize, &mut [O], &mut [Vec<T>; 2]) + Sync + Send,
+    task: impl Fn(usize, &mut [O], &mut Vec<T>) + Sync + Send,
 ) {
-    let len = per_image * s.images;
-    let run = |(i, chunk): (usize, &mut [O]), scratch: &mut [Vec<T>; 2]| task(i * s.images, chunk, scratch);
     if parallel {
-        out.par_chunks_mut(len).enumerate().for_each_init(Default::default, |scratch, item| run(item, scratch));
+        out.par_chunks_mut(len).enumerate().for_each_init(Vec::new, |scratch, (i, chunk)| task(i, chunk, scratch));
     } else {
-        let mut scratch = Default::default();
-        out.chunks_mut(len).enumerate().for_each(|item| run(item, &mut scratch));
+        let mut scratch = Vec::new();
+        out.chunks_mut(len).enumerate().for_each(|(i, chunk)| task(i, chunk, &mut scratch));
     }
 }
 
-/// Copies the columns of each piece from an image-major buffer into a block (row stride
-/// `width`): `rows` rows of `l` values per image, the first at `src[base]`, images `per_image`
-/// apart (as the channels of one group in `[N, O, OH·OW]`).
-#[allow(clippy::too_many_arguments)]
-fn gather<T: Copy>(
-    block: &mut [T],
-    width: usize,
-    pieces: &[Piece],
-    rows: usize,
-    src: &[T],
-    base: usize,
-    per_image: usize,
-    l: usize,
+/// The im2col columns `l0..l1` of image `n`, group `grp`, into `cols` (resized to `k × width`).
+fn fill_columns<T: Float>(
+    x: &[T],
+    geo: &Conv2dGeometry,
+    s: &Sizes,
+    [n, grp]: [usize; 2],
+    l: [usize; 2],
+    cols: &mut Vec<T>,
 ) {
-    for p in pieces {
-        let n = p.cols[1] - p.cols[0];
-        for r in 0..rows {
-            let from = base + p.image * per_image + r * l + p.cols[0];
-            block[r * width + p.at..][..n].copy_from_slice(&src[from..from + n]);
-        }
-    }
+    let width = l[1] - l[0];
+    cols.resize(s.k * width, T::ZERO);
+    let img = &x[(n * geo.window.c + grp * s.cg) * s.plane..][..s.cg * s.plane];
+    im2col_columns(img, &geo.window, s.cg, l, T::ZERO, &mut cols[..], width);
 }
 
 /// `y = conv2d(x, w)`: `x` dense `[N, C, H, W]`, `w` dense `[O, C/groups, kh, kw]`, `y` dense
@@ -185,41 +146,28 @@ pub fn conv2d<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry, y: &
     if y.is_empty() {
         return;
     }
-    let (c, o) = (geo.window.c, geo.out_channels);
-    for_each_images(y, o * s.l, &s, geo.parallel(&s), |first, y, [cols, prod]| {
-        let images = y.len() / (o * s.l);
-        let x = &x[first * c * s.plane..];
-        for grp in 0..geo.groups {
-            let wg = &w[grp * s.og * s.k..][..s.og * s.k];
-            for (width, pieces) in blocks(&s, images) {
-                cols.resize(s.k * width, T::ZERO);
-                prod.resize(s.og * width, T::ZERO);
-                for p in &pieces {
-                    let img = &x[(p.image * c + grp * s.cg) * s.plane..][..s.cg * s.plane];
-                    im2col_columns(img, &geo.window, s.cg, p.cols, T::ZERO, &mut cols[p.at..], width);
-                }
-                // SAFETY: `wg` is og × k and `cols` k × width (both row-major, inside their
-                // buffers); `prod` holds og × width values.
-                unsafe {
-                    T::gemm(
-                        s.og,
-                        s.k,
-                        width,
-                        wg.as_ptr(),
-                        [s.k as isize, 1],
-                        cols.as_ptr(),
-                        [width as isize, 1],
-                        prod.as_mut_ptr(),
-                        width as isize,
-                    );
-                }
-                for p in &pieces {
-                    let n = p.cols[1] - p.cols[0];
-                    for r in 0..s.og {
-                        let to = (p.image * o + grp * s.og + r) * s.l + p.cols[0];
-                        y[to..to + n].iter_mut().zip(&prod[r * width + p.at..]).for_each(|(d, &v)| d.set(v));
-                    }
-                }
+    // One task per (image, group): its output rows are the chunk `y[n, group·og .., :]`.
+    for_each_chunk(y, s.og * s.l, geo.parallel(&s), |task, y, cols: &mut Vec<T>| {
+        let (n, grp) = (task / geo.groups, task % geo.groups);
+        let wg = &w[grp * s.og * s.k..][..s.og * s.k];
+        for [l0, l1] in blocks(&s) {
+            fill_columns(x, geo, &s, [n, grp], [l0, l1], cols);
+            // SAFETY: `wg` is og × k and `cols` k × width (both row-major, inside their
+            // buffers); the output block — rows 0..og, columns l0..l1 of this chunk, row stride
+            // L — lies inside the chunk's og·L elements. `O` is `T` or `MaybeUninit<T>`
+            // (sealed), laid out as `T`, and `gemm` writes every element of C without reading it.
+            unsafe {
+                T::gemm(
+                    s.og,
+                    s.k,
+                    l1 - l0,
+                    wg.as_ptr(),
+                    [s.k as isize, 1],
+                    cols.as_ptr(),
+                    [(l1 - l0) as isize, 1],
+                    (y.as_mut_ptr() as *mut T).add(l0),
+                    s.l as isize,
+                );
             }
         }
     });
@@ -236,36 +184,32 @@ pub fn conv2d_input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, gx: 
     if gx.is_empty() {
         return;
     }
-    let (c, o) = (geo.window.c, geo.out_channels);
-    for_each_images(gx, c * s.plane, &s, geo.parallel(&s), |first, gx, [cols, g]| {
+    // One task per (image, group): it owns the input-gradient planes of its channels (blocks of
+    // columns overlap on the image, so they run one after the other within the task).
+    for_each_chunk(gx, s.cg * s.plane, geo.parallel(&s), |task, gx, cols: &mut Vec<T>| {
         gx.fill(T::ZERO);
-        let images = gx.len() / (c * s.plane);
-        for grp in 0..geo.groups {
-            let wg = &w[grp * s.og * s.k..][..s.og * s.k];
-            for (width, pieces) in blocks(&s, images) {
-                cols.resize(s.k * width, T::ZERO);
-                g.resize(s.og * width, T::ZERO);
-                gather(g, width, &pieces, s.og, gy, (first * o + grp * s.og) * s.l, o * s.l, s.l);
-                // SAFETY: A = Wᵀ is k × og, read through `wg` with strides (1, k); B is the
-                // og × width block `g`; C is the k × width block `cols`.
-                unsafe {
-                    T::gemm(
-                        s.k,
-                        s.og,
-                        width,
-                        wg.as_ptr(),
-                        [1, s.k as isize],
-                        g.as_ptr(),
-                        [width as isize, 1],
-                        cols.as_mut_ptr(),
-                        width as isize,
-                    );
-                }
-                for p in &pieces {
-                    let img = &mut gx[(p.image * c + grp * s.cg) * s.plane..][..s.cg * s.plane];
-                    col2im_columns(&cols[p.at..], &geo.window, s.cg, p.cols, img, width);
-                }
+        let (n, grp) = (task / geo.groups, task % geo.groups);
+        let g = &gy[(n * geo.out_channels + grp * s.og) * s.l..][..s.og * s.l];
+        let wg = &w[grp * s.og * s.k..][..s.og * s.k];
+        for [l0, l1] in blocks(&s) {
+            let width = l1 - l0;
+            cols.resize(s.k * width, T::ZERO);
+            // SAFETY: A = Wᵀ is k × og, read through `wg` with strides (1, k); B is og × width,
+            // columns l0..l1 of `g` (row stride L); C is the k × width scratch block.
+            unsafe {
+                T::gemm(
+                    s.k,
+                    s.og,
+                    width,
+                    wg.as_ptr(),
+                    [1, s.k as isize],
+                    g.as_ptr().add(l0),
+                    [s.l as isize, 1],
+                    cols.as_mut_ptr(),
+                    width as isize,
+                );
             }
+            col2im_columns(&cols[..], &geo.window, s.cg, [l0, l1], gx, width);
         }
     });
 }
@@ -280,43 +224,35 @@ pub fn conv2d_weight_grad<T: Float>(x: &[T], gy: &[T], geo: &Conv2dGeometry, gw:
     if gw.is_empty() {
         return;
     }
-    let (c, o, n) = (geo.window.c, geo.out_channels, geo.window.n);
-    // Per worker: the weight-gradient accumulator, the column block, the gradient block, and one
-    // block's product before it is accumulated.
+    // Per worker: the weight-gradient accumulator, the column block, and one block's product
+    // before it is accumulated.
     #[derive(Default)]
     struct Scratch<T> {
         acc: Vec<T>,
         cols: Vec<T>,
-        g: Vec<T>,
         product: Vec<T>,
     }
-    let one_task = |mut sc: Scratch<T>, first: usize| {
+    let one_image = |mut sc: Scratch<T>, n: usize| {
         if sc.acc.is_empty() {
             sc.acc = vec![T::ZERO; gw.len()];
         }
-        let images = s.images.min(n - first);
-        let x = &x[first * c * s.plane..];
+        sc.product.resize(s.og * s.k, T::ZERO);
         for grp in 0..geo.groups {
-            for (width, pieces) in blocks(&s, images) {
-                sc.cols.resize(s.k * width, T::ZERO);
-                sc.g.resize(s.og * width, T::ZERO);
-                sc.product.resize(s.og * s.k, T::ZERO);
-                for p in &pieces {
-                    let img = &x[(p.image * c + grp * s.cg) * s.plane..][..s.cg * s.plane];
-                    im2col_columns(img, &geo.window, s.cg, p.cols, T::ZERO, &mut sc.cols[p.at..], width);
-                }
-                gather(&mut sc.g, width, &pieces, s.og, gy, (first * o + grp * s.og) * s.l, o * s.l, s.l);
-                // SAFETY: A is the og × width block `g`; B = colsᵀ is width × k, read through
-                // the k × width block with strides (1, width); C is the og × k product buffer.
+            let g = &gy[(n * geo.out_channels + grp * s.og) * s.l..][..s.og * s.l];
+            for [l0, l1] in blocks(&s) {
+                fill_columns(x, geo, &s, [n, grp], [l0, l1], &mut sc.cols);
+                // SAFETY: A is og × width, columns l0..l1 of `g` (row stride L); B = colsᵀ is
+                // width × k, read through the k × width block with strides (1, width); C is the
+                // og × k product buffer.
                 unsafe {
                     T::gemm(
                         s.og,
-                        width,
+                        l1 - l0,
                         s.k,
-                        sc.g.as_ptr(),
-                        [width as isize, 1],
+                        g.as_ptr().add(l0),
+                        [s.l as isize, 1],
                         sc.cols.as_ptr(),
-                        [1, width as isize],
+                        [1, (l1 - l0) as isize],
                         sc.product.as_mut_ptr(),
                         s.k as isize,
                     );
@@ -327,18 +263,17 @@ pub fn conv2d_weight_grad<T: Float>(x: &[T], gy: &[T], geo: &Conv2dGeometry, gw:
         }
         sc
     };
-    let tasks = (0..n).step_by(s.images);
+    let n = geo.window.n;
     let total = if geo.parallel(&s) {
-        tasks.collect::<Vec<_>>().into_par_iter().fold(Scratch::default, one_task).map(|sc| sc.acc).reduce(
-            Vec::new,
-            |a, b| match (a.is_empty(), b.is_empty()) {
+        (0..n).into_par_iter().fold(Scratch::default, one_image).map(|sc| sc.acc).reduce(Vec::new, |a, b| {
+            match (a.is_empty(), b.is_empty()) {
                 (true, _) => b,
                 (_, true) => a,
                 _ => a.into_iter().zip(b).map(|(a, b)| a + b).collect(),
-            },
-        )
+            }
+        })
     } else {
-        tasks.fold(Scratch::default(), one_task).acc
+        (0..n).fold(Scratch::default(), one_image).acc
     };
     if total.is_empty() {
         gw.fill(T::ZERO); // no images

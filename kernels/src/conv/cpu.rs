@@ -51,22 +51,6 @@ fn segments(ow: usize, l0: usize, l1: usize) -> impl Iterator<Item = RowSegment>
     })
 }
 
-/// Copies `src` into `out` (same length). Runs in im2col are short — one output row, 11 values
-/// for a 13² image — and a call to `memcpy` (which LLVM makes of a plain copy loop) costs more
-/// than such a copy: this copies 8 values at a time, inline, and the rest one by one.
-#[inline(always)]
-fn copy_run<T: Float, O: Slot<T>>(out: &mut [O], src: &[T]) {
-    let (mut out8, mut src8) = (out.chunks_exact_mut(8), src.chunks_exact(8));
-    for (o, s) in (&mut out8).zip(&mut src8) {
-        for i in 0..8 {
-            o[i].set(s[i]);
-        }
-    }
-    for (o, &s) in out8.into_remainder().iter_mut().zip(src8.remainder()) {
-        o.set(s);
-    }
-}
-
 /// Columns `l0..l1` of the im2col matrix of `channels` channels of one image: `img` is a dense
 /// `[channels, H, W]` slice; `out` holds `channels·kh·kw` rows of `l1 − l0` values, row `r`
 /// starting at `r · ld` (every one of those elements written; `pad_value` where the window
@@ -107,7 +91,9 @@ pub(crate) fn im2col_columns<T: Float, O: Slot<T>>(
                     let x0 = vlo * g.stride[1] + kj * g.dilation[1] - g.padding[1];
                     let out = &mut out[vlo - s.a..vhi - s.a];
                     if g.stride[1] == 1 {
-                        copy_run(out, &src[x0..x0 + (vhi - vlo)]);
+                        for (o, &v) in out.iter_mut().zip(&src[x0..x0 + (vhi - vlo)]) {
+                            o.set(v);
+                        }
                     } else {
                         for (j, o) in out.iter_mut().enumerate() {
                             o.set(src[x0 + j * g.stride[1]]);
