@@ -64,10 +64,10 @@ impl Var {
     /// `y[n, o, i, j] = b[o] + Σ_{c, ki, kj} w[o, c, ki, kj] · x[n, c, i·s + ki·d − p, j·s + kj·d − p]`.
     ///
     /// Two formulations compute the same values and gradients; this picks the faster one:
-    /// [`Var::conv2d_unfolded`] (im2col, then one matmul) when the whole column matrix is at most
-    /// [`UNFOLD_MAX_BYTES`](crate::ops::UNFOLD_MAX_BYTES) — small images, where building the columns once and reusing them for
-    /// the weight gradient wins — and [`Var::conv2d_fused`] (blocked, never materialising the
-    /// columns) above that.
+    /// [`Var::conv2d_unfolded`] (im2col, then one matmul) when the whole column matrix is at
+    /// most [`UNFOLD_MAX_BYTES`](crate::ops::UNFOLD_MAX_BYTES) — small images, where building
+    /// the columns once and reusing them for the weight gradient wins — and
+    /// [`Var::conv2d_fused`] (blocked, never materialising the columns) above that.
     pub fn conv2d(&self, weight: &Var, bias: Option<&Var>, window: Window, groups: usize) -> Result<Var> {
         let (xs, ws) = (self.shape(), weight.shape());
         let [n, _, oh, ow] = window.conv2d_output_shape(&xs, &ws, groups)?;
