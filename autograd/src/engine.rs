@@ -13,8 +13,9 @@
 //! With `create_graph` the loop runs with grad mode on, so every gradient is a `Var` with its own
 //! graph (double backward); otherwise it runs under `no_grad` and gradients are constants.
 
+use crate::trace::Recorder;
 use crate::var::NoGradGuard;
-use crate::Var;
+use crate::{anomaly, hooks, Var};
 use ferrograd_tensor::{Error, Result, Tensor};
 use std::collections::{HashMap, HashSet};
 
@@ -160,18 +161,28 @@ fn run(
         }
     }
     let mut captured = HashMap::new();
+    let mut trace = Recorder::start(&order);
+    let check_anomalies = anomaly::is_enabled();
     for node in order.iter().rev() {
         let Some(g) = grads.remove(&node.id()) else { continue };
+        // `g` is complete: every consumer of `node` came later in the order and has been run.
+        let g = hooks::run(node, g)?;
+        if let Some(t) = trace.as_mut() {
+            t.visit(node, &g);
+        }
         if wanted.contains(&node.id()) {
             captured.insert(node.id(), g.clone());
         }
         let store = capture.is_none() && (node.is_leaf() || node.0.retains_grad.get());
         if store {
             let prev = node.0.grad.borrow_mut().take();
+            if let Some(t) = trace.as_mut() {
+                t.stored(prev.is_some());
+            }
             let total = accumulate(prev, g.clone())?;
             *node.0.grad.borrow_mut() = Some(if create_graph { total } else { total.detach() });
         }
-        let Some(op) = node.0.op else { continue };
+        let Some(op) = node.op_name() else { continue };
         let grad_fn = if retain { None } else { node.0.grad_fn.borrow_mut().take() };
         let kept = node.0.grad_fn.borrow();
         let Some(grad_fn) = grad_fn.as_ref().or(kept.as_ref()) else {
@@ -186,19 +197,34 @@ fn run(
                 "an input of this op was modified in place (set_value, update_value or an optimizer step) after the forward pass; its gradient would be wrong",
             ));
         }
-        let input_grads = (grad_fn.backward)(&grad_fn.inputs, node, &g)?;
+        let input_grads = {
+            let _rule = check_anomalies.then(anomaly::RuleGuard::enter);
+            (grad_fn.backward)(&grad_fn.inputs, node, &g)?
+        };
         if input_grads.len() != grad_fn.inputs.len() {
             return Err(Error::invalid(op, "backward rule returned the wrong number of gradients"));
         }
-        for (x, gx) in grad_fn.inputs.iter().zip(input_grads) {
+        for (i, (x, gx)) in grad_fn.inputs.iter().zip(input_grads).enumerate() {
             let Some(gx) = gx else { continue };
             if !x.requires_grad() {
                 continue;
             }
+            if check_anomalies {
+                anomaly::check_backward(node, i, &gx)?;
+            }
+            let raw_shape = gx.shape();
             let gx = sum_to_shape(&gx, &x.shape())?;
             let prev = grads.remove(&x.id());
-            grads.insert(x.id(), accumulate(prev, gx)?);
+            let first = prev.is_none();
+            let total = accumulate(prev, gx.clone())?;
+            if let Some(t) = trace.as_mut() {
+                t.send(i, x, &raw_shape, &gx, (!first).then_some(&total));
+            }
+            grads.insert(x.id(), total);
         }
+    }
+    if let Some(t) = trace {
+        t.finish();
     }
     Ok(captured)
 }

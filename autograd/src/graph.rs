@@ -8,18 +8,35 @@
 //!
 //! Gradients: a value whose gradient is stored (parameters after `backward()`, values that
 //! called `retain_grad`) shows its norm `‖∂L/∂v‖`; a parameter drawn before backward says
-//! "grad not yet computed" rather than showing zeros. `backward()` frees the graph as it goes
+//! "grad not yet computed" rather than showing zeros.
+//!
+//! Names given with [`Var::set_name`] head their node's label. With
+//! [`DotOptions::show_saved`], each op also lists what its backward rule reads ([`crate::Saved`]:
+//! inputs, its output, index tensors) and how many bytes of values that keeps alive until
+//! backward. `backward()` frees the graph as it goes
 //! (as PyTorch does); to draw the graph with its gradients, run
 //! `backward_with(seed, false, true)` to keep it.
 
-use crate::Var;
+use crate::{Saved, Var};
 use ferrograd_tensor::{DType, Error, Result};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+/// What [`Var::to_dot_with`] draws besides the values.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DotOptions {
+    /// List, on each op, the values its backward rule reads (PyTorch's saved tensors).
+    pub show_saved: bool,
+}
+
 impl Var {
     /// The graph of every value `self` was computed from, as Graphviz DOT.
     pub fn to_dot(&self) -> String {
+        self.to_dot_with(DotOptions::default())
+    }
+
+    /// [`Var::to_dot`], with options.
+    pub fn to_dot_with(&self, options: DotOptions) -> String {
         // Collect the graph (iteratively: graphs can be deep), then number its nodes in
         // creation order, so that the output is the same from run to run.
         let mut seen: HashMap<usize, Var> = HashMap::new();
@@ -37,7 +54,10 @@ impl Var {
 
         let mut dot = String::from("digraph ferrograd {\n  rankdir=LR;\n  node [fontname=\"monospace\"];\n");
         for (i, v) in nodes.iter().enumerate() {
-            let (label, style) = describe(v);
+            let (mut label, style) = describe(v);
+            if options.show_saved {
+                label.push_str(&describe_saved(v));
+            }
             let root = if v.id() == self.id() { ", peripheries=2" } else { "" };
             let _ = writeln!(dot, "  n{i} [label=\"{}\", {style}{root}];", label.replace('"', "\\\""));
         }
@@ -75,6 +95,10 @@ fn describe(v: &Var) -> (String, &'static str) {
         None if v.requires_grad() => ("parameter".to_string(), "shape=box, style=filled, fillcolor=lightblue"),
         None => ("constant".to_string(), "shape=box, color=gray, fontcolor=gray40"),
     };
+    let kind = match v.name() {
+        Some(name) => format!("{name}: {kind}"),
+        None => kind,
+    };
     let mut label = format!("{kind}\\n{:?} {} {}", value.shape(), value.dtype(), value.device());
     match v.grad() {
         Some(g) => {
@@ -96,4 +120,39 @@ fn describe(v: &Var) -> (String, &'static str) {
         label.push_str("\\n(inputs freed by backward)");
     }
     (label, style)
+}
+
+/// The label lines that list what an op's backward rule reads, and the bytes of values that
+/// keeps alive (`""` for leaves and for ops that save nothing).
+fn describe_saved(v: &Var) -> String {
+    let Some(op) = v.op_info() else { return String::new() };
+    if op.saves.is_empty() {
+        return "\\nsaves nothing".to_string();
+    }
+    let inputs = v.inputs();
+    let bytes = |x: &Var| x.shape().iter().product::<usize>() * x.dtype().size_in_bytes();
+    let mut total = 0;
+    let mut counted = std::collections::HashSet::new(); // `x · x` keeps one tensor, not two
+    let mut parts = Vec::new();
+    for saved in op.saves {
+        match *saved {
+            Saved::Input(k) => match inputs.get(k) {
+                Some(x) => {
+                    if counted.insert(x.id()) {
+                        total += bytes(x);
+                    }
+                    parts.push(format!("input {k} {:?}", x.shape()));
+                }
+                None => parts.push(format!("input {k} (freed)")),
+            },
+            Saved::Output => {
+                if counted.insert(v.id()) {
+                    total += bytes(v);
+                }
+                parts.push(format!("output {:?}", v.shape()));
+            }
+            Saved::Extra(what) => parts.push(what.to_string()),
+        }
+    }
+    format!("\\nsaves {} ({total} B)", parts.join(", "))
 }

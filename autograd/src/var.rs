@@ -1,18 +1,49 @@
 //! `Var`: a tensor in the autograd graph.
 
+use crate::anomaly;
+use crate::hooks::GradHook;
 use ferrograd_tensor::{DType, Result, Tensor};
 use std::cell::{Cell, RefCell};
+use std::panic::Location;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A backward rule: given the op's inputs, its output and `g = ∂L/∂output`, returns `∂L/∂input`
 /// for each input (`None` where an input gets no gradient). The engine sums each result back to
 /// its input's shape, so a rule may return a gradient of the broadcast shape.
-pub(crate) type BackwardFn = dyn Fn(&[Var], &Var, &Var) -> Result<Vec<Option<Var>>>;
+pub type BackwardFn = dyn Fn(&[Var], &Var, &Var) -> Result<Vec<Option<Var>>>;
 
-/// How a non-leaf value was made: the op's name, its inputs, and its backward rule.
+/// What the graph knows about an op, for drawing it ([`Var::to_dot`]) and tracing backward
+/// ([`crate::trace`]): its name, its backward rule as a formula (the one in the op's doc
+/// comment), and the values that rule reads.
+///
+/// Written as a `&'static` literal at each op, beside the rule itself:
+/// `&OpInfo { name: "mul", rule: "∂a = g · b, ∂b = g · a", saves: &[Saved::Input(1), Saved::Input(0)] }`.
+#[derive(Debug)]
+pub struct OpInfo {
+    /// The op's name, e.g. `"matmul"`.
+    pub name: &'static str,
+    /// Its backward rule, with `g = ∂L/∂y` (e.g. `"∂x = g · y"` for `exp`).
+    pub rule: &'static str,
+    /// What the rule reads besides `g`: the values that must stay alive until backward.
+    pub saves: &'static [Saved],
+}
+
+/// A value a backward rule reads (PyTorch's "saved tensors"). `add` saves nothing (its rule is
+/// `∂a = ∂b = g`), `mul` saves both inputs, `exp` its output: this is the memory that training
+/// keeps between the forward and the backward pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Saved {
+    /// The op's input with this index.
+    Input(usize),
+    /// The op's own output `y`.
+    Output,
+    /// Something else the rule holds, e.g. `"idx"` for `gather` or `"cond"` for `where`.
+    Extra(&'static str),
+}
+
+/// How a non-leaf value was made: the op, its inputs, and its backward rule.
 pub(crate) struct GradFn {
-    pub(crate) op: &'static str,
     pub(crate) inputs: Vec<Var>,
     /// Each input's version when the op ran (see [`Node::version`]).
     pub(crate) input_versions: Vec<u64>,
@@ -25,7 +56,14 @@ pub(crate) struct Node {
     pub(crate) value: RefCell<Tensor>,
     pub(crate) requires_grad: bool,
     /// The op that made this value; `None` for leaves (inputs, parameters, constants).
-    pub(crate) op: Option<&'static str>,
+    pub(crate) op: Option<&'static OpInfo>,
+    /// A name for drawings and traces (`"W1"`, `"loss"`), set by [`Var::set_name`].
+    pub(crate) name: RefCell<Option<String>>,
+    /// Where in the source the value was made (the caller of the public op, through
+    /// `#[track_caller]`): reported by anomaly detection.
+    pub(crate) location: &'static Location<'static>,
+    /// Hooks run on this value's gradient once it is complete ([`Var::register_hook`]).
+    pub(crate) hooks: RefCell<Vec<(usize, Rc<GradHook>)>>,
     /// How to backpropagate through the op. Taken (freed, with the inputs it keeps alive) by a
     /// backward pass that does not retain the graph, as in PyTorch.
     pub(crate) grad_fn: RefCell<Option<GradFn>>,
@@ -123,12 +161,16 @@ pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
 }
 
 impl Var {
-    fn make(value: Tensor, requires_grad: bool, grad_fn: Option<GradFn>) -> Var {
+    #[track_caller]
+    fn make(value: Tensor, requires_grad: bool, op: Option<&'static OpInfo>, grad_fn: Option<GradFn>) -> Var {
         Var(Rc::new(Node {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             value: RefCell::new(value),
             requires_grad,
-            op: grad_fn.as_ref().map(|g| g.op),
+            op,
+            name: RefCell::new(None),
+            location: Location::caller(),
+            hooks: RefCell::new(Vec::new()),
             grad_fn: RefCell::new(grad_fn),
             grad: RefCell::new(None),
             retains_grad: Cell::new(false),
@@ -137,34 +179,48 @@ impl Var {
     }
 
     /// A leaf. With `requires_grad`, `backward()` accumulates its gradient in `.grad`.
+    #[track_caller]
     pub fn new(value: Tensor, requires_grad: bool) -> Var {
-        Self::make(value, requires_grad, None)
+        Self::make(value, requires_grad, None, None)
     }
 
     /// A leaf that requires a gradient (a parameter or an input you differentiate by).
+    #[track_caller]
     pub fn parameter(value: Tensor) -> Var {
         Self::new(value, true)
     }
 
     /// A leaf that needs no gradient.
+    #[track_caller]
     pub fn constant(value: Tensor) -> Var {
         Self::new(value, false)
     }
 
-    /// The result of an op. Records `backward` (and keeps the inputs alive) only when grad mode is
-    /// on and some input requires a gradient; otherwise the result is a constant.
-    pub(crate) fn from_op(
-        op: &'static str,
+    /// The result of an op: how every differentiable op, ours or yours, enters the graph
+    /// (as `torch.autograd.Function`). `value` is the op's output, computed on tensors;
+    /// `backward(inputs, output, g)` returns `∂L/∂input` for each input, given `g = ∂L/∂output`,
+    /// written with `Var` ops so that it can itself be differentiated.
+    ///
+    /// Records `backward` (and keeps the inputs alive) only when grad mode is on and some input
+    /// requires a gradient; otherwise the result is a constant. In anomaly mode
+    /// ([`crate::detect_anomaly`]) an output with a NaN or an infinity is an error that names
+    /// this op and the caller's source line.
+    #[track_caller]
+    pub fn from_op(
+        op: &'static OpInfo,
         value: Tensor,
         inputs: &[&Var],
         backward: impl Fn(&[Var], &Var, &Var) -> Result<Vec<Option<Var>>> + 'static,
-    ) -> Var {
+    ) -> Result<Var> {
+        if anomaly::is_enabled() {
+            anomaly::check_forward(op, &value, Location::caller())?;
+        }
         if !is_grad_enabled() || !inputs.iter().any(|v| v.requires_grad()) {
-            return Self::constant(value);
+            return Ok(Self::constant(value));
         }
         let input_versions = inputs.iter().map(|v| v.0.version.get()).collect();
         let inputs = inputs.iter().map(|&v| v.clone()).collect();
-        Self::make(value, true, Some(GradFn { op, inputs, input_versions, backward: Box::new(backward) }))
+        Ok(Self::make(value, true, Some(op), Some(GradFn { inputs, input_versions, backward: Box::new(backward) })))
     }
 
     /// A unique id for this node (stable for its lifetime).
@@ -216,7 +272,34 @@ impl Var {
 
     /// The name of the op that made this value (`None` for leaves).
     pub fn op_name(&self) -> Option<&'static str> {
+        self.0.op.map(|op| op.name)
+    }
+
+    /// The op that made this value, with its rule (`None` for leaves).
+    pub fn op_info(&self) -> Option<&'static OpInfo> {
         self.0.op
+    }
+
+    /// Names this value in drawings and traces (`"W1"`, `"loss"`).
+    pub fn set_name(&self, name: impl Into<String>) {
+        *self.0.name.borrow_mut() = Some(name.into());
+    }
+
+    /// This value, named (builder style): `Var::parameter(w).named("W1")`.
+    pub fn named(self, name: impl Into<String>) -> Var {
+        self.set_name(name);
+        self
+    }
+
+    /// The name given by [`Var::set_name`], if any.
+    pub fn name(&self) -> Option<String> {
+        self.0.name.borrow().clone()
+    }
+
+    /// Where in the source this value was made: the line that called the public op (or
+    /// `Var::parameter`, …) that created it.
+    pub fn location(&self) -> &'static Location<'static> {
+        self.0.location
     }
 
     /// The inputs of the op that made this value (empty for leaves, and once a backward pass
@@ -246,6 +329,7 @@ impl Var {
     }
 
     /// A constant leaf sharing this value's data: gradients stop here.
+    #[track_caller]
     pub fn detach(&self) -> Var {
         Self::constant(self.value())
     }

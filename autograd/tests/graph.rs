@@ -1,6 +1,6 @@
 //! Graph export: the DOT of a known small graph, before and after backward.
 
-use ferrograd_autograd::{DType, Tensor, Var};
+use ferrograd_autograd::{DType, DotOptions, Tensor, Var};
 
 fn small_graph() -> (Var, Var) {
     let x = Var::constant(Tensor::from_vec(vec![1.0f32, 2.0], &[2]).unwrap());
@@ -56,4 +56,28 @@ fn svg_needs_graphviz_and_never_panics_without_it() {
         Ok(svg) => assert!(svg.contains("<svg"), "{svg}"),
         Err(e) => assert!(e.to_string().starts_with("to_svg"), "{e}"),
     }
+}
+
+#[test]
+fn names_head_their_labels_and_saved_tensors_are_listed_on_request() {
+    let x = Var::constant(Tensor::from_vec(vec![1.0f32, 2.0], &[2]).unwrap()).named("x");
+    let w = Var::parameter(Tensor::from_vec(vec![3.0f32, 4.0], &[2]).unwrap()).named("w");
+    let loss = w.mul(&x).unwrap().exp().unwrap().sum_all().unwrap().named("L");
+    let plain = loss.to_dot();
+    assert!(plain.contains("label=\"x: constant\\n[2] f32 cpu\""), "{plain}");
+    assert!(plain.contains("label=\"w: parameter\\n[2] f32 cpu"), "{plain}");
+    assert!(plain.contains("label=\"L: sum\\n[] f32 cpu\""), "{plain}");
+    assert!(!plain.contains("saves"), "saved tensors are shown only on request: {plain}");
+
+    let dot = loss.to_dot_with(DotOptions { show_saved: true });
+    // mul's rule reads both inputs (2 × 8 bytes); exp's reads its output; sum's reads nothing.
+    assert!(dot.contains("mul\\n[2] f32 cpu\\nsaves input 0 [2], input 1 [2] (16 B)"), "{dot}");
+    assert!(dot.contains("exp\\n[2] f32 cpu\\nsaves output [2] (8 B)"), "{dot}");
+    assert!(dot.contains("L: sum\\n[] f32 cpu\\nsaves nothing"), "{dot}");
+    assert!(dot.contains("w: parameter\\n[2] f32 cpu\\ngrad not yet computed\""), "leaves save nothing: {dot}");
+
+    // x · x keeps one tensor alive, not two.
+    let sq = w.mul(&w).unwrap();
+    let dot = sq.to_dot_with(DotOptions { show_saved: true });
+    assert!(dot.contains("saves input 0 [2], input 1 [2] (8 B)"), "{dot}");
 }

@@ -69,6 +69,13 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// Anomaly detection found a NaN or an infinity: the op that produced it, and where.
+    Anomaly {
+        /// The op whose forward output or backward gradient was not finite.
+        op: &'static str,
+        /// What was found, and the source line that created the op.
+        reason: String,
+    },
     /// Reading or writing a file failed, or its contents are corrupt.
     Io {
         /// The file.
@@ -119,6 +126,7 @@ impl fmt::Display for Error {
             Error::DeviceMismatch { op, devices } => write!(f, "{op}: operands on different devices: {devices:?}"),
             Error::DeviceUnavailable { device, reason } => write!(f, "device {device} unavailable: {reason}"),
             Error::InvalidArgument { op, reason } => write!(f, "{op}: {reason}"),
+            Error::Anomaly { op, reason } => write!(f, "{op}: anomaly: {reason}"),
             Error::Io { path, reason } => write!(f, "{path}: {reason}"),
         }
     }

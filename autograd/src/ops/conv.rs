@@ -13,7 +13,7 @@
 //! The kernels compute each of the three as blocked matrix products over `im2col` columns (see
 //! `ferrograd_kernels::conv`), without materialising the column matrix.
 
-use crate::Var;
+use crate::{OpInfo, Saved, Var};
 use ferrograd_tensor::{Error, Result, Window};
 
 /// The largest column matrix (in bytes) for which [`Var::conv2d`] unfolds the input whole. On
@@ -44,18 +44,24 @@ impl Var {
     /// Unfolds `[N, C, H, W]` into columns `[N, C·kh·kw, OH·OW]` (see `Tensor::im2col`) —
     /// `∂x = col2im(g)`: every column entry sends its gradient back to the pixel it copied
     /// (padding entries are constants and send nothing).
+    #[track_caller]
     pub fn im2col(&self, kernel: [usize; 2], window: Window, pad_value: f64) -> Result<Var> {
         let shape = self.shape();
         let y = self.value().im2col(kernel, window, pad_value)?;
         let size = [shape[2], shape[3]];
-        Ok(Var::from_op("im2col", y, &[self], move |_, _, g| Ok(vec![Some(g.col2im(size, kernel, window)?)])))
+        Var::from_op(&OpInfo { name: "im2col", rule: "∂x = col2im(g)", saves: &[] }, y, &[self], move |_, _, g| {
+            Ok(vec![Some(g.col2im(size, kernel, window)?)])
+        })
     }
 
     /// Folds columns back onto `[N, C, H, W]` images, summing overlaps (see `Tensor::col2im`)
     /// — `∂cols = im2col(g)`, its adjoint.
+    #[track_caller]
     pub fn col2im(&self, size: [usize; 2], kernel: [usize; 2], window: Window) -> Result<Var> {
         let y = self.value().col2im(size, kernel, window)?;
-        Ok(Var::from_op("col2im", y, &[self], move |_, _, g| Ok(vec![Some(g.im2col(kernel, window, 0.0)?)])))
+        Var::from_op(&OpInfo { name: "col2im", rule: "∂cols = im2col(g)", saves: &[] }, y, &[self], move |_, _, g| {
+            Ok(vec![Some(g.im2col(kernel, window, 0.0)?)])
+        })
     }
 
     /// 2-D convolution (cross-correlation, as PyTorch): `x [N, C, H, W]`, `weight
@@ -68,6 +74,7 @@ impl Var {
     /// most [`UNFOLD_MAX_BYTES`](crate::ops::UNFOLD_MAX_BYTES) — small images, where building
     /// the columns once and reusing them for the weight gradient wins — and
     /// [`Var::conv2d_fused`] (blocked, never materialising the columns) above that.
+    #[track_caller]
     pub fn conv2d(&self, weight: &Var, bias: Option<&Var>, window: Window, groups: usize) -> Result<Var> {
         let (xs, ws) = (self.shape(), weight.shape());
         let [n, _, oh, ow] = window.conv2d_output_shape(&xs, &ws, groups)?;
@@ -83,17 +90,27 @@ impl Var {
     /// [`Var::conv2d`] as one op whose gradients are the ops [`Var::conv2d_input_grad`] and
     /// [`Var::conv2d_weight_grad`]: `∂x = conv2d_input_grad(g, w)`, `∂w = conv2d_weight_grad(x,
     /// g)`, `∂b = Σ_{n,i,j} g` (the bias is a broadcast add, whose rule sums it).
+    #[track_caller]
     pub fn conv2d_fused(&self, weight: &Var, bias: Option<&Var>, window: Window, groups: usize) -> Result<Var> {
         let (xs, ws) = (self.shape(), weight.shape());
         let y = self.value().conv2d(&weight.value(), window, groups)?; // checks the shapes
         check_bias("conv2d", &xs, &ws, bias)?;
         let (size, kernel) = ([xs[2], xs[3]], [ws[2], ws[3]]);
-        let y = Var::from_op("conv2d", y, &[self, weight], move |v, _, g| {
-            let (x, w) = (&v[0], &v[1]);
-            let gx = x.requires_grad().then(|| g.conv2d_input_grad(w, size, window, groups)).transpose()?;
-            let gw = w.requires_grad().then(|| x.conv2d_weight_grad(g, kernel, window, groups)).transpose()?;
-            Ok(vec![gx, gw])
-        });
+        let y = Var::from_op(
+            &OpInfo {
+                name: "conv2d",
+                rule: "∂x = conv2d_input_grad(g, w), ∂w = conv2d_weight_grad(x, g)",
+                saves: &[Saved::Input(0), Saved::Input(1)],
+            },
+            y,
+            &[self, weight],
+            move |v, _, g| {
+                let (x, w) = (&v[0], &v[1]);
+                let gx = x.requires_grad().then(|| g.conv2d_input_grad(w, size, window, groups)).transpose()?;
+                let gw = w.requires_grad().then(|| x.conv2d_weight_grad(g, kernel, window, groups)).transpose()?;
+                Ok(vec![gx, gw])
+            },
+        )?;
         add_bias(y, bias)
     }
 
@@ -102,6 +119,7 @@ impl Var {
     /// `W` reshaped to `[O, C·kh·kw]` (per group). Its gradients come from the rules of its
     /// parts: `∂W = Σ_n g · colsᵀ` (matmul's rule and the broadcast sum) and `∂x = col2im(Wᵀ ·
     /// g)` (matmul's rule, then im2col's).
+    #[track_caller]
     pub fn conv2d_unfolded(&self, weight: &Var, bias: Option<&Var>, window: Window, groups: usize) -> Result<Var> {
         let (xs, ws) = (self.shape(), weight.shape());
         let [n, o, oh, ow] = window.conv2d_output_shape(&xs, &ws, groups)?;
@@ -120,6 +138,7 @@ impl Var {
     ///
     /// From `⟨u, Aᵀg⟩ = ⟨A u, g⟩ = ⟨conv2d(u, w), g⟩` for an incoming gradient `u` of `z`:
     /// `∂g = conv2d(u, w)` and `∂w = conv2d_weight_grad(u, g)`.
+    #[track_caller]
     pub fn conv2d_input_grad(
         &self,
         weight: &Var,
@@ -129,12 +148,21 @@ impl Var {
     ) -> Result<Var> {
         let z = self.value().conv2d_input_grad(&weight.value(), input_size, window, groups)?;
         let kernel = [weight.shape()[2], weight.shape()[3]];
-        Ok(Var::from_op("conv2d_input_grad", z, &[self, weight], move |v, _, u| {
-            let (g, w) = (&v[0], &v[1]);
-            let gg = g.requires_grad().then(|| u.conv2d(w, None, window, groups)).transpose()?;
-            let gw = w.requires_grad().then(|| u.conv2d_weight_grad(g, kernel, window, groups)).transpose()?;
-            Ok(vec![gg, gw])
-        }))
+        Var::from_op(
+            &OpInfo {
+                name: "conv2d_input_grad",
+                rule: "∂g = conv2d(u, w), ∂w = conv2d_weight_grad(u, g)",
+                saves: &[Saved::Input(0), Saved::Input(1)],
+            },
+            z,
+            &[self, weight],
+            move |v, _, u| {
+                let (g, w) = (&v[0], &v[1]);
+                let gg = g.requires_grad().then(|| u.conv2d(w, None, window, groups)).transpose()?;
+                let gw = w.requires_grad().then(|| u.conv2d_weight_grad(g, kernel, window, groups)).transpose()?;
+                Ok(vec![gg, gw])
+            },
+        )
     }
 
     /// The weight gradient of `conv2d` as an op of its own (`self` = `x [N, C, H, W]`,
@@ -142,6 +170,7 @@ impl Var {
     ///
     /// From `⟨u, Bᵀg⟩ = ⟨B u, g⟩ = ⟨conv2d(x, u), g⟩` for an incoming gradient `u` of `z`:
     /// `∂g = conv2d(x, u)` and `∂x = conv2d_input_grad(g, u)`.
+    #[track_caller]
     pub fn conv2d_weight_grad(
         &self,
         grad_output: &Var,
@@ -151,16 +180,26 @@ impl Var {
     ) -> Result<Var> {
         let z = self.value().conv2d_weight_grad(&grad_output.value(), kernel, window, groups)?;
         let size = [self.shape()[2], self.shape()[3]];
-        Ok(Var::from_op("conv2d_weight_grad", z, &[self, grad_output], move |v, _, u| {
-            let (x, g) = (&v[0], &v[1]);
-            let gx = x.requires_grad().then(|| g.conv2d_input_grad(u, size, window, groups)).transpose()?;
-            let gg = g.requires_grad().then(|| x.conv2d(u, None, window, groups)).transpose()?;
-            Ok(vec![gx, gg])
-        }))
+        Var::from_op(
+            &OpInfo {
+                name: "conv2d_weight_grad",
+                rule: "∂x = conv2d_input_grad(g, u), ∂g = conv2d(x, u)",
+                saves: &[Saved::Input(0), Saved::Input(1)],
+            },
+            z,
+            &[self, grad_output],
+            move |v, _, u| {
+                let (x, g) = (&v[0], &v[1]);
+                let gx = x.requires_grad().then(|| g.conv2d_input_grad(u, size, window, groups)).transpose()?;
+                let gg = g.requires_grad().then(|| x.conv2d(u, None, window, groups)).transpose()?;
+                Ok(vec![gx, gg])
+            },
+        )
     }
 
     /// 1-D convolution: `x [N, C, L]`, `weight [O, C/groups, k]` → `[N, O, L_out]`, as a 2-D
     /// convolution over a height of 1.
+    #[track_caller]
     pub fn conv1d(
         &self,
         weight: &Var,
@@ -193,6 +232,7 @@ impl Var {
     /// over a window of the output, summed where windows overlap. `output_padding` (smaller than the stride or
     /// the dilation) picks among the output sizes that a strided convolution maps to the same
     /// input size.
+    #[track_caller]
     pub fn conv_transpose2d(
         &self,
         weight: &Var,

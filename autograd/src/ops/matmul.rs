@@ -1,6 +1,6 @@
 //! Matrix products and their derivatives.
 
-use crate::Var;
+use crate::{OpInfo, Saved, Var};
 use ferrograd_tensor::Result;
 
 impl Var {
@@ -13,26 +13,34 @@ impl Var {
     ///
     /// For broadcast batch dimensions the products have the broadcast batch shape; the engine
     /// sums them back to each operand's shape.
+    #[track_caller]
     pub fn matmul(&self, b: &Var) -> Result<Var> {
         let y = self.value().matmul(&b.value())?;
-        Ok(Var::from_op("matmul", y, &[self, b], |x, _, g| {
-            let (a, b) = (&x[0], &x[1]);
-            let ga = if !a.requires_grad() {
-                None
-            } else if is_transposed(a) {
-                Some(b.matmul(&g.t()?)?.t()?) // (b · gᵀ)ᵀ: the same values, in a's layout
-            } else {
-                Some(g.matmul(&b.t()?)?)
-            };
-            let gb = if !b.requires_grad() {
-                None
-            } else if is_transposed(b) {
-                Some(g.t()?.matmul(a)?.t()?) // (gᵀ · a)ᵀ
-            } else {
-                Some(a.t()?.matmul(g)?)
-            };
-            Ok(vec![ga, gb])
-        }))
+        Var::from_op(
+            &OpInfo {
+                name: "matmul", rule: "∂a = g · bᵀ, ∂b = aᵀ · g", saves: &[Saved::Input(0), Saved::Input(1)]
+            },
+            y,
+            &[self, b],
+            |x, _, g| {
+                let (a, b) = (&x[0], &x[1]);
+                let ga = if !a.requires_grad() {
+                    None
+                } else if is_transposed(a) {
+                    Some(b.matmul(&g.t()?)?.t()?) // (b · gᵀ)ᵀ: the same values, in a's layout
+                } else {
+                    Some(g.matmul(&b.t()?)?)
+                };
+                let gb = if !b.requires_grad() {
+                    None
+                } else if is_transposed(b) {
+                    Some(g.t()?.matmul(a)?.t()?) // (gᵀ · a)ᵀ
+                } else {
+                    Some(a.t()?.matmul(g)?)
+                };
+                Ok(vec![ga, gb])
+            },
+        )
     }
 }
 

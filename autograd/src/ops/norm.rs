@@ -8,6 +8,7 @@ impl Var {
     /// `(x − mean) / √(var + eps)` over the last `normalized.len()` dims, whose sizes must equal
     /// `normalized` (population variance, as `torch.nn.functional.layer_norm`), then the optional
     /// elementwise affine `· weight + bias` (both of shape `normalized`).
+    #[track_caller]
     pub fn layer_norm(&self, normalized: &[usize], weight: Option<&Var>, bias: Option<&Var>, eps: f64) -> Result<Var> {
         let s = self.shape();
         if normalized.is_empty() || normalized.len() > s.len() || s[s.len() - normalized.len()..] != *normalized {
@@ -38,6 +39,7 @@ impl Var {
     }
 
     /// `(x − mean) / √(var + eps)` with mean and population variance over `dims` (kept).
+    #[track_caller]
     pub fn standardize(&self, dims: &[usize], eps: f64) -> Result<Var> {
         let centred = self.sub(&self.mean(dims, true)?)?;
         let var = centred.mul(&centred)?.mean(dims, true)?;

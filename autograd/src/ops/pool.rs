@@ -38,6 +38,7 @@ impl Var {
 
     /// Max pooling over `kernel` windows — `∂x` goes to each window's maximum (split evenly on a
     /// tie, as our `max`), summed where windows overlap.
+    #[track_caller]
     pub fn max_pool2d(&self, kernel: [usize; 2], window: Window) -> Result<Var> {
         let (cols, [n, c, oh, ow]) = self.pool_columns("max_pool2d", kernel, window, f64::NEG_INFINITY)?;
         cols.max([1], false)?.reshape(&[n, c, oh, ow])
@@ -46,6 +47,7 @@ impl Var {
     /// Average pooling over `kernel` windows, padding counted as zeros (PyTorch's default
     /// `count_include_pad = true`) — `∂x = g / (kh·kw)` spread over each window, summed where
     /// windows overlap.
+    #[track_caller]
     pub fn avg_pool2d(&self, kernel: [usize; 2], window: Window) -> Result<Var> {
         let (cols, [n, c, oh, ow]) = self.pool_columns("avg_pool2d", kernel, window, 0.0)?;
         cols.mean([1], false)?.reshape(&[n, c, oh, ow])
@@ -54,6 +56,7 @@ impl Var {
     /// Adaptive average pooling to an `[OH, OW]` output: output cell `(i, j)` averages rows
     /// `⌊i·H/OH⌋ .. ⌈(i+1)·H/OH⌉` and the matching columns, as PyTorch. When the sizes divide,
     /// this is one `avg_pool2d`; otherwise each cell is a `narrow` + `mean`.
+    #[track_caller]
     pub fn adaptive_avg_pool2d(&self, out: [usize; 2]) -> Result<Var> {
         let s = self.shape();
         let [n, c, h, w] = s[..] else {
@@ -87,6 +90,7 @@ impl Var {
     }
 
     /// Global average pooling: `[N, C, H, W] → [N, C]`.
+    #[track_caller]
     pub fn global_avg_pool2d(&self) -> Result<Var> {
         if self.shape().len() != 4 {
             return Err(Error::shape("global_avg_pool2d", &[&self.shape()], "expected a 4-D [N, C, H, W] input"));
