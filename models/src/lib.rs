@@ -1,7 +1,8 @@
 //! # ferrograd-models
 //!
 //! What you build models from: layers ([`layers`]) behind the [`Module`] trait, losses
-//! ([`loss`]), optimizers ([`optim`]), data loading ([`data`]) and metrics ([`metrics`]).
+//! ([`loss`]), optimizers ([`optim`]), data loading ([`data`]), metrics ([`metrics`]) and
+//! per-layer training statistics through module hooks ([`monitor`]).
 
 #![warn(missing_docs)]
 
@@ -11,6 +12,7 @@ pub mod layers;
 pub mod loss;
 pub mod metrics;
 mod module;
+pub mod monitor;
 pub mod optim;
 
 pub use module::Module;

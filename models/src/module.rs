@@ -7,6 +7,13 @@ pub trait Module {
     /// Applies the module to an input.
     fn forward(&self, x: &Var) -> Result<Var>;
 
+    /// The module's type name without its path (`"Linear"`), for hooks and summaries.
+    fn kind(&self) -> &'static str {
+        let full = std::any::type_name::<Self>();
+        let base = full.split('<').next().unwrap_or(full);
+        base.rsplit("::").next().unwrap_or(base)
+    }
+
     /// The trainable parameters, each with a dotted name (`"0.weight"`, `"fc1.bias"`), in a
     /// stable order.
     fn named_parameters(&self) -> Vec<(String, Var)>;
