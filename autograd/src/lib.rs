@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod anomaly;
+pub mod catalog;
 pub mod engine;
 pub mod functional;
 pub mod gradcheck;
