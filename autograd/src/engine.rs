@@ -4,7 +4,7 @@
 //! order  = topological order of the graph under the roots (inputs before outputs)
 //! grads  = { root: seed }
 //! for v in reverse(order):
-//!     g = grads.pop(v)                         # complete: every consumer of v came later
+//!     g = hooks(v, grads.pop(v))               # complete: every consumer of v came later
 //!     if v is a leaf: v.grad += g; continue
 //!     for (x, gx) in zip(v.inputs, v.rule(v.inputs, v, g)):
 //!         grads[x] += sum_to_shape(gx, x.shape)   # undo broadcasting, in this one place
@@ -212,13 +212,13 @@ fn run(
             if check_anomalies {
                 anomaly::check_backward(node, i, &gx)?;
             }
-            let raw_shape = gx.shape();
+            let raw_shape = trace.is_some().then(|| gx.shape()); // only the trace reports it
             let gx = sum_to_shape(&gx, &x.shape())?;
             let prev = grads.remove(&x.id());
             let first = prev.is_none();
             let total = accumulate(prev, gx.clone())?;
             if let Some(t) = trace.as_mut() {
-                t.send(i, x, &raw_shape, &gx, (!first).then_some(&total));
+                t.send(i, x, raw_shape.as_deref().unwrap_or_default(), &gx, (!first).then_some(&total));
             }
             grads.insert(x.id(), total);
         }

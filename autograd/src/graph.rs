@@ -8,17 +8,17 @@
 //!
 //! Gradients: a value whose gradient is stored (parameters after `backward()`, values that
 //! called `retain_grad`) shows its norm `‖∂L/∂v‖`; a parameter drawn before backward says
-//! "grad not yet computed" rather than showing zeros.
+//! "grad not yet computed" rather than showing zeros. `backward()` frees the graph as it goes
+//! (as PyTorch does); to draw the graph with its gradients, run
+//! `backward_with(seed, false, true)` to keep it.
 //!
 //! Names given with [`Var::set_name`] head their node's label. With
 //! [`DotOptions::show_saved`], each op also lists what its backward rule reads ([`crate::Saved`]:
 //! inputs, its output, index tensors) and how many bytes of values that keeps alive until
-//! backward. `backward()` frees the graph as it goes
-//! (as PyTorch does); to draw the graph with its gradients, run
-//! `backward_with(seed, false, true)` to keep it.
+//! backward.
 
 use crate::{Saved, Var};
-use ferrograd_tensor::{DType, Error, Result};
+use ferrograd_tensor::{Error, Result};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -101,18 +101,12 @@ fn describe(v: &Var) -> (String, &'static str) {
     };
     let mut label = format!("{kind}\\n{:?} {} {}", value.shape(), value.dtype(), value.device());
     match v.grad() {
-        Some(g) => {
-            let norm = g
-                .to_dtype(DType::F64)
-                .and_then(|g| g.to_vec::<f64>())
-                .map(|g| g.iter().map(|x| x * x).sum::<f64>().sqrt());
-            match norm {
-                Ok(n) => {
-                    let _ = write!(label, "\\ngrad ‖·‖ = {n:.4}");
-                }
-                Err(_) => label.push_str("\\ngrad (unreadable)"),
+        Some(g) => match crate::trace::l2_norm(&g) {
+            Ok(n) => {
+                let _ = write!(label, "\\ngrad ‖·‖ = {n:.4}");
             }
-        }
+            Err(_) => label.push_str("\\ngrad (unreadable)"),
+        },
         None if v.is_leaf() && v.requires_grad() => label.push_str("\\ngrad not yet computed"),
         None => {}
     }

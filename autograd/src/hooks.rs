@@ -52,6 +52,9 @@ impl Var {
 /// Runs `node`'s hooks on its complete gradient `g`, in registration order, each seeing the
 /// previous one's replacement; a replacement must keep the gradient's shape.
 pub(crate) fn run(node: &Var, mut g: Var) -> Result<Var> {
+    if node.0.hooks.borrow().is_empty() {
+        return Ok(g); // the common case, on every node of every backward pass
+    }
     // Clone the list: a hook may register or remove hooks.
     let hooks: Vec<Rc<GradHook>> = node.0.hooks.borrow().iter().map(|(_, h)| h.clone()).collect();
     for hook in hooks {
