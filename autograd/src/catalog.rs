@@ -288,6 +288,29 @@ pub fn catalog(seed: u64) -> Vec<OpCase> {
     let norm: CaseFn = Rc::new(|v: &[Var]| v[0].layer_norm(&[4], Some(&v[1]), Some(&v[2]), 1e-5));
     let inputs = vec![g.uniform(&[3, 4]), g.uniform(&[4]), g.uniform(&[4])];
     cases.push(case("layer_norm", true, "affine", inputs, norm));
+
+    // Recurrences over 3 steps, both directions: the fused ops, and their unfused forms.
+    let (b, s, h) = (2, 3, 2);
+    for (reverse, variant) in [(false, "3 steps"), (true, "3 steps, reverse")] {
+        let inputs = vec![g.uniform(&[b, s, h]), g.uniform(&[h, h]), g.uniform(&[b, h])];
+        let rnn: CaseFn = Rc::new(move |v: &[Var]| v[0].rnn_sequence(&v[1], &v[2], reverse));
+        cases.push(case("rnn_sequence", false, variant, inputs.clone(), rnn));
+        let rnn: CaseFn = Rc::new(move |v: &[Var]| v[0].rnn_sequence_unfused(&v[1], &v[2], reverse));
+        cases.push(case("rnn_sequence_unfused", true, variant, inputs, rnn));
+        let inputs = vec![g.uniform(&[b, s, 4 * h]), g.uniform(&[4 * h, h]), g.uniform(&[b, h]), g.uniform(&[b, h])];
+        let lstm: CaseFn = Rc::new(move |v: &[Var]| v[0].lstm_sequence(&v[1], &v[2], &v[3], reverse));
+        cases.push(case("lstm_sequence", false, variant, inputs.clone(), lstm));
+        let lstm: CaseFn = Rc::new(move |v: &[Var]| v[0].lstm_sequence_unfused(&v[1], &v[2], &v[3], reverse));
+        cases.push(case("lstm_sequence_unfused", true, variant, inputs, lstm));
+        let inputs = vec![g.uniform(&[b, s, 3 * h]), g.uniform(&[3 * h, h]), g.uniform(&[3 * h]), g.uniform(&[b, h])];
+        let gru: CaseFn = Rc::new(move |v: &[Var]| v[0].gru_sequence(&v[1], &v[2], &v[3], reverse));
+        cases.push(case("gru_sequence", false, variant, inputs.clone(), gru));
+        let gru: CaseFn = Rc::new(move |v: &[Var]| v[0].gru_sequence_unfused(&v[1], &v[2], &v[3], reverse));
+        cases.push(case("gru_sequence_unfused", true, variant, inputs, gru));
+    }
+    let ids = g.0.randint(&[2, 3], 4).expect("valid shape");
+    let embedding: CaseFn = Rc::new(move |v: &[Var]| v[0].embedding(&ids, Some(1)));
+    cases.push(case("embedding", true, "padding_idx 1", vec![g.uniform(&[4, 3])], embedding));
     cases
 }
 
@@ -295,13 +318,14 @@ pub fn catalog(seed: u64) -> Vec<OpCase> {
 /// [`crate::OpInfo`] in the sources of [`crate::ops`] (for the test that the catalog is
 /// complete).
 pub fn ops_with_rules() -> Vec<&'static str> {
-    const SOURCES: [&str; 9] = [
+    const SOURCES: [&str; 10] = [
         include_str!("ops/conv.rs"),
         include_str!("ops/elementwise.rs"),
         include_str!("ops/index.rs"),
         include_str!("ops/matmul.rs"),
         include_str!("ops/norm.rs"),
         include_str!("ops/pool.rs"),
+        include_str!("ops/recurrent.rs"),
         include_str!("ops/reduce.rs"),
         include_str!("ops/softmax.rs"),
         include_str!("ops/view.rs"),

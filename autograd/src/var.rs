@@ -318,6 +318,21 @@ impl Var {
         self.0.grad.borrow().clone()
     }
 
+    /// Replaces the accumulated gradient (what gradient clipping does); it must have this value's
+    /// shape and dtype.
+    pub fn set_grad(&self, grad: Tensor) -> Result<()> {
+        let v = self.0.value.borrow();
+        if grad.shape() != v.shape() || grad.dtype() != v.dtype() {
+            return Err(ferrograd_tensor::Error::shape(
+                "set_grad",
+                &[v.shape(), grad.shape()],
+                "the gradient must have the value's shape and dtype",
+            ));
+        }
+        *self.0.grad.borrow_mut() = Some(Var::constant(grad));
+        Ok(())
+    }
+
     /// Clears the accumulated gradient.
     pub fn zero_grad(&self) {
         *self.0.grad.borrow_mut() = None;

@@ -29,6 +29,7 @@ pub mod index;
 pub mod matmul;
 pub mod optim;
 pub mod parallel;
+pub mod recurrent;
 pub mod reduce;
 pub mod simd;
 pub mod softmax;

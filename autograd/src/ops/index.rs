@@ -113,3 +113,34 @@ impl Var {
         Var::cat(&expanded.iter().collect::<Vec<_>>(), d)
     }
 }
+
+impl Var {
+    /// Embedding lookup (`self` = the table `[num, dim]`, `idx` an `i64` tensor of any shape) →
+    /// `idx.shape ++ [dim]`: row `idx[p]` of the table at each position `p`. A composite of
+    /// `index_select`, so `∂table = index_add(g)`: each row gets the sum of the gradients of the
+    /// positions that looked it up (PyTorch's scatter-add of rows). Positions holding
+    /// `padding_idx` read their row but send it no gradient, so a padding row stays as it was
+    /// initialised (zero, in the models crate's `Embedding` layer).
+    #[track_caller]
+    pub fn embedding(&self, idx: &Tensor, padding_idx: Option<usize>) -> Result<Var> {
+        let table = self.shape();
+        if table.len() != 2 {
+            return Err(Error::shape("embedding", &[&table, idx.shape()], "the table must be [num, dim]"));
+        }
+        let n = idx.numel();
+        let rows = self.index_select(0, &idx.reshape(&[n])?)?;
+        let rows = match padding_idx {
+            Some(pad) => {
+                let ids = idx.to_vec::<i64>()?;
+                let mask: Vec<f32> = ids.iter().map(|&i| if i == pad as i64 { 1.0 } else { 0.0 }).collect();
+                // `where(mask, detached rows, rows)`: the same values, but the rule of `where`
+                // sends the padded positions' gradient to the detached copy, i.e. nowhere.
+                Var::where_cond(&Tensor::from_vec(mask, &[n, 1])?, &rows.detach(), &rows)?
+            }
+            None => rows,
+        };
+        let mut shape = idx.shape().to_vec();
+        shape.push(table[1]);
+        rows.reshape(&shape)
+    }
+}

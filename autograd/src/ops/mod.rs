@@ -5,14 +5,17 @@
 //! Ops that are compositions of others (`mean`, `var`, `logsumexp`, `stack`, `flatten`, …) have
 //! no rule of their own: their gradient is the composition of their parts' rules.
 
+mod attention;
 mod conv;
 mod elementwise;
 mod index;
 mod matmul;
 mod norm;
 mod pool;
+mod recurrent;
 mod reduce;
 mod softmax;
 mod view;
 
+pub use attention::{causal_mask, padding_mask};
 pub use conv::UNFOLD_MAX_BYTES;

@@ -1,12 +1,16 @@
-//! Optimizers: [`Sgd`] (momentum, Nesterov), [`Adam`] and [`AdamW`], with weight decay.
+//! Optimizers: [`Sgd`] (momentum, Nesterov), [`Adam`] and [`AdamW`], with weight decay;
+//! gradient clipping by global norm ([`clip_grad_norm`]) and a warm-up + cosine schedule
+//! ([`WarmupCosine`]).
 //!
 //! Each step runs one fused kernel per parameter that updates the parameter and its state in
 //! place (see `ferrograd_kernels::optim`), with PyTorch's formulas.
 
 mod adam;
+mod schedule;
 mod sgd;
 
 pub use adam::{Adam, AdamConfig};
+pub use schedule::{clip_grad_norm, WarmupCosine};
 pub use sgd::{Sgd, SgdConfig};
 
 use ferrograd_autograd::{Result, Var};

@@ -25,6 +25,20 @@ impl Tensor {
             .collect()
     }
 
+    /// One-hot encoding of an `i64` index tensor: `[.., classes]` in `dtype`, with a 1 at each
+    /// index and 0 elsewhere (as `torch.nn.functional.one_hot`). An index outside
+    /// `0..classes` is an error.
+    pub fn one_hot(&self, classes: usize, dtype: DType) -> Result<Tensor> {
+        let idx = self.indices("one_hot", classes)?;
+        let mut data = vec![0.0f64; idx.len() * classes];
+        for (row, &i) in idx.iter().enumerate() {
+            data[row * classes + i] = 1.0;
+        }
+        let mut shape = self.shape.clone();
+        shape.push(classes);
+        Tensor::from_vec(data, &shape)?.to_dtype(dtype)
+    }
+
     /// The entries `index[j]` along `dim`: `out[.., j, ..] = self[.., index[j], ..]`. `index` is
     /// a 1-D `i64` tensor.
     pub fn index_select<D: Dim>(&self, dim: D, index: &Tensor) -> Result<Tensor> {

@@ -6,8 +6,10 @@ mod elementwise;
 mod index;
 mod matmul;
 pub mod optim;
+mod recurrent;
 mod reduce;
 mod softmax;
 mod view;
 
 pub use conv::Window;
+pub use recurrent::RecurrentGrads;

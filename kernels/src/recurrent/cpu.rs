@@ -1,0 +1,540 @@
+//! CPU recurrences: one GEMM and one fused elementwise pass per time step.
+//!
+//! The per-step products are small (`batch × hidden × gates·hidden`, e.g. 32 × 128 × 512), so
+//! they run on the calling thread: a rayon hand-off per step would cost about as much as the
+//! product (see `PAR_MIN_MACS` in the matmul kernel). The weight gradient, a product over all
+//! `batch · steps` rows at once, is large and goes through the parallel [`matmul`].
+//!
+//! Notation: `a` is a gate's pre-activation, `σ` the logistic sigmoid, `g = ∂L/∂(output)`.
+//! Every buffer is dense and row-major; `[B, T, X]` buffers hold row `(b, t)` at `(b·T + t)·X`,
+//! so the rows of one time step form a matrix with row stride `T·X`.
+
+use crate::matmul::{matmul, MatrixLayout};
+use crate::simd::vectorized;
+use crate::Float;
+
+/// The sizes of one recurrent layer's run, and its direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recurrence {
+    /// Sequences in the batch (`B`).
+    pub batch: usize,
+    /// Time steps (`T`).
+    pub steps: usize,
+    /// Size of the hidden state (`H`).
+    pub hidden: usize,
+    /// Run from the last step to the first (the backward half of a bidirectional layer). The
+    /// outputs stay at their own time positions.
+    pub reverse: bool,
+}
+
+impl Recurrence {
+    /// The time steps in the order the forward pass visits them.
+    fn order(self) -> impl DoubleEndedIterator<Item = usize> {
+        let (steps, reverse) = (self.steps, self.reverse);
+        (0..steps).map(move |i| if reverse { steps - 1 - i } else { i })
+    }
+
+    /// The step visited just before `t`, whose state step `t` reads; `None` for the first.
+    fn prev(self, t: usize) -> Option<usize> {
+        if self.reverse {
+            (t + 1 < self.steps).then_some(t + 1)
+        } else {
+            t.checked_sub(1)
+        }
+    }
+
+    /// Offset of row `(b, t)` in a `[B, T, width]` buffer.
+    fn row(self, b: usize, t: usize, width: usize) -> usize {
+        (b * self.steps + t) * width
+    }
+}
+
+/// The logistic function `σ(x) = 1 / (1 + e^−x)` (`e^−x = ∞` gives exactly 0).
+#[inline(always)]
+fn sigmoid<T: Float>(x: T) -> T {
+    T::ONE / (T::ONE + (-x).exp())
+}
+
+/// `c = A · B` for an `m × k` matrix A at `a[a_offset..]` with row stride `a_row_stride` (unit
+/// column stride), a `k × n` matrix B with `b_strides = [row, column]`, and a dense `m × n` C.
+#[allow(clippy::too_many_arguments)]
+fn gemm<T: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    a_offset: usize,
+    a_row_stride: usize,
+    b: &[T],
+    b_strides: [usize; 2],
+    c: &mut [T],
+) {
+    assert_eq!(c.len(), m * n, "recurrent gemm: output length");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c.fill(T::ZERO);
+        return;
+    }
+    assert!(a_offset + (m - 1) * a_row_stride + k <= a.len(), "recurrent gemm: A out of bounds");
+    assert!((k - 1) * b_strides[0] + (n - 1) * b_strides[1] < b.len(), "recurrent gemm: B out of bounds");
+    // SAFETY: the asserts prove that every element of A (rows `a_offset + i·a_row_stride`,
+    // columns `0..k`) and of B lies inside its slice; `c` is an exclusive, dense `m × n` block.
+    unsafe {
+        T::gemm(
+            m,
+            k,
+            n,
+            a.as_ptr().add(a_offset),
+            [a_row_stride as isize, 1],
+            b.as_ptr(),
+            [b_strides[0] as isize, b_strides[1] as isize],
+            c.as_mut_ptr(),
+            n as isize,
+        );
+    }
+}
+
+/// `dw = Σ_rows da[row]ᵀ · h_prev[row]`: `da` is `[rows, gates·H]`, `h_prev` `[rows, H]`, `dw`
+/// `[gates·H, H]` — one large product, split over threads.
+fn weight_grad<T: Float>(da: &[T], h_prev: &[T], hidden: usize, dw: &mut [T]) {
+    let rows = h_prev.len() / hidden.max(1);
+    let gh = dw.len() / hidden.max(1);
+    let da_t = MatrixLayout { offsets: vec![0], row_stride: 1, col_stride: gh };
+    let hp = MatrixLayout { offsets: vec![0], row_stride: hidden, col_stride: 1 };
+    matmul(gh, rows, hidden, da, &da_t, h_prev, &hp, dw);
+}
+
+/// Row `read` for reading and row `write` for writing, of a buffer of `len`-long rows.
+fn row_pair<T>(buf: &mut [T], len: usize, read: usize, write: usize) -> (&[T], &mut [T]) {
+    assert_ne!(read, write, "row_pair: the same row");
+    if read < write {
+        let (lo, hi) = buf.split_at_mut(write * len);
+        (&lo[read * len..][..len], &mut hi[..len])
+    } else {
+        let (lo, hi) = buf.split_at_mut(read * len);
+        (&hi[..len], &mut lo[write * len..][..len])
+    }
+}
+
+/// The state each step started from, as a `[B, T, H]` buffer: `h_{t−1}` (or `h0`) at row
+/// `(b, t)`. The rows of the weight-gradient product.
+fn previous_states<T: Float>(r: Recurrence, hs: &[T], h0: &[T]) -> Vec<T> {
+    let h = r.hidden;
+    let mut out = vec![T::ZERO; r.batch * r.steps * h];
+    for b in 0..r.batch {
+        for t in 0..r.steps {
+            let src = match r.prev(t) {
+                None => &h0[b * h..][..h],
+                Some(p) => &hs[r.row(b, p, h)..][..h],
+            };
+            out[r.row(b, t, h)..][..h].copy_from_slice(src);
+        }
+    }
+    out
+}
+
+/// Checks a buffer's length against its documented shape (a mismatch is a caller bug: the
+/// tensor layer checks shapes and returns typed errors first).
+fn check_len(what: &str, len: usize, expected: usize) {
+    assert_eq!(len, expected, "recurrent kernel: {what} has {len} elements, expected {expected}");
+}
+
+// ------------------------------------------------------------------------------------------ RNN
+
+/// Elman RNN: `h_t = tanh(xproj_t + h_{t−1} · W_hhᵀ)`, with `xproj [B, T, H]` (input
+/// projection and both biases), `w_hh [H, H]`, `h0 [B, H]`; writes every `h_t` to `out [B, T, H]`.
+pub fn rnn_forward<T: Float>(r: Recurrence, xproj: &[T], w_hh: &[T], h0: &[T], out: &mut [T]) {
+    let Recurrence { batch: b, steps: s, hidden: h, .. } = r;
+    for (what, len, expected) in [
+        ("xproj", xproj.len(), b * s * h),
+        ("w_hh", w_hh.len(), h * h),
+        ("h0", h0.len(), b * h),
+        ("out", out.len(), b * s * h),
+    ] {
+        check_len(what, len, expected);
+    }
+    let mut rec = vec![T::ZERO; b * h];
+    for t in r.order() {
+        match r.prev(t) {
+            None => gemm(b, h, h, h0, 0, h, w_hh, [1, h], &mut rec),
+            Some(p) => gemm(b, h, h, out, p * h, s * h, w_hh, [1, h], &mut rec),
+        }
+        for bi in 0..b {
+            let row = r.row(bi, t, h);
+            let (x, rr, y) = (&xproj[row..][..h], &rec[bi * h..][..h], &mut out[row..][..h]);
+            vectorized(
+                #[inline(always)]
+                || {
+                    for j in 0..h {
+                        y[j] = (x[j] + rr[j]).tanh();
+                    }
+                },
+            );
+        }
+    }
+}
+
+/// Backward of [`rnn_forward`], given `g = ∂L/∂out` (`[B, T, H]`). With `∂h_t = g_t + (the
+/// gradient from step t+1)`: `∂a_t = ∂h_t · (1 − h_t²)` (into `dxproj`), `∂h_{t−1} = ∂a_t ·
+/// W_hh` (the last one into `dh0`), `∂W_hh = Σ_t ∂a_tᵀ · h_{t−1}`.
+#[allow(clippy::too_many_arguments)]
+pub fn rnn_backward<T: Float>(
+    r: Recurrence,
+    w_hh: &[T],
+    h0: &[T],
+    out: &[T],
+    g: &[T],
+    dxproj: &mut [T],
+    dw_hh: &mut [T],
+    dh0: &mut [T],
+) {
+    let Recurrence { batch: b, steps: s, hidden: h, .. } = r;
+    for (what, len, expected) in [
+        ("w_hh", w_hh.len(), h * h),
+        ("h0", h0.len(), b * h),
+        ("out", out.len(), b * s * h),
+        ("g", g.len(), b * s * h),
+        ("dxproj", dxproj.len(), b * s * h),
+        ("dw_hh", dw_hh.len(), h * h),
+        ("dh0", dh0.len(), b * h),
+    ] {
+        check_len(what, len, expected);
+    }
+    let mut dh = vec![T::ZERO; b * h];
+    for t in r.order().rev() {
+        for bi in 0..b {
+            let row = r.row(bi, t, h);
+            let (y, gy, dhr, da) = (&out[row..][..h], &g[row..][..h], &dh[bi * h..][..h], &mut dxproj[row..][..h]);
+            vectorized(
+                #[inline(always)]
+                || {
+                    for j in 0..h {
+                        da[j] = (gy[j] + dhr[j]) * (T::ONE - y[j] * y[j]);
+                    }
+                },
+            );
+        }
+        gemm(b, h, h, dxproj, t * h, s * h, w_hh, [h, 1], &mut dh);
+    }
+    dh0.copy_from_slice(&dh);
+    weight_grad(dxproj, &previous_states(r, out, h0), h, dw_hh);
+}
+
+// ----------------------------------------------------------------------------------------- LSTM
+
+/// LSTM (gates in PyTorch's order i, f, g, o): with `a = xproj_t + h_{t−1} · W_hhᵀ` split in
+/// four, `i = σ(a_i)`, `f = σ(a_f)`, `g = tanh(a_g)`, `o = σ(a_o)`, `c_t = f·c_{t−1} + i·g`,
+/// `h_t = o·tanh(c_t)`.
+///
+/// `xproj [B, T, 4H]`, `w_hh [4H, H]`, `h0`, `c0` `[B, H]`. Writes `states [2, B, T, H]` (every
+/// `h_t`, then every `c_t`) and the activated gates `[B, T, 4H]`, which backward reads.
+pub fn lstm_forward<T: Float>(
+    r: Recurrence,
+    xproj: &[T],
+    w_hh: &[T],
+    h0: &[T],
+    c0: &[T],
+    states: &mut [T],
+    gates: &mut [T],
+) {
+    let Recurrence { batch: b, steps: s, hidden: h, .. } = r;
+    let g4 = 4 * h;
+    for (what, len, expected) in [
+        ("xproj", xproj.len(), b * s * g4),
+        ("w_hh", w_hh.len(), g4 * h),
+        ("h0", h0.len(), b * h),
+        ("c0", c0.len(), b * h),
+        ("states", states.len(), 2 * b * s * h),
+        ("gates", gates.len(), b * s * g4),
+    ] {
+        check_len(what, len, expected);
+    }
+    let (hs, cs) = states.split_at_mut(b * s * h);
+    let mut rec = vec![T::ZERO; b * g4];
+    for t in r.order() {
+        match r.prev(t) {
+            None => gemm(b, h, g4, h0, 0, h, w_hh, [1, h], &mut rec),
+            Some(p) => gemm(b, h, g4, hs, p * h, s * h, w_hh, [1, h], &mut rec),
+        }
+        for bi in 0..b {
+            let row = bi * s + t;
+            let (c_prev, c) = match r.prev(t) {
+                None => (&c0[bi * h..][..h], &mut cs[row * h..][..h]),
+                Some(p) => row_pair(cs, h, bi * s + p, row),
+            };
+            let act = &mut gates[row * g4..][..g4];
+            lstm_cell(&xproj[row * g4..][..g4], &rec[bi * g4..][..g4], c_prev, act, c, &mut hs[row * h..][..h]);
+        }
+    }
+}
+
+/// One row of one LSTM step: the fused elementwise pass.
+#[inline(always)]
+fn lstm_cell<T: Float>(x: &[T], rec: &[T], c_prev: &[T], act: &mut [T], c: &mut [T], h_out: &mut [T]) {
+    let h = c.len();
+    let (x, rec, c_prev, h_out) = (&x[..4 * h], &rec[..4 * h], &c_prev[..h], &mut h_out[..h]);
+    let (ai, rest) = act.split_at_mut(h);
+    let (af, rest) = rest.split_at_mut(h);
+    let (ag, ao) = rest.split_at_mut(h);
+    vectorized(
+        #[inline(always)]
+        || {
+            for j in 0..h {
+                let i = sigmoid(x[j] + rec[j]);
+                let f = sigmoid(x[h + j] + rec[h + j]);
+                let g = (x[2 * h + j] + rec[2 * h + j]).tanh();
+                let o = sigmoid(x[3 * h + j] + rec[3 * h + j]);
+                let cj = f * c_prev[j] + i * g;
+                (ai[j], af[j], ag[j], ao[j]) = (i, f, g, o);
+                c[j] = cj;
+                h_out[j] = o * cj.tanh();
+            }
+        },
+    );
+}
+
+/// Backward of [`lstm_forward`], given `g = ∂L/∂states` (`[2, B, T, H]`: the gradients of every
+/// `h_t` and every `c_t`). Per step, with `∂h`, `∂c` the totals reaching `h_t`, `c_t` (from the
+/// output and from step t+1) and `c̃ = tanh(c_t)`:
+/// ```text
+/// ∂o = ∂h·c̃        ∂c ← ∂c + ∂h·o·(1 − c̃²)
+/// ∂i = ∂c·g        ∂g = ∂c·i        ∂f = ∂c·c_{t−1}        ∂c_{t−1} = ∂c·f
+/// ∂a = [∂i·i(1−i), ∂f·f(1−f), ∂g·(1−g²), ∂o·o(1−o)]        (into dxproj)
+/// ∂h_{t−1} = ∂a · W_hh                ∂W_hh = Σ_t ∂a_tᵀ · h_{t−1}
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn lstm_backward<T: Float>(
+    r: Recurrence,
+    w_hh: &[T],
+    h0: &[T],
+    c0: &[T],
+    states: &[T],
+    gates: &[T],
+    g: &[T],
+    dxproj: &mut [T],
+    dw_hh: &mut [T],
+    dh0: &mut [T],
+    dc0: &mut [T],
+) {
+    let Recurrence { batch: b, steps: s, hidden: h, .. } = r;
+    let g4 = 4 * h;
+    for (what, len, expected) in [
+        ("w_hh", w_hh.len(), g4 * h),
+        ("h0", h0.len(), b * h),
+        ("c0", c0.len(), b * h),
+        ("states", states.len(), 2 * b * s * h),
+        ("gates", gates.len(), b * s * g4),
+        ("g", g.len(), 2 * b * s * h),
+        ("dxproj", dxproj.len(), b * s * g4),
+        ("dw_hh", dw_hh.len(), g4 * h),
+        ("dh0", dh0.len(), b * h),
+        ("dc0", dc0.len(), b * h),
+    ] {
+        check_len(what, len, expected);
+    }
+    let (hs, cs) = states.split_at(b * s * h);
+    let (ghs, gcs) = g.split_at(b * s * h);
+    // ∂L/∂h and ∂L/∂c arriving from the step after the current one.
+    let (mut dh, mut dc) = (vec![T::ZERO; b * h], vec![T::ZERO; b * h]);
+    for t in r.order().rev() {
+        for bi in 0..b {
+            let row = bi * s + t;
+            let c_prev = match r.prev(t) {
+                None => &c0[bi * h..][..h],
+                Some(p) => &cs[(bi * s + p) * h..][..h],
+            };
+            let step = LstmStepGrad {
+                act: &gates[row * g4..][..g4],
+                c: &cs[row * h..][..h],
+                c_prev,
+                gh: &ghs[row * h..][..h],
+                gc: &gcs[row * h..][..h],
+            };
+            step.run(&dh[bi * h..][..h], &mut dc[bi * h..][..h], &mut dxproj[row * g4..][..g4]);
+        }
+        gemm(b, g4, h, dxproj, t * g4, s * g4, w_hh, [h, 1], &mut dh);
+    }
+    dh0.copy_from_slice(&dh);
+    dc0.copy_from_slice(&dc);
+    weight_grad(dxproj, &previous_states(r, hs, h0), h, dw_hh);
+}
+
+/// What one row of one LSTM step's backward reads.
+struct LstmStepGrad<'a, T> {
+    /// Activated gates `[i, f, g, o]`.
+    act: &'a [T],
+    c: &'a [T],
+    c_prev: &'a [T],
+    /// The output's gradients for this step's `h_t` and `c_t`.
+    gh: &'a [T],
+    gc: &'a [T],
+}
+
+impl<T: Float> LstmStepGrad<'_, T> {
+    /// `dh_next`: the gradient reaching `h_t` from step t+1. `dc` holds the same for `c_t` and
+    /// is overwritten with `∂c_{t−1}`; `da` receives the gates' pre-activation gradients.
+    #[inline(always)]
+    fn run(&self, dh_next: &[T], dc: &mut [T], da: &mut [T]) {
+        let h = self.c.len();
+        let (act, c, c_prev, gh, gc) = (&self.act[..4 * h], self.c, &self.c_prev[..h], &self.gh[..h], &self.gc[..h]);
+        let (dh_next, dc, da) = (&dh_next[..h], &mut dc[..h], &mut da[..4 * h]);
+        vectorized(
+            #[inline(always)]
+            || {
+                for j in 0..h {
+                    let (i, f, g, o) = (act[j], act[h + j], act[2 * h + j], act[3 * h + j]);
+                    let dhj = gh[j] + dh_next[j];
+                    let tc = c[j].tanh();
+                    let dcj = gc[j] + dc[j] + dhj * o * (T::ONE - tc * tc);
+                    da[j] = dcj * g * i * (T::ONE - i);
+                    da[h + j] = dcj * c_prev[j] * f * (T::ONE - f);
+                    da[2 * h + j] = dcj * i * (T::ONE - g * g);
+                    da[3 * h + j] = dhj * tc * o * (T::ONE - o);
+                    dc[j] = dcj * f;
+                }
+            },
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------------ GRU
+
+/// GRU (gates in PyTorch's order r, z, n): with `x_* = xproj_t` (input projection and `b_ih`)
+/// and `u_* = h_{t−1} · W_hhᵀ + b_hh`, `r = σ(x_r + u_r)`, `z = σ(x_z + u_z)`,
+/// `n = tanh(x_n + r·u_n)`, `h_t = (1 − z)·n + z·h_{t−1}`.
+///
+/// `xproj [B, T, 3H]`, `w_hh [3H, H]`, `b_hh [3H]` (kept apart: `r` multiplies `u_n` with its
+/// bias), `h0 [B, H]`. Writes `out [B, T, H]` and `saved [B, T, 4H]` = `[r, z, n, u_n]`.
+#[allow(clippy::too_many_arguments)]
+pub fn gru_forward<T: Float>(
+    r: Recurrence,
+    xproj: &[T],
+    w_hh: &[T],
+    b_hh: &[T],
+    h0: &[T],
+    out: &mut [T],
+    saved: &mut [T],
+) {
+    let Recurrence { batch: b, steps: s, hidden: h, .. } = r;
+    let g3 = 3 * h;
+    for (what, len, expected) in [
+        ("xproj", xproj.len(), b * s * g3),
+        ("w_hh", w_hh.len(), g3 * h),
+        ("b_hh", b_hh.len(), g3),
+        ("h0", h0.len(), b * h),
+        ("out", out.len(), b * s * h),
+        ("saved", saved.len(), b * s * 4 * h),
+    ] {
+        check_len(what, len, expected);
+    }
+    let mut rec = vec![T::ZERO; b * g3];
+    for t in r.order() {
+        match r.prev(t) {
+            None => gemm(b, h, g3, h0, 0, h, w_hh, [1, h], &mut rec),
+            Some(p) => gemm(b, h, g3, out, p * h, s * h, w_hh, [1, h], &mut rec),
+        }
+        for bi in 0..b {
+            let row = bi * s + t;
+            let (h_prev, y) = match r.prev(t) {
+                None => (&h0[bi * h..][..h], &mut out[row * h..][..h]),
+                Some(p) => row_pair(out, h, bi * s + p, row),
+            };
+            let x = &xproj[row * g3..][..g3];
+            let (rr, sv) = (&rec[bi * g3..][..g3], &mut saved[row * 4 * h..][..4 * h]);
+            vectorized(
+                #[inline(always)]
+                || {
+                    for j in 0..h {
+                        let rg = sigmoid(x[j] + rr[j] + b_hh[j]);
+                        let z = sigmoid(x[h + j] + rr[h + j] + b_hh[h + j]);
+                        let un = rr[2 * h + j] + b_hh[2 * h + j];
+                        let n = (x[2 * h + j] + rg * un).tanh();
+                        (sv[j], sv[h + j], sv[2 * h + j], sv[3 * h + j]) = (rg, z, n, un);
+                        y[j] = n + z * (h_prev[j] - n);
+                    }
+                },
+            );
+        }
+    }
+}
+
+/// Backward of [`gru_forward`], given `g = ∂L/∂out`. Per step, with `∂h` the total reaching
+/// `h_t` (output and step t+1):
+/// ```text
+/// ∂n = ∂h·(1 − z)     ∂z = ∂h·(h_{t−1} − n)     ∂h_{t−1} = ∂h·z + ∂u · W_hh
+/// ∂a_n = ∂n·(1 − n²)  ∂a_r = ∂a_n·u_n·r(1 − r)  ∂a_z = ∂z·z(1 − z)
+/// ∂xproj = [∂a_r, ∂a_z, ∂a_n]       ∂u = [∂a_r, ∂a_z, ∂a_n·r]
+/// ∂W_hh = Σ_t ∂u_tᵀ · h_{t−1}       ∂b_hh = Σ_t ∂u_t
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn gru_backward<T: Float>(
+    r: Recurrence,
+    w_hh: &[T],
+    h0: &[T],
+    out: &[T],
+    saved: &[T],
+    g: &[T],
+    dxproj: &mut [T],
+    dw_hh: &mut [T],
+    db_hh: &mut [T],
+    dh0: &mut [T],
+) {
+    let Recurrence { batch: b, steps: s, hidden: h, .. } = r;
+    let g3 = 3 * h;
+    for (what, len, expected) in [
+        ("w_hh", w_hh.len(), g3 * h),
+        ("h0", h0.len(), b * h),
+        ("out", out.len(), b * s * h),
+        ("saved", saved.len(), b * s * 4 * h),
+        ("g", g.len(), b * s * h),
+        ("dxproj", dxproj.len(), b * s * g3),
+        ("dw_hh", dw_hh.len(), g3 * h),
+        ("db_hh", db_hh.len(), g3),
+        ("dh0", dh0.len(), b * h),
+    ] {
+        check_len(what, len, expected);
+    }
+    let mut du = vec![T::ZERO; b * s * g3];
+    let (mut dh, mut through_w) = (vec![T::ZERO; b * h], vec![T::ZERO; b * h]);
+    for t in r.order().rev() {
+        for bi in 0..b {
+            let row = bi * s + t;
+            let h_prev = match r.prev(t) {
+                None => &h0[bi * h..][..h],
+                Some(p) => &out[(bi * s + p) * h..][..h],
+            };
+            let (sv, gy) = (&saved[row * 4 * h..][..4 * h], &g[row * h..][..h]);
+            let (dx, dur) = (&mut dxproj[row * g3..][..g3], &mut du[row * g3..][..g3]);
+            let dhr = &mut dh[bi * h..][..h];
+            vectorized(
+                #[inline(always)]
+                || {
+                    for j in 0..h {
+                        let (rg, z, n, un) = (sv[j], sv[h + j], sv[2 * h + j], sv[3 * h + j]);
+                        let dht = gy[j] + dhr[j];
+                        let dan = dht * (T::ONE - z) * (T::ONE - n * n);
+                        let dar = dan * un * rg * (T::ONE - rg);
+                        let daz = dht * (h_prev[j] - n) * z * (T::ONE - z);
+                        (dx[j], dx[h + j], dx[2 * h + j]) = (dar, daz, dan);
+                        (dur[j], dur[h + j], dur[2 * h + j]) = (dar, daz, dan * rg);
+                        dhr[j] = dht * z;
+                    }
+                },
+            );
+        }
+        gemm(b, g3, h, &du, t * g3, s * g3, w_hh, [h, 1], &mut through_w);
+        for (d, w) in dh.iter_mut().zip(&through_w) {
+            *d += *w;
+        }
+    }
+    dh0.copy_from_slice(&dh);
+    weight_grad(&du, &previous_states(r, out, h0), h, dw_hh);
+    db_hh.fill(T::ZERO);
+    for row in du.chunks_exact(g3.max(1)) {
+        for (d, &u) in db_hh.iter_mut().zip(row) {
+            *d += u;
+        }
+    }
+}

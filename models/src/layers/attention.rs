@@ -1,0 +1,148 @@
+//! Multi-head attention and positional encodings.
+
+use super::{Embedding, Linear};
+use crate::Module;
+use ferrograd_autograd::{DType, Error, Result, Rng, Tensor, Var};
+
+/// Multi-head attention (as `torch.nn.MultiheadAttention` with `batch_first=True`): queries
+/// `[B, Tq, D]` attend to keys/values `[B, Tk, D]` in `heads` subspaces of size `D / heads`,
+/// each with [`Var::scaled_dot_product_attention`]; the heads' outputs are concatenated and
+/// projected back to `D`.
+pub struct MultiHeadAttention {
+    /// Query projection `[D, D]`.
+    pub q_proj: Linear,
+    /// Key projection.
+    pub k_proj: Linear,
+    /// Value projection.
+    pub v_proj: Linear,
+    /// Output projection.
+    pub out_proj: Linear,
+    heads: usize,
+}
+
+impl MultiHeadAttention {
+    /// `d_model` must be a multiple of `heads`.
+    pub fn new(d_model: usize, heads: usize, dtype: DType, rng: &mut Rng) -> Result<MultiHeadAttention> {
+        if heads == 0 || !d_model.is_multiple_of(heads) {
+            return Err(Error::invalid(
+                "MultiHeadAttention",
+                format!("d_model {d_model} is not a multiple of {heads} heads"),
+            ));
+        }
+        let mut proj = || Linear::new(d_model, d_model, true, dtype, rng);
+        Ok(MultiHeadAttention { q_proj: proj()?, k_proj: proj()?, v_proj: proj()?, out_proj: proj()?, heads })
+    }
+
+    /// `[B, T, D]` → `[B, heads, T, D / heads]` (a view: `matmul` reads it through its strides).
+    fn split_heads(&self, x: &Var) -> Result<Var> {
+        let s = x.shape();
+        x.reshape(&[s[0], s[1], self.heads, s[2] / self.heads])?.permute(&[0, 2, 1, 3])
+    }
+
+    /// Attention of `query` to `key`/`value`; `mask` is nonzero where a query may not attend
+    /// (see [`Var::scaled_dot_product_attention`]), `causal` blocks future keys.
+    pub fn attend(&self, query: &Var, key: &Var, value: &Var, mask: Option<&Tensor>, causal: bool) -> Result<Var> {
+        let (qs, ks) = (query.shape(), key.shape());
+        let d = self.q_proj.in_features();
+        if qs.len() != 3 || ks.len() != 3 || qs[2] != d || ks[2] != d || value.shape() != ks || qs[0] != ks[0] {
+            return Err(Error::shape(
+                "MultiHeadAttention",
+                &[&qs, &ks, &value.shape()],
+                format!("expected query [B, Tq, {d}] and key = value shape [B, Tk, {d}]"),
+            ));
+        }
+        let q = self.split_heads(&self.q_proj.forward(query)?)?;
+        let k = self.split_heads(&self.k_proj.forward(key)?)?;
+        let v = self.split_heads(&self.v_proj.forward(value)?)?;
+        let y = q.scaled_dot_product_attention(&k, &v, mask, causal)?; // [B, heads, Tq, D/heads]
+        let y = y.permute(&[0, 2, 1, 3])?.reshape(&[qs[0], qs[1], d])?;
+        self.out_proj.forward(&y)
+    }
+
+    /// Self-attention of `x` to itself.
+    pub fn self_attend(&self, x: &Var, mask: Option<&Tensor>, causal: bool) -> Result<Var> {
+        self.attend(x, x, x, mask, causal)
+    }
+}
+
+impl Module for MultiHeadAttention {
+    /// Unmasked self-attention.
+    fn forward(&self, x: &Var) -> Result<Var> {
+        self.self_attend(x, None, false)
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Var)> {
+        let mut p = Vec::new();
+        for (name, l) in
+            [("q_proj", &self.q_proj), ("k_proj", &self.k_proj), ("v_proj", &self.v_proj), ("out_proj", &self.out_proj)]
+        {
+            p.extend(l.named_parameters().into_iter().map(|(n, v)| (format!("{name}.{n}"), v)));
+        }
+        p
+    }
+}
+
+/// Adds the fixed sinusoidal position code of "Attention Is All You Need" to `[B, T, D]`:
+/// `PE[t, 2i] = sin(t / 10000^{2i/D})`, `PE[t, 2i+1] = cos(…)`. No parameters.
+pub struct SinusoidalPositionalEncoding {
+    table: Tensor,
+}
+
+impl SinusoidalPositionalEncoding {
+    /// Codes for positions `0..max_len` of width `d_model`.
+    pub fn new(max_len: usize, d_model: usize, dtype: DType) -> Result<SinusoidalPositionalEncoding> {
+        let mut data = vec![0.0f64; max_len * d_model];
+        for t in 0..max_len {
+            for j in 0..d_model {
+                let angle = t as f64 / 10000f64.powf((j - j % 2) as f64 / d_model as f64);
+                data[t * d_model + j] = if j % 2 == 0 { angle.sin() } else { angle.cos() };
+            }
+        }
+        Ok(SinusoidalPositionalEncoding { table: Tensor::from_vec(data, &[max_len, d_model])?.to_dtype(dtype)? })
+    }
+}
+
+/// Checks `[B, T, D]` against a position table `[max_len, D]`.
+fn check_positions(op: &'static str, x: &[usize], table: &[usize]) -> Result<usize> {
+    if x.len() != 3 || x[2] != table[1] || x[1] > table[0] {
+        return Err(Error::shape(op, &[x, table], format!("expected [B, T ≤ {}, {}]", table[0], table[1])));
+    }
+    Ok(x[1])
+}
+
+impl Module for SinusoidalPositionalEncoding {
+    fn forward(&self, x: &Var) -> Result<Var> {
+        let t = check_positions("SinusoidalPositionalEncoding", &x.shape(), self.table.shape())?;
+        x.add(&Var::constant(self.table.narrow(0, 0, t)?))
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Var)> {
+        Vec::new()
+    }
+}
+
+/// Adds a learned vector per position (GPT-2's `wpe`) to `[B, T, D]`.
+pub struct LearnedPositionalEmbedding {
+    /// `[max_len, D]`
+    pub table: Embedding,
+}
+
+impl LearnedPositionalEmbedding {
+    /// Positions `0..max_len`, initialised `N(0, 0.02²)` as in GPT-2.
+    pub fn new(max_len: usize, d_model: usize, dtype: DType, rng: &mut Rng) -> Result<LearnedPositionalEmbedding> {
+        let table = Embedding::new(max_len, d_model, None, dtype, rng)?;
+        table.weight.set_value(table.weight.value().mul_scalar(0.02)?)?;
+        Ok(LearnedPositionalEmbedding { table })
+    }
+}
+
+impl Module for LearnedPositionalEmbedding {
+    fn forward(&self, x: &Var) -> Result<Var> {
+        let t = check_positions("LearnedPositionalEmbedding", &x.shape(), &self.table.weight.shape())?;
+        x.add(&self.table.weight.narrow(0, 0, t)?)
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Var)> {
+        vec![("weight".to_string(), self.table.weight.clone())]
+    }
+}

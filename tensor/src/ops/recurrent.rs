@@ -1,0 +1,232 @@
+//! Recurrences over whole sequences (Elman RNN, LSTM, GRU): forward, and the hand-derived
+//! backward through time. The formulas are in `ferrograd_kernels::recurrent`.
+//!
+//! Every function takes the input projection `xproj = x · W_ihᵀ + b` for all time steps
+//! (`[B, T, gates·H]`, computed by the caller as one matmul), the recurrent weight `w_hh
+//! [gates·H, H]` and the initial state `[B, H]`. `reverse` runs from the last step to the first.
+
+use crate::pool::filled;
+use crate::tensor::with_float;
+use crate::{Error, Result, Tensor};
+use ferrograd_kernels::recurrent::{self, Recurrence};
+
+/// Checks the operands of a recurrence with `gates` gates per hidden unit and returns its sizes.
+fn recurrence(
+    op: &'static str,
+    gates: usize,
+    xproj: &Tensor,
+    w_hh: &Tensor,
+    h0: &Tensor,
+    reverse: bool,
+) -> Result<Recurrence> {
+    xproj.same_kind(w_hh, op)?;
+    xproj.same_kind(h0, op)?;
+    let [batch, steps, hidden] = Tensor::check_recurrence(op, gates, xproj.shape(), w_hh.shape(), h0.shape())?;
+    Ok(Recurrence { batch, steps, hidden, reverse })
+}
+
+/// Checks that a tensor has the given shape (the other operands of a recurrence).
+fn expect_shape(op: &'static str, what: &str, t: &Tensor, shape: &[usize]) -> Result<()> {
+    if t.shape() == shape {
+        Ok(())
+    } else {
+        Err(Error::shape(op, &[t.shape(), shape], format!("{what} must be {shape:?}")))
+    }
+}
+
+/// The gradients of a recurrence's inputs.
+#[derive(Debug)]
+pub struct RecurrentGrads {
+    /// `∂L/∂xproj`, `[B, T, gates·H]`: the gates' pre-activation gradients.
+    pub xproj: Tensor,
+    /// `∂L/∂W_hh`, `[gates·H, H]`.
+    pub w_hh: Tensor,
+    /// `∂L/∂b_hh`, `[gates·H]` (GRU only: the others fold their biases into `xproj`).
+    pub b_hh: Option<Tensor>,
+    /// `∂L/∂h0`, `[B, H]`.
+    pub h0: Tensor,
+    /// `∂L/∂c0`, `[B, H]` (LSTM only).
+    pub c0: Option<Tensor>,
+}
+
+impl Tensor {
+    /// Checks the shapes of a recurrence with `gates` gates per hidden unit (1 RNN, 4 LSTM, 3
+    /// GRU): `xproj [B, T, gates·H]`, `w_hh [gates·H, H]`, initial state `[B, H]`. Returns
+    /// `[B, T, H]`.
+    pub fn check_recurrence(
+        op: &'static str,
+        gates: usize,
+        xproj: &[usize],
+        w_hh: &[usize],
+        h0: &[usize],
+    ) -> Result<[usize; 3]> {
+        let bad = |why: String| Error::shape(op, &[xproj, w_hh, h0], why);
+        if w_hh.len() != 2 || w_hh[0] != gates * w_hh[1] {
+            return Err(bad(format!("w_hh must be [{gates}·H, H]")));
+        }
+        let hidden = w_hh[1];
+        if xproj.len() != 3 || xproj[2] != gates * hidden {
+            return Err(bad(format!("xproj must be [batch, steps, {}]", gates * hidden)));
+        }
+        if h0 != [xproj[0], hidden] {
+            return Err(bad(format!("the initial state must be [{}, {hidden}]", xproj[0])));
+        }
+        Ok([xproj[0], xproj[1], hidden])
+    }
+
+    /// Elman RNN, `h_t = tanh(xproj_t + h_{t−1} · W_hhᵀ)` → every `h_t`, `[B, T, H]`.
+    pub fn rnn_forward(xproj: &Tensor, w_hh: &Tensor, h0: &Tensor, reverse: bool) -> Result<Tensor> {
+        let r = recurrence("rnn", 1, xproj, w_hh, h0, reverse)?;
+        with_float!(xproj, "rnn", |T| {
+            let mut out = filled(xproj.numel(), 0.0 as T);
+            let (x, w, h) = (xproj.dense_data::<T>("rnn")?, w_hh.dense_data::<T>("rnn")?, h0.dense_data::<T>("rnn")?);
+            recurrent::rnn_forward(r, &x, &w, &h, &mut out);
+            Ok(Tensor::dense(out, xproj.shape().to_vec()))
+        })
+    }
+
+    /// Backward of [`Tensor::rnn_forward`]: `out` is its result and `g = ∂L/∂out`.
+    pub fn rnn_backward(w_hh: &Tensor, h0: &Tensor, out: &Tensor, g: &Tensor, reverse: bool) -> Result<RecurrentGrads> {
+        let r = recurrence("rnn backward", 1, out, w_hh, h0, reverse)?;
+        expect_shape("rnn backward", "g", g, out.shape())?;
+        with_float!(out, "rnn backward", |T| {
+            let op = "rnn backward";
+            let (w, h, y, gy) =
+                (w_hh.dense_data::<T>(op)?, h0.dense_data::<T>(op)?, out.dense_data::<T>(op)?, g.dense_data::<T>(op)?);
+            let (mut dx, mut dw, mut dh) =
+                (filled(out.numel(), 0.0 as T), filled(w_hh.numel(), 0.0 as T), filled(h0.numel(), 0.0 as T));
+            recurrent::rnn_backward(r, &w, &h, &y, &gy, &mut dx, &mut dw, &mut dh);
+            Ok(RecurrentGrads {
+                xproj: Tensor::dense(dx, out.shape().to_vec()),
+                w_hh: Tensor::dense(dw, w_hh.shape().to_vec()),
+                b_hh: None,
+                h0: Tensor::dense(dh, h0.shape().to_vec()),
+                c0: None,
+            })
+        })
+    }
+
+    /// LSTM (gates i, f, g, o) → `(states, gates)`: `states [2, B, T, H]` holds every `h_t` and
+    /// then every `c_t`; `gates [B, T, 4H]` the activated gates, which backward reads.
+    pub fn lstm_forward(
+        xproj: &Tensor,
+        w_hh: &Tensor,
+        h0: &Tensor,
+        c0: &Tensor,
+        reverse: bool,
+    ) -> Result<(Tensor, Tensor)> {
+        let r = recurrence("lstm", 4, xproj, w_hh, h0, reverse)?;
+        expect_shape("lstm", "c0", c0, h0.shape())?;
+        xproj.same_kind(c0, "lstm")?;
+        let states_shape = vec![2, r.batch, r.steps, r.hidden];
+        with_float!(xproj, "lstm", |T| {
+            let op = "lstm";
+            let (x, w) = (xproj.dense_data::<T>(op)?, w_hh.dense_data::<T>(op)?);
+            let (h, c) = (h0.dense_data::<T>(op)?, c0.dense_data::<T>(op)?);
+            let mut states = filled(states_shape.iter().product(), 0.0 as T);
+            let mut gates = filled(xproj.numel(), 0.0 as T);
+            recurrent::lstm_forward(r, &x, &w, &h, &c, &mut states, &mut gates);
+            Ok((Tensor::dense(states, states_shape), Tensor::dense(gates, xproj.shape().to_vec())))
+        })
+    }
+
+    /// Backward of [`Tensor::lstm_forward`]: `states` and `gates` are its results and
+    /// `g = ∂L/∂states`.
+    pub fn lstm_backward(
+        w_hh: &Tensor,
+        h0: &Tensor,
+        c0: &Tensor,
+        states: &Tensor,
+        gates: &Tensor,
+        g: &Tensor,
+        reverse: bool,
+    ) -> Result<RecurrentGrads> {
+        let op = "lstm backward";
+        let r = recurrence(op, 4, gates, w_hh, h0, reverse)?;
+        expect_shape(op, "c0", c0, h0.shape())?;
+        expect_shape(op, "states", states, &[2, r.batch, r.steps, r.hidden])?;
+        expect_shape(op, "g", g, states.shape())?;
+        with_float!(states, op, |T| {
+            let (w, h, c) = (w_hh.dense_data::<T>(op)?, h0.dense_data::<T>(op)?, c0.dense_data::<T>(op)?);
+            let (s, a, gs) = (states.dense_data::<T>(op)?, gates.dense_data::<T>(op)?, g.dense_data::<T>(op)?);
+            let mut dx = filled(gates.numel(), 0.0 as T);
+            let mut dw = filled(w_hh.numel(), 0.0 as T);
+            let (mut dh, mut dc) = (filled(h0.numel(), 0.0 as T), filled(h0.numel(), 0.0 as T));
+            recurrent::lstm_backward(r, &w, &h, &c, &s, &a, &gs, &mut dx, &mut dw, &mut dh, &mut dc);
+            Ok(RecurrentGrads {
+                xproj: Tensor::dense(dx, gates.shape().to_vec()),
+                w_hh: Tensor::dense(dw, w_hh.shape().to_vec()),
+                b_hh: None,
+                h0: Tensor::dense(dh, h0.shape().to_vec()),
+                c0: Some(Tensor::dense(dc, h0.shape().to_vec())),
+            })
+        })
+    }
+
+    /// GRU (gates r, z, n) → `(out, saved)`: `out [B, T, H]` holds every `h_t`, `saved
+    /// [B, T, 4H]` the gates `r, z, n` and `u_n = h_{t−1}·W_hnᵀ + b_hn`, which backward reads.
+    pub fn gru_forward(
+        xproj: &Tensor,
+        w_hh: &Tensor,
+        b_hh: &Tensor,
+        h0: &Tensor,
+        reverse: bool,
+    ) -> Result<(Tensor, Tensor)> {
+        let r = recurrence("gru", 3, xproj, w_hh, h0, reverse)?;
+        expect_shape("gru", "b_hh", b_hh, &[3 * r.hidden])?;
+        xproj.same_kind(b_hh, "gru")?;
+        let (out_shape, saved_shape) = (vec![r.batch, r.steps, r.hidden], vec![r.batch, r.steps, 4 * r.hidden]);
+        with_float!(xproj, "gru", |T| {
+            let op = "gru";
+            let (x, w, b, h) = (
+                xproj.dense_data::<T>(op)?,
+                w_hh.dense_data::<T>(op)?,
+                b_hh.dense_data::<T>(op)?,
+                h0.dense_data::<T>(op)?,
+            );
+            let mut out = filled(out_shape.iter().product(), 0.0 as T);
+            let mut saved = filled(saved_shape.iter().product(), 0.0 as T);
+            recurrent::gru_forward(r, &x, &w, &b, &h, &mut out, &mut saved);
+            Ok((Tensor::dense(out, out_shape), Tensor::dense(saved, saved_shape)))
+        })
+    }
+
+    /// Backward of [`Tensor::gru_forward`]: `out` and `saved` are its results and `g = ∂L/∂out`.
+    pub fn gru_backward(
+        w_hh: &Tensor,
+        h0: &Tensor,
+        out: &Tensor,
+        saved: &Tensor,
+        g: &Tensor,
+        reverse: bool,
+    ) -> Result<RecurrentGrads> {
+        let op = "gru backward";
+        let (ws, os) = (w_hh.shape(), out.shape());
+        if ws.len() != 2 || ws[0] != 3 * ws[1] || os.len() != 3 || os[2] != ws[1] {
+            return Err(Error::shape(op, &[ws, os], "expected w_hh [3H, H] and out [batch, steps, H]"));
+        }
+        let (b, s, hidden) = (os[0], os[1], ws[1]);
+        expect_shape(op, "h0", h0, &[b, hidden])?;
+        expect_shape(op, "saved", saved, &[b, s, 4 * hidden])?;
+        expect_shape(op, "g", g, os)?;
+        for t in [w_hh, h0, saved, g] {
+            out.same_kind(t, op)?;
+        }
+        let r = Recurrence { batch: b, steps: s, hidden, reverse };
+        with_float!(out, op, |T| {
+            let (w, h, y) = (w_hh.dense_data::<T>(op)?, h0.dense_data::<T>(op)?, out.dense_data::<T>(op)?);
+            let (sv, gy) = (saved.dense_data::<T>(op)?, g.dense_data::<T>(op)?);
+            let mut dx = filled(3 * out.numel(), 0.0 as T);
+            let (mut dw, mut db) = (filled(w_hh.numel(), 0.0 as T), filled(3 * hidden, 0.0 as T));
+            let mut dh = filled(h0.numel(), 0.0 as T);
+            recurrent::gru_backward(r, &w, &h, &y, &sv, &gy, &mut dx, &mut dw, &mut db, &mut dh);
+            Ok(RecurrentGrads {
+                xproj: Tensor::dense(dx, vec![b, s, 3 * hidden]),
+                w_hh: Tensor::dense(dw, w_hh.shape().to_vec()),
+                b_hh: Some(Tensor::dense(db, vec![3 * hidden])),
+                h0: Tensor::dense(dh, h0.shape().to_vec()),
+                c0: None,
+            })
+        })
+    }
+}
