@@ -128,6 +128,15 @@ fn fused_matches_unfused_over_long_sequences() {
     fused_matches_unfused(Kind::Gru, 3, 60, 32, true, 8);
 }
 
+/// Batches large enough to be split over threads (each thread runs the time loop for its share
+/// of the sequences), with an odd batch so that the shares differ.
+#[test]
+fn fused_matches_unfused_when_the_batch_is_split_over_threads() {
+    for (kind, reverse) in [(Kind::Lstm, false), (Kind::Lstm, true), (Kind::Gru, false), (Kind::Rnn, true)] {
+        fused_matches_unfused(kind, 37, 5, 6, reverse, 11);
+    }
+}
+
 /// One LSTM step with `W_hh = 0`, written out with scalar formulas.
 #[test]
 fn an_lstm_step_has_the_closed_form() {

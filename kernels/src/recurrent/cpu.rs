@@ -43,10 +43,25 @@ impl Recurrence {
         }
     }
 
+    /// The same run over `batch` of its sequences.
+    fn with_batch(self, batch: usize) -> Recurrence {
+        Recurrence { batch, ..self }
+    }
+
     /// Offset of row `(b, t)` in a `[B, T, width]` buffer.
     fn row(self, b: usize, t: usize, width: usize) -> usize {
         (b * self.steps + t) * width
     }
+}
+
+/// Sequences per thread below which a recurrence runs on fewer threads: the sequences of a
+/// batch are independent, so each thread runs the whole time loop for its share of them (one
+/// hand-off per pass, not one per step), but its per-step products shrink with its share.
+const MIN_BATCH_PER_THREAD: usize = 8;
+
+/// The threads to split a run's batch over.
+fn threads_for(r: Recurrence) -> usize {
+    rayon::current_num_threads().min(r.batch / MIN_BATCH_PER_THREAD).max(1)
 }
 
 /// The logistic function `σ(x) = 1 / (1 + e^−x)` (`e^−x = ∞` gives exactly 0).
@@ -252,40 +267,93 @@ pub fn lstm_forward<T: Float>(
         check_len(what, len, expected);
     }
     let (hs, cs) = states.split_at_mut(b * s * h);
-    let mut rec = vec![T::ZERO; b * g4];
-    for t in r.order() {
-        match r.prev(t) {
-            None => gemm(b, h, g4, h0, 0, h, w_hh, [1, h], &mut rec),
-            Some(p) => gemm(b, h, g4, hs, p * h, s * h, w_hh, [1, h], &mut rec),
+    LstmForward { xproj, h0, c0, hs, cs, gates }.run_split(r, w_hh, threads_for(r));
+}
+
+/// The per-sequence buffers of an LSTM forward pass (all batch-major, so a range of sequences
+/// is a contiguous part of each).
+struct LstmForward<'a, T> {
+    xproj: &'a [T],
+    h0: &'a [T],
+    c0: &'a [T],
+    hs: &'a mut [T],
+    cs: &'a mut [T],
+    gates: &'a mut [T],
+}
+
+impl<'a, T: Float> LstmForward<'a, T> {
+    /// Sequences `[0, mid)` and `[mid, B)`.
+    fn split(self, r: Recurrence, mid: usize) -> (Self, Self) {
+        let (s, h) = (r.steps, r.hidden);
+        let (x1, x2) = self.xproj.split_at(mid * s * 4 * h);
+        let (h1, h2) = self.h0.split_at(mid * h);
+        let (c1, c2) = self.c0.split_at(mid * h);
+        let (hs1, hs2) = self.hs.split_at_mut(mid * s * h);
+        let (cs1, cs2) = self.cs.split_at_mut(mid * s * h);
+        let (g1, g2) = self.gates.split_at_mut(mid * s * 4 * h);
+        (
+            LstmForward { xproj: x1, h0: h1, c0: c1, hs: hs1, cs: cs1, gates: g1 },
+            LstmForward { xproj: x2, h0: h2, c0: c2, hs: hs2, cs: cs2, gates: g2 },
+        )
+    }
+
+    /// Runs the sequences on `threads` threads, each taking a contiguous share of the batch.
+    fn run_split(self, r: Recurrence, w_hh: &[T], threads: usize) {
+        if threads < 2 {
+            return self.run(r, w_hh);
         }
-        for bi in 0..b {
-            let row = bi * s + t;
-            let (c_prev, c) = match r.prev(t) {
-                None => (&c0[bi * h..][..h], &mut cs[row * h..][..h]),
-                Some(p) => row_pair(cs, h, bi * s + p, row),
-            };
-            let act = &mut gates[row * g4..][..g4];
-            lstm_cell(&xproj[row * g4..][..g4], &rec[bi * g4..][..g4], c_prev, act, c, &mut hs[row * h..][..h]);
+        let mid = r.batch * (threads / 2) / threads;
+        let (left, right) = self.split(r, mid);
+        rayon::join(
+            || left.run_split(r.with_batch(mid), w_hh, threads / 2),
+            || right.run_split(r.with_batch(r.batch - mid), w_hh, threads - threads / 2),
+        );
+    }
+
+    /// The time loop on one thread: one GEMM and one fused pass per step.
+    fn run(self, r: Recurrence, w_hh: &[T]) {
+        let Recurrence { batch: b, steps: s, hidden: h, .. } = r;
+        let g4 = 4 * h;
+        let LstmForward { xproj, h0, c0, hs, cs, gates } = self;
+        let mut rec = vec![T::ZERO; b * g4];
+        for t in r.order() {
+            match r.prev(t) {
+                None => gemm(b, h, g4, h0, 0, h, w_hh, [1, h], &mut rec),
+                Some(p) => gemm(b, h, g4, hs, p * h, s * h, w_hh, [1, h], &mut rec),
+            }
+            for bi in 0..b {
+                let row = bi * s + t;
+                let (c_prev, c) = match r.prev(t) {
+                    None => (&c0[bi * h..][..h], &mut cs[row * h..][..h]),
+                    Some(p) => row_pair(cs, h, bi * s + p, row),
+                };
+                let act = &mut gates[row * g4..][..g4];
+                lstm_cell(&xproj[row * g4..][..g4], &rec[bi * g4..][..g4], c_prev, act, c, &mut hs[row * h..][..h]);
+            }
         }
     }
 }
 
-/// One row of one LSTM step: the fused elementwise pass.
+/// One row of one LSTM step: the fused elementwise pass. Every slice is cut to exactly `h`
+/// elements first, so the compiler can drop the bounds checks and vectorise the loop.
 #[inline(always)]
 fn lstm_cell<T: Float>(x: &[T], rec: &[T], c_prev: &[T], act: &mut [T], c: &mut [T], h_out: &mut [T]) {
     let h = c.len();
-    let (x, rec, c_prev, h_out) = (&x[..4 * h], &rec[..4 * h], &c_prev[..h], &mut h_out[..h]);
+    let [xi, xf, xg, xo] = gate_slices(x, h);
+    let [ri, rf, rg, ro] = gate_slices(rec, h);
+    let (c_prev, h_out) = (&c_prev[..h], &mut h_out[..h]);
     let (ai, rest) = act.split_at_mut(h);
     let (af, rest) = rest.split_at_mut(h);
     let (ag, ao) = rest.split_at_mut(h);
+    let (af, ag, ao) = (&mut af[..h], &mut ag[..h], &mut ao[..h]);
     vectorized(
         #[inline(always)]
         || {
             for j in 0..h {
-                let i = sigmoid(x[j] + rec[j]);
-                let f = sigmoid(x[h + j] + rec[h + j]);
-                let g = (x[2 * h + j] + rec[2 * h + j]).tanh();
-                let o = sigmoid(x[3 * h + j] + rec[3 * h + j]);
+                let i = sigmoid(xi[j] + ri[j]);
+                let f = sigmoid(xf[j] + rf[j]);
+                let g = (xg[j] + rg[j]).tanh();
+                let o = sigmoid(xo[j] + ro[j]);
                 let cj = f * c_prev[j] + i * g;
                 (ai[j], af[j], ag[j], ao[j]) = (i, f, g, o);
                 c[j] = cj;
@@ -293,6 +361,12 @@ fn lstm_cell<T: Float>(x: &[T], rec: &[T], c_prev: &[T], act: &mut [T], c: &mut 
             }
         },
     );
+}
+
+/// The `N` consecutive `h`-long gate blocks of a row.
+#[inline(always)]
+fn gate_slices<T, const N: usize>(row: &[T], h: usize) -> [&[T]; N] {
+    std::array::from_fn(|k| &row[k * h..(k + 1) * h])
 }
 
 /// Backward of [`lstm_forward`], given `g = ∂L/∂states` (`[2, B, T, H]`: the gradients of every
@@ -336,29 +410,108 @@ pub fn lstm_backward<T: Float>(
     }
     let (hs, cs) = states.split_at(b * s * h);
     let (ghs, gcs) = g.split_at(b * s * h);
-    // ∂L/∂h and ∂L/∂c arriving from the step after the current one.
-    let (mut dh, mut dc) = (vec![T::ZERO; b * h], vec![T::ZERO; b * h]);
-    for t in r.order().rev() {
-        for bi in 0..b {
-            let row = bi * s + t;
-            let c_prev = match r.prev(t) {
-                None => &c0[bi * h..][..h],
-                Some(p) => &cs[(bi * s + p) * h..][..h],
-            };
-            let step = LstmStepGrad {
-                act: &gates[row * g4..][..g4],
-                c: &cs[row * h..][..h],
-                c_prev,
-                gh: &ghs[row * h..][..h],
-                gc: &gcs[row * h..][..h],
-            };
-            step.run(&dh[bi * h..][..h], &mut dc[bi * h..][..h], &mut dxproj[row * g4..][..g4]);
-        }
-        gemm(b, g4, h, dxproj, t * g4, s * g4, w_hh, [h, 1], &mut dh);
-    }
-    dh0.copy_from_slice(&dh);
-    dc0.copy_from_slice(&dc);
+    LstmBackward { h0, c0, hs, cs, gates, ghs, gcs, dxproj, dh0, dc0 }.run_split(r, w_hh, threads_for(r));
     weight_grad(dxproj, &previous_states(r, hs, h0), h, dw_hh);
+}
+
+/// The per-sequence buffers of an LSTM backward pass (batch-major, as in [`LstmForward`]).
+struct LstmBackward<'a, T> {
+    h0: &'a [T],
+    c0: &'a [T],
+    hs: &'a [T],
+    cs: &'a [T],
+    gates: &'a [T],
+    ghs: &'a [T],
+    gcs: &'a [T],
+    dxproj: &'a mut [T],
+    dh0: &'a mut [T],
+    dc0: &'a mut [T],
+}
+
+impl<'a, T: Float> LstmBackward<'a, T> {
+    /// Sequences `[0, mid)` and `[mid, B)`.
+    fn split(self, r: Recurrence, mid: usize) -> (Self, Self) {
+        let (s, h) = (r.steps, r.hidden);
+        let (seq, row) = (mid * s * h, mid * h);
+        let (h01, h02) = self.h0.split_at(row);
+        let (c01, c02) = self.c0.split_at(row);
+        let (hs1, hs2) = self.hs.split_at(seq);
+        let (cs1, cs2) = self.cs.split_at(seq);
+        let (g1, g2) = self.gates.split_at(4 * seq);
+        let (gh1, gh2) = self.ghs.split_at(seq);
+        let (gc1, gc2) = self.gcs.split_at(seq);
+        let (dx1, dx2) = self.dxproj.split_at_mut(4 * seq);
+        let (dh1, dh2) = self.dh0.split_at_mut(row);
+        let (dc1, dc2) = self.dc0.split_at_mut(row);
+        (
+            LstmBackward {
+                h0: h01,
+                c0: c01,
+                hs: hs1,
+                cs: cs1,
+                gates: g1,
+                ghs: gh1,
+                gcs: gc1,
+                dxproj: dx1,
+                dh0: dh1,
+                dc0: dc1,
+            },
+            LstmBackward {
+                h0: h02,
+                c0: c02,
+                hs: hs2,
+                cs: cs2,
+                gates: g2,
+                ghs: gh2,
+                gcs: gc2,
+                dxproj: dx2,
+                dh0: dh2,
+                dc0: dc2,
+            },
+        )
+    }
+
+    /// Runs the sequences on `threads` threads, each taking a contiguous share of the batch.
+    fn run_split(self, r: Recurrence, w_hh: &[T], threads: usize) {
+        if threads < 2 {
+            return self.run(r, w_hh);
+        }
+        let mid = r.batch * (threads / 2) / threads;
+        let (left, right) = self.split(r, mid);
+        rayon::join(
+            || left.run_split(r.with_batch(mid), w_hh, threads / 2),
+            || right.run_split(r.with_batch(r.batch - mid), w_hh, threads - threads / 2),
+        );
+    }
+
+    /// The reverse time loop on one thread.
+    fn run(self, r: Recurrence, w_hh: &[T]) {
+        let Recurrence { batch: b, steps: s, hidden: h, .. } = r;
+        let g4 = 4 * h;
+        let LstmBackward { c0, cs, gates, ghs, gcs, dxproj, dh0, dc0, .. } = self;
+        // ∂L/∂h and ∂L/∂c arriving from the step after the current one.
+        let (mut dh, mut dc) = (vec![T::ZERO; b * h], vec![T::ZERO; b * h]);
+        for t in r.order().rev() {
+            for bi in 0..b {
+                let row = bi * s + t;
+                let c_prev = match r.prev(t) {
+                    None => &c0[bi * h..][..h],
+                    Some(p) => &cs[(bi * s + p) * h..][..h],
+                };
+                let step = LstmStepGrad {
+                    act: &gates[row * g4..][..g4],
+                    c: &cs[row * h..][..h],
+                    c_prev,
+                    gh: &ghs[row * h..][..h],
+                    gc: &gcs[row * h..][..h],
+                };
+                step.run(&dh[bi * h..][..h], &mut dc[bi * h..][..h], &mut dxproj[row * g4..][..g4]);
+            }
+            gemm(b, g4, h, dxproj, t * g4, s * g4, w_hh, [h, 1], &mut dh);
+        }
+        dh0.copy_from_slice(&dh);
+        dc0.copy_from_slice(&dc);
+    }
 }
 
 /// What one row of one LSTM step's backward reads.
@@ -378,20 +531,25 @@ impl<T: Float> LstmStepGrad<'_, T> {
     #[inline(always)]
     fn run(&self, dh_next: &[T], dc: &mut [T], da: &mut [T]) {
         let h = self.c.len();
-        let (act, c, c_prev, gh, gc) = (&self.act[..4 * h], self.c, &self.c_prev[..h], &self.gh[..h], &self.gc[..h]);
-        let (dh_next, dc, da) = (&dh_next[..h], &mut dc[..h], &mut da[..4 * h]);
+        let [ai, af, ag, ao] = gate_slices(self.act, h);
+        let (c, c_prev, gh, gc) = (&self.c[..h], &self.c_prev[..h], &self.gh[..h], &self.gc[..h]);
+        let (dh_next, dc) = (&dh_next[..h], &mut dc[..h]);
+        let (di, rest) = da.split_at_mut(h);
+        let (df, rest) = rest.split_at_mut(h);
+        let (dg, dout) = rest.split_at_mut(h);
+        let (df, dg, dout) = (&mut df[..h], &mut dg[..h], &mut dout[..h]);
         vectorized(
             #[inline(always)]
             || {
                 for j in 0..h {
-                    let (i, f, g, o) = (act[j], act[h + j], act[2 * h + j], act[3 * h + j]);
+                    let (i, f, g, o) = (ai[j], af[j], ag[j], ao[j]);
                     let dhj = gh[j] + dh_next[j];
                     let tc = c[j].tanh();
                     let dcj = gc[j] + dc[j] + dhj * o * (T::ONE - tc * tc);
-                    da[j] = dcj * g * i * (T::ONE - i);
-                    da[h + j] = dcj * c_prev[j] * f * (T::ONE - f);
-                    da[2 * h + j] = dcj * i * (T::ONE - g * g);
-                    da[3 * h + j] = dhj * tc * o * (T::ONE - o);
+                    di[j] = dcj * g * i * (T::ONE - i);
+                    df[j] = dcj * c_prev[j] * f * (T::ONE - f);
+                    dg[j] = dcj * i * (T::ONE - g * g);
+                    dout[j] = dhj * tc * o * (T::ONE - o);
                     dc[j] = dcj * f;
                 }
             },

@@ -1,0 +1,112 @@
+//! What the character-level examples share: the corpus (vocabulary, ids, train/validation
+//! split), batches of contiguous streams for truncated backpropagation through time, sampling a
+//! character from logits, and the progress bar. Each example uses part of it.
+
+#![allow(dead_code)]
+
+use ferrograd::{Error, Rng, Tensor};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::Path;
+
+/// A text as character ids, split into training (first 90%) and validation (last 10%) parts.
+pub struct Corpus {
+    /// The distinct characters, sorted; a character's id is its index.
+    pub vocab: Vec<char>,
+    /// Training ids.
+    pub train: Vec<i64>,
+    /// Validation ids.
+    pub val: Vec<i64>,
+}
+
+impl Corpus {
+    /// Reads `dir/plays.txt`.
+    pub fn load(dir: &Path) -> ferrograd::Result<Corpus> {
+        let path = dir.join("plays.txt");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::invalid("Corpus::load", format!("cannot read {}: {e}", path.display())))?;
+        let mut vocab: Vec<char> = text.chars().collect();
+        vocab.sort_unstable();
+        vocab.dedup();
+        let ids: Vec<i64> = text.chars().map(|c| vocab.binary_search(&c).expect("in the vocabulary") as i64).collect();
+        let split = ids.len() * 9 / 10;
+        println!(
+            "corpus: {} characters ({} train, {} validation), vocabulary {}",
+            ids.len(),
+            split,
+            ids.len() - split,
+            vocab.len()
+        );
+        Ok(Corpus { vocab: vocab.clone(), train: ids[..split].to_vec(), val: ids[split..].to_vec() })
+    }
+
+    /// The id of a character (0 if it is not in the vocabulary).
+    pub fn id(&self, c: char) -> i64 {
+        self.vocab.binary_search(&c).unwrap_or(0) as i64
+    }
+}
+
+/// `batch` contiguous streams over `ids`, cut into windows of `steps` characters: window `w` of
+/// stream `b` starts at `b · stream_len + w · steps`. Consecutive windows of a stream continue
+/// each other, so a recurrent model can carry its state from one to the next (truncated BPTT).
+pub struct Streams<'a> {
+    ids: &'a [i64],
+    batch: usize,
+    steps: usize,
+    stream_len: usize,
+}
+
+impl<'a> Streams<'a> {
+    /// Streams over `ids`; the tail that does not fill a whole stream is dropped.
+    pub fn new(ids: &'a [i64], batch: usize, steps: usize) -> Streams<'a> {
+        Streams { ids, batch, steps, stream_len: ids.len() / batch.max(1) }
+    }
+
+    /// Windows per stream (the last one needs one more character, for its last target).
+    pub fn windows(&self) -> usize {
+        self.stream_len.saturating_sub(1) / self.steps.max(1)
+    }
+
+    /// Window `w`: inputs `[batch, steps]` and the next characters as targets `[batch · steps]`.
+    pub fn window(&self, w: usize) -> ferrograd::Result<(Tensor, Tensor)> {
+        let (mut x, mut y) = (Vec::with_capacity(self.batch * self.steps), Vec::with_capacity(self.batch * self.steps));
+        for b in 0..self.batch {
+            let start = b * self.stream_len + w * self.steps;
+            x.extend_from_slice(&self.ids[start..start + self.steps]);
+            y.extend_from_slice(&self.ids[start + 1..start + self.steps + 1]);
+        }
+        Ok((Tensor::from_vec(x, &[self.batch, self.steps])?, Tensor::from_vec(y, &[self.batch * self.steps])?))
+    }
+}
+
+/// Samples an index from `softmax(logits / temperature)`, keeping only the `top_k` largest
+/// logits when given (temperature 0 takes the most likely one).
+pub fn sample(logits: &[f32], temperature: f64, top_k: Option<usize>, rng: &mut Rng) -> usize {
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+    if temperature <= 0.0 {
+        return order[0];
+    }
+    order.truncate(top_k.unwrap_or(logits.len()).max(1));
+    let max = logits[order[0]] as f64;
+    let weights: Vec<f64> = order.iter().map(|&i| ((logits[i] as f64 - max) / temperature).exp()).collect();
+    let mut u = rng.uniform() * weights.iter().sum::<f64>();
+    for (&i, w) in order.iter().zip(&weights) {
+        u -= w;
+        if u <= 0.0 {
+            return i;
+        }
+    }
+    order[order.len() - 1]
+}
+
+/// A progress bar of `len` steps.
+pub fn progress_bar(len: usize, prefix: String) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(prefix);
+    bar
+}
