@@ -124,6 +124,7 @@ fn recurrent_layers_pass_gradcheck() {
 }
 
 /// Attention computed with explicit loops over batch, query and key, in f64.
+#[allow(clippy::too_many_arguments)]
 fn reference_attention(
     q: &[f64],
     k: &[f64],
