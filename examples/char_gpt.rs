@@ -13,12 +13,12 @@
 //! estimate). The last line is a JSON object with `val_loss` in nats per character.
 
 use clap::Parser;
-use ferrograd::models::checkpoint;
 use ferrograd::models::layers::{
     Embedding, LayerNorm, LearnedPositionalEmbedding, Linear, TransformerBlock, TransformerConfig,
 };
 use ferrograd::models::loss::cross_entropy;
 use ferrograd::models::optim::{clip_grad_norm, Adam, AdamConfig, Optimizer, WarmupCosine};
+use ferrograd::models::{checkpoint, prefixed_parameters};
 use ferrograd::{no_grad, DType, Device, Error, Module, Rng, Tensor, Var};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -120,10 +120,7 @@ impl Module for CharGpt {
     }
 
     fn named_parameters(&self) -> Vec<(String, Var)> {
-        self.modules()
-            .into_iter()
-            .flat_map(|(p, m)| m.named_parameters().into_iter().map(move |(n, v)| (format!("{p}.{n}"), v)))
-            .collect()
+        prefixed_parameters(self.modules())
     }
 
     fn set_training(&self, training: bool) {

@@ -13,10 +13,10 @@
 //! line is a JSON object with `val_loss`.
 
 use clap::Parser;
-use ferrograd::models::checkpoint;
 use ferrograd::models::layers::{Dropout, Embedding, Linear, Recurrent, RecurrentConfig, RecurrentState};
 use ferrograd::models::loss::cross_entropy;
 use ferrograd::models::optim::{clip_grad_norm, Adam, AdamConfig, Optimizer, WarmupCosine};
+use ferrograd::models::{checkpoint, prefixed_parameters};
 use ferrograd::{no_grad, DType, Device, Error, Module, Rng, Tensor, Var};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -104,10 +104,7 @@ impl Module for CharLstm {
 
     fn named_parameters(&self) -> Vec<(String, Var)> {
         let parts: [(&str, &dyn Module); 3] = [("embed", &self.embed), ("lstm", &self.lstm), ("head", &self.head)];
-        parts
-            .into_iter()
-            .flat_map(|(p, m)| m.named_parameters().into_iter().map(move |(n, v)| (format!("{p}.{n}"), v)))
-            .collect()
+        prefixed_parameters(parts)
     }
 
     fn set_training(&self, training: bool) {

@@ -12,11 +12,11 @@
 //! `test_accuracy` on a held-out split generated with another seed.
 
 use clap::Parser;
-use ferrograd::models::checkpoint;
 use ferrograd::models::layers::{Embedding, Linear, Recurrent, RecurrentConfig};
 use ferrograd::models::loss::cross_entropy;
 use ferrograd::models::metrics::correct_predictions;
 use ferrograd::models::optim::{clip_grad_norm, Adam, AdamConfig, Optimizer};
+use ferrograd::models::{checkpoint, prefixed_parameters};
 use ferrograd::{no_grad, DType, Device, Error, Module, Rng, Tensor, Var};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -149,10 +149,7 @@ impl Module for Classifier {
 
     fn named_parameters(&self) -> Vec<(String, Var)> {
         let parts: [(&str, &dyn Module); 3] = [("embed", &self.embed), ("lstm", &self.lstm), ("dense", &self.dense)];
-        parts
-            .into_iter()
-            .flat_map(|(p, m)| m.named_parameters().into_iter().map(move |(n, v)| (format!("{p}.{n}"), v)))
-            .collect()
+        prefixed_parameters(parts)
     }
 }
 

@@ -15,12 +15,12 @@
 
 use clap::{Parser, ValueEnum};
 use ferrograd::autograd::ops::padding_mask;
-use ferrograd::models::checkpoint;
 use ferrograd::models::layers::{
     Embedding, LayerNorm, Linear, SinusoidalPositionalEncoding, TransformerBlock, TransformerConfig,
 };
 use ferrograd::models::loss::cross_entropy;
 use ferrograd::models::optim::{clip_grad_norm, Adam, AdamConfig, Optimizer, WarmupCosine};
+use ferrograd::models::{checkpoint, prefixed_parameters};
 use ferrograd::{no_grad, DType, Device, Error, Module, Rng, Tensor, Var};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -191,10 +191,7 @@ impl Module for Seq2Seq {
     }
 
     fn named_parameters(&self) -> Vec<(String, Var)> {
-        self.modules()
-            .into_iter()
-            .flat_map(|(p, m)| m.named_parameters().into_iter().map(move |(n, v)| (format!("{p}.{n}"), v)))
-            .collect()
+        prefixed_parameters(self.modules())
     }
 }
 

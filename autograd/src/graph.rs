@@ -101,7 +101,7 @@ fn describe(v: &Var) -> (String, &'static str) {
     };
     let mut label = format!("{kind}\\n{:?} {} {}", value.shape(), value.dtype(), value.device());
     match v.grad() {
-        Some(g) => match crate::trace::l2_norm(&g) {
+        Some(g) => match g.l2_norm() {
             Ok(n) => {
                 let _ = write!(label, "\\ngrad ‖·‖ = {n:.4}");
             }

@@ -23,7 +23,6 @@
 //! ```
 
 use crate::Var;
-use ferrograd_tensor::{DType, Result, Tensor};
 use serde_json::json;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -100,14 +99,9 @@ pub struct TraceSend {
     pub accumulated: Option<f64>,
 }
 
-/// `‖t‖₂`, summed in `f64`: the norm shown by the trace and by the graph drawing.
-pub(crate) fn l2_norm(t: &Tensor) -> Result<f64> {
-    Ok(t.to_dtype(DType::F64)?.to_vec::<f64>()?.iter().map(|x| x * x).sum::<f64>().sqrt())
-}
-
 /// A gradient's norm for the trace (NaN if it cannot be read).
 fn norm(v: &Var) -> f64 {
-    l2_norm(&v.value()).unwrap_or(f64::NAN)
+    v.value().l2_norm().unwrap_or(f64::NAN)
 }
 
 fn summary(v: &Var) -> GradSummary {

@@ -15,4 +15,4 @@ mod module;
 pub mod monitor;
 pub mod optim;
 
-pub use module::Module;
+pub use module::{prefixed_parameters, Module};

@@ -2,6 +2,18 @@
 
 use ferrograd_autograd::{Result, Var};
 
+/// The parameters of a module's children, each name prefixed with its child's name
+/// (`"fc1.weight"`, `"0.bias"`): how a module made of modules lists its own, in the children's
+/// order.
+pub fn prefixed_parameters<'a, S: std::fmt::Display>(
+    children: impl IntoIterator<Item = (S, &'a dyn Module)>,
+) -> Vec<(String, Var)> {
+    children
+        .into_iter()
+        .flat_map(|(prefix, m)| m.named_parameters().into_iter().map(move |(n, v)| (format!("{prefix}.{n}"), v)))
+        .collect()
+}
+
 /// A differentiable function with parameters, as `torch.nn.Module`.
 pub trait Module {
     /// Applies the module to an input.

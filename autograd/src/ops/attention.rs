@@ -2,7 +2,7 @@
 //! second derivative, come from the rules of `matmul`, `where` and `softmax`).
 
 use crate::Var;
-use ferrograd_tensor::{DType, Error, Result, Tensor};
+use ferrograd_tensor::{Error, Result, Tensor};
 
 /// `[q, k]` with a 1 where key `j` lies in the future of query `i` (`j > i`): what a causal
 /// (autoregressive) model may not attend to. With `q < k` the queries are the *last* `q`
@@ -54,8 +54,7 @@ impl Var {
             scores = scores.masked_fill(&causal_mask(tq, tk)?, f64::NEG_INFINITY)?;
         }
         if let Some(m) = mask {
-            let m = if m.dtype() == DType::F32 { m.clone() } else { m.to_dtype(DType::F32)? };
-            scores = scores.masked_fill(&m, f64::NEG_INFINITY)?;
+            scores = scores.masked_fill(m, f64::NEG_INFINITY)?;
         }
         scores.softmax(-1)?.matmul(v)
     }

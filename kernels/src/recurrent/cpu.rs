@@ -342,10 +342,7 @@ fn lstm_cell<T: Float>(x: &[T], rec: &[T], c_prev: &[T], act: &mut [T], c: &mut 
     let [xi, xf, xg, xo] = gate_slices(x, h);
     let [ri, rf, rg, ro] = gate_slices(rec, h);
     let (c_prev, h_out) = (&c_prev[..h], &mut h_out[..h]);
-    let (ai, rest) = act.split_at_mut(h);
-    let (af, rest) = rest.split_at_mut(h);
-    let (ag, ao) = rest.split_at_mut(h);
-    let (af, ag, ao) = (&mut af[..h], &mut ag[..h], &mut ao[..h]);
+    let [ai, af, ag, ao] = gate_slices_mut(act, h);
     vectorized(
         #[inline(always)]
         || {
@@ -367,6 +364,13 @@ fn lstm_cell<T: Float>(x: &[T], rec: &[T], c_prev: &[T], act: &mut [T], c: &mut 
 #[inline(always)]
 fn gate_slices<T, const N: usize>(row: &[T], h: usize) -> [&[T]; N] {
     std::array::from_fn(|k| &row[k * h..(k + 1) * h])
+}
+
+/// The `N` consecutive `h`-long gate blocks of a row, for writing.
+#[inline(always)]
+fn gate_slices_mut<T, const N: usize>(row: &mut [T], h: usize) -> [&mut [T]; N] {
+    let mut blocks = row[..N * h].chunks_exact_mut(h.max(1));
+    std::array::from_fn(|_| blocks.next().unwrap_or_default())
 }
 
 /// Backward of [`lstm_forward`], given `g = ∂L/∂states` (`[2, B, T, H]`: the gradients of every
@@ -534,10 +538,7 @@ impl<T: Float> LstmStepGrad<'_, T> {
         let [ai, af, ag, ao] = gate_slices(self.act, h);
         let (c, c_prev, gh, gc) = (&self.c[..h], &self.c_prev[..h], &self.gh[..h], &self.gc[..h]);
         let (dh_next, dc) = (&dh_next[..h], &mut dc[..h]);
-        let (di, rest) = da.split_at_mut(h);
-        let (df, rest) = rest.split_at_mut(h);
-        let (dg, dout) = rest.split_at_mut(h);
-        let (df, dg, dout) = (&mut df[..h], &mut dg[..h], &mut dout[..h]);
+        let [di, df, dg, dout] = gate_slices_mut(da, h);
         vectorized(
             #[inline(always)]
             || {
@@ -599,17 +600,20 @@ pub fn gru_forward<T: Float>(
                 None => (&h0[bi * h..][..h], &mut out[row * h..][..h]),
                 Some(p) => row_pair(out, h, bi * s + p, row),
             };
-            let x = &xproj[row * g3..][..g3];
-            let (rr, sv) = (&rec[bi * g3..][..g3], &mut saved[row * 4 * h..][..4 * h]);
+            let [xr, xz, xn] = gate_slices(&xproj[row * g3..][..g3], h);
+            let [ur, uz, un] = gate_slices(&rec[bi * g3..][..g3], h);
+            let [br, bz, bn] = gate_slices(b_hh, h);
+            let [sr, sz, sn, su] = gate_slices_mut(&mut saved[row * 4 * h..][..4 * h], h);
+            let (h_prev, y) = (&h_prev[..h], &mut y[..h]);
             vectorized(
                 #[inline(always)]
                 || {
                     for j in 0..h {
-                        let rg = sigmoid(x[j] + rr[j] + b_hh[j]);
-                        let z = sigmoid(x[h + j] + rr[h + j] + b_hh[h + j]);
-                        let un = rr[2 * h + j] + b_hh[2 * h + j];
-                        let n = (x[2 * h + j] + rg * un).tanh();
-                        (sv[j], sv[h + j], sv[2 * h + j], sv[3 * h + j]) = (rg, z, n, un);
+                        let rg = sigmoid(xr[j] + ur[j] + br[j]);
+                        let z = sigmoid(xz[j] + uz[j] + bz[j]);
+                        let u = un[j] + bn[j];
+                        let n = (xn[j] + rg * u).tanh();
+                        (sr[j], sz[j], sn[j], su[j]) = (rg, z, n, u);
                         y[j] = n + z * (h_prev[j] - n);
                     }
                 },
@@ -663,20 +667,21 @@ pub fn gru_backward<T: Float>(
                 None => &h0[bi * h..][..h],
                 Some(p) => &out[(bi * s + p) * h..][..h],
             };
-            let (sv, gy) = (&saved[row * 4 * h..][..4 * h], &g[row * h..][..h]);
-            let (dx, dur) = (&mut dxproj[row * g3..][..g3], &mut du[row * g3..][..g3]);
-            let dhr = &mut dh[bi * h..][..h];
+            let [sr, sz, sn, su] = gate_slices(&saved[row * 4 * h..][..4 * h], h);
+            let [dxr, dxz, dxn] = gate_slices_mut(&mut dxproj[row * g3..][..g3], h);
+            let [dur, duz, dun] = gate_slices_mut(&mut du[row * g3..][..g3], h);
+            let (gy, h_prev, dhr) = (&g[row * h..][..h], &h_prev[..h], &mut dh[bi * h..][..h]);
             vectorized(
                 #[inline(always)]
                 || {
                     for j in 0..h {
-                        let (rg, z, n, un) = (sv[j], sv[h + j], sv[2 * h + j], sv[3 * h + j]);
+                        let (rg, z, n, un) = (sr[j], sz[j], sn[j], su[j]);
                         let dht = gy[j] + dhr[j];
                         let dan = dht * (T::ONE - z) * (T::ONE - n * n);
                         let dar = dan * un * rg * (T::ONE - rg);
                         let daz = dht * (h_prev[j] - n) * z * (T::ONE - z);
-                        (dx[j], dx[h + j], dx[2 * h + j]) = (dar, daz, dan);
-                        (dur[j], dur[h + j], dur[2 * h + j]) = (dar, daz, dan * rg);
+                        (dxr[j], dxz[j], dxn[j]) = (dar, daz, dan);
+                        (dur[j], duz[j], dun[j]) = (dar, daz, dan * rg);
                         dhr[j] = dht * z;
                     }
                 },

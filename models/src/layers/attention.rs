@@ -1,7 +1,7 @@
 //! Multi-head attention and positional encodings.
 
 use super::{Embedding, Linear};
-use crate::Module;
+use crate::{prefixed_parameters, Module};
 use ferrograd_autograd::{DType, Error, Result, Rng, Tensor, Var};
 
 /// Multi-head attention (as `torch.nn.MultiheadAttention` with `batch_first=True`): queries
@@ -72,13 +72,13 @@ impl Module for MultiHeadAttention {
     }
 
     fn named_parameters(&self) -> Vec<(String, Var)> {
-        let mut p = Vec::new();
-        for (name, l) in
-            [("q_proj", &self.q_proj), ("k_proj", &self.k_proj), ("v_proj", &self.v_proj), ("out_proj", &self.out_proj)]
-        {
-            p.extend(l.named_parameters().into_iter().map(|(n, v)| (format!("{name}.{n}"), v)));
-        }
-        p
+        let projections: [(&str, &dyn Module); 4] = [
+            ("q_proj", &self.q_proj),
+            ("k_proj", &self.k_proj),
+            ("v_proj", &self.v_proj),
+            ("out_proj", &self.out_proj),
+        ];
+        prefixed_parameters(projections)
     }
 }
 

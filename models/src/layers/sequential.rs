@@ -1,6 +1,6 @@
 //! A chain of modules.
 
-use crate::Module;
+use crate::{prefixed_parameters, Module};
 use ferrograd_autograd::{Result, Var};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -100,10 +100,6 @@ impl Module for Sequential {
     }
 
     fn named_parameters(&self) -> Vec<(String, Var)> {
-        self.layers
-            .iter()
-            .enumerate()
-            .flat_map(|(i, l)| l.named_parameters().into_iter().map(move |(n, p)| (format!("{i}.{n}"), p)))
-            .collect()
+        prefixed_parameters(self.layers.iter().enumerate().map(|(i, l)| (i, l.as_ref())))
     }
 }

@@ -1,7 +1,7 @@
 //! The pre-norm Transformer block: encoder, decoder-only (GPT) and encoder–decoder forms.
 
 use super::{Dropout, LayerNorm, Linear, MultiHeadAttention};
-use crate::Module;
+use crate::{prefixed_parameters, Module};
 use ferrograd_autograd::{DType, Error, Result, Rng, Tensor, Var};
 
 /// The shape and options of a [`TransformerBlock`].
@@ -142,10 +142,7 @@ impl Module for TransformerBlock {
             named.push(("cross_attn", attn));
         }
         named.extend([("ln_ff", &self.ln_ff as &dyn Module), ("ff_in", &self.ff_in), ("ff_out", &self.ff_out)]);
-        named
-            .into_iter()
-            .flat_map(|(prefix, m)| m.named_parameters().into_iter().map(move |(n, v)| (format!("{prefix}.{n}"), v)))
-            .collect()
+        prefixed_parameters(named)
     }
 
     fn set_training(&self, training: bool) {

@@ -9,7 +9,7 @@ use ferrograd_autograd::{Result, Var};
 pub fn clip_grad_norm(params: &[Var], max_norm: f64) -> Result<f64> {
     let mut sum_sq = 0.0;
     for g in params.iter().filter_map(Var::grad) {
-        sum_sq += g.mul(&g)?.sum_all()?.item()?;
+        sum_sq += g.l2_norm()?.powi(2);
     }
     let norm = sum_sq.sqrt();
     // PyTorch's 1e-6 keeps the factor finite when the norm is 0.

@@ -3,6 +3,7 @@
 use crate::tensor::with_float;
 use crate::{Dim, Dims, Error, Result, Tensor};
 use ferrograd_kernels::reduce::{arg_reduce, reduce, ArgReduceOp, ReduceOp};
+use ferrograd_kernels::Float;
 
 /// A tensor arranged for the reduce kernel as dense `[outer, len, inner]`.
 struct Arranged {
@@ -70,6 +71,15 @@ impl Tensor {
     /// Σ over `dims` (an empty set reduces nothing).
     pub fn sum(&self, dims: impl Dims, keepdim: bool) -> Result<Tensor> {
         self.reduce_op(ReduceOp::Sum, "sum", &dims, keepdim)
+    }
+
+    /// `‖x‖₂ = √(Σ x²)` over every element, accumulated in `f64` and read in place (no copy of
+    /// a contiguous tensor): the norm of a gradient, for clipping, traces and drawings.
+    pub fn l2_norm(&self) -> Result<f64> {
+        with_float!(self, "l2_norm", |T| {
+            let x = self.dense_data::<T>("l2_norm")?;
+            Ok(x.iter().map(|&v| v.to_f64() * v.to_f64()).sum::<f64>().sqrt())
+        })
     }
 
     /// Σ over every element, as a 0-dimensional tensor.
