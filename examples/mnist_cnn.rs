@@ -13,10 +13,9 @@
 use clap::Parser;
 use common::RunConfig;
 use ferrograd::models::checkpoint;
-use ferrograd::models::layers::{Conv2d, Dropout, Flatten, Linear, MaxPool2d, Relu, Sequential};
 use ferrograd::models::optim::{Adam, AdamConfig};
-use ferrograd::tensor::Window;
-use ferrograd::{DType, Device, Module, Rng};
+use ferrograd::models::zoo::mnist_cnn;
+use ferrograd::{Device, Module, Rng};
 use std::path::PathBuf;
 
 #[path = "common/mod.rs"]
@@ -54,18 +53,7 @@ fn run(args: &Args) -> ferrograd::Result<()> {
     let device = Device::parse(&args.run.device)?;
     let (train, test) = common::load_mnist(&args.run.data_dir, device)?;
     let mut rng = Rng::new(args.run.seed);
-    let model = Sequential::new()
-        .add(Conv2d::new(1, 32, [3, 3], Window::default(), 1, true, DType::F32, &mut rng)?)
-        .add(Relu)
-        .add(MaxPool2d::new(2))
-        .add(Conv2d::new(32, 64, [3, 3], Window::default(), 1, true, DType::F32, &mut rng)?)
-        .add(Relu)
-        .add(MaxPool2d::new(2))
-        .add(Flatten)
-        .add(Linear::new(1600, args.hidden, true, DType::F32, &mut rng)?)
-        .add(Relu)
-        .add(Dropout::new(args.dropout, args.run.seed ^ 0xD0)?)
-        .add(Linear::new(args.hidden, 10, true, DType::F32, &mut rng)?);
+    let model = mnist_cnn(args.hidden, args.dropout, args.run.seed ^ 0xD0, &mut rng)?;
     println!("model: 2-conv CNN, {} parameters", model.num_parameters());
     if let Some(path) = &args.load {
         checkpoint::load(&model, path)?;

@@ -4,8 +4,11 @@
 
 #![allow(dead_code)]
 
+#[path = "bar.rs"]
+mod bar;
+pub use bar::progress_bar;
+
 use ferrograd::{Error, Rng, Tensor};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
 
 /// A text as character ids, split into training (first 90%) and validation (last 10%) parts.
@@ -97,16 +100,4 @@ pub fn sample(logits: &[f32], temperature: f64, top_k: Option<usize>, rng: &mut 
         }
     }
     order[order.len() - 1]
-}
-
-/// A progress bar of `len` steps.
-pub fn progress_bar(len: usize, prefix: String) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(prefix);
-    bar
 }

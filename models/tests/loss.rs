@@ -4,7 +4,10 @@ mod common;
 
 use common::*;
 use ferrograd_autograd::{DType, Error, Rng, Tensor, Var};
-use ferrograd_models::loss::{binary_cross_entropy_with_logits, cross_entropy, mse_loss};
+use ferrograd_models::loss::{
+    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, gaussian_kl_divergence,
+    gaussian_kl_divergence_between, mse_loss, reparameterize, Reduction,
+};
 use proptest::prelude::*;
 
 proptest! {
@@ -91,7 +94,7 @@ proptest! {
         let mut rng = Rng::new(seed);
         let x = rng.normal_tensor(&[n], 0.0, scale, dt).unwrap();
         let y = rng.uniform_tensor(&[n], 0.0, 1.0, dt).unwrap();
-        let loss = binary_cross_entropy_with_logits(&Var::constant(x.clone()), &Var::constant(y.clone())).unwrap();
+        let loss = binary_cross_entropy_with_logits(&Var::constant(x.clone()), &Var::constant(y.clone()), Reduction::Mean).unwrap();
         let (xv, yv) = (vals(&x), vals(&y));
         let e = eps(dt);
         let (mut want, mut tol) = (0.0, 0.0);
@@ -131,7 +134,7 @@ fn extreme_logits_stay_finite() {
         let x =
             Var::parameter(Tensor::from_vec(vec![100.0, 100.0, -100.0, -100.0], &[4]).unwrap().to_dtype(dt).unwrap());
         let y = Var::constant(Tensor::from_vec(vec![1.0, 0.0, 1.0, 0.0], &[4]).unwrap().to_dtype(dt).unwrap());
-        let l = binary_cross_entropy_with_logits(&x, &y).unwrap();
+        let l = binary_cross_entropy_with_logits(&x, &y, Reduction::Mean).unwrap();
         // Per element ≈ [0, 100, 100, 0] (+ ln(1 + e^−100) ≈ 3.7e-44), mean 50.
         assert!((l.value().item().unwrap() - 50.0).abs() <= 50.0 * 4.0 * eps(dt), "{dt}");
         l.backward().unwrap();
@@ -150,7 +153,7 @@ fn loss_argument_errors() {
     let b = Var::constant(Tensor::ones(&[3, 2], DType::F32));
     assert!(matches!(mse_loss(&a, &b), Err(Error::ShapeMismatch { op: "mse_loss", .. })));
     assert!(matches!(
-        binary_cross_entropy_with_logits(&a, &b),
+        binary_cross_entropy_with_logits(&a, &b, Reduction::Mean),
         Err(Error::ShapeMismatch { op: "binary_cross_entropy_with_logits", .. })
     ));
     // Targets must be i64 class indices of shape [batch].
@@ -164,5 +167,107 @@ fn loss_argument_errors() {
     for bad in [3i64, -1] {
         let t = Tensor::from_vec(vec![0i64, bad], &[2]).unwrap();
         assert!(matches!(cross_entropy(&a, &t), Err(Error::IndexOutOfRange { index, size: 3, .. }) if index == bad));
+    }
+}
+
+#[test]
+fn bce_on_probabilities_matches_the_formula_and_each_reduction() {
+    let p = Tensor::from_vec(vec![0.9f64, 0.2, 0.5, 0.7, 0.01, 0.99], &[2, 3]).unwrap();
+    let y = Tensor::from_vec(vec![1.0f64, 0.0, 0.3, 1.0, 0.0, 0.5], &[2, 3]).unwrap();
+    let each: Vec<f64> =
+        vals(&p).iter().zip(vals(&y)).map(|(&p, y)| -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())).collect();
+    let (pv, yv) = (Var::constant(p), Var::constant(y));
+    let none = binary_cross_entropy(&pv, &yv, Reduction::None).unwrap();
+    assert_eq!(none.shape(), vec![2, 3]);
+    // f64 throughout: a log, a product and a sum per element, each within a few ulps.
+    for (a, b) in vals(&none.value()).iter().zip(&each) {
+        assert!((a - b).abs() <= 1e-14 * b.abs().max(1.0), "{a} vs {b}");
+    }
+    let sum: f64 = each.iter().sum();
+    let got_sum = binary_cross_entropy(&pv, &yv, Reduction::Sum).unwrap().value().item().unwrap();
+    let got_mean = binary_cross_entropy(&pv, &yv, Reduction::Mean).unwrap().value().item().unwrap();
+    assert!((got_sum - sum).abs() <= 1e-13 * sum);
+    assert!((got_mean - sum / 6.0).abs() <= 1e-13 * sum);
+}
+
+#[test]
+fn bce_on_probabilities_agrees_with_the_logit_form_and_clamps_at_0_and_1() {
+    let mut rng = Rng::new(5);
+    let x = Var::constant(rng.normal_tensor(&[4, 7], 0.0, 3.0, DType::F64).unwrap());
+    let y = Var::constant(rng.uniform_tensor(&[4, 7], 0.0, 1.0, DType::F64).unwrap());
+    let from_probs = binary_cross_entropy(&x.sigmoid().unwrap(), &y, Reduction::Sum).unwrap().value().item().unwrap();
+    let from_logits = binary_cross_entropy_with_logits(&x, &y, Reduction::Sum).unwrap().value().item().unwrap();
+    // |x| ≤ ~10 here, so σ(x) keeps ~12 significant digits of 1 − σ(x); 1e-9 relative is ample.
+    assert!((from_probs - from_logits).abs() <= 1e-9 * from_logits, "{from_probs} vs {from_logits}");
+
+    // p = 0 and p = 1 against the opposite target: ln 0 clamps to −100, finite loss and gradient.
+    let p = Var::parameter(Tensor::from_vec(vec![0.0f32, 1.0], &[2]).unwrap());
+    let t = Var::constant(Tensor::from_vec(vec![1.0f32, 0.0], &[2]).unwrap());
+    let l = binary_cross_entropy(&p, &t, Reduction::Sum).unwrap();
+    assert_eq!(l.value().item().unwrap(), 200.0);
+    l.backward().unwrap();
+    assert!(vals(&p.grad().unwrap()).iter().all(|g| g.is_finite()));
+}
+
+#[test]
+fn gaussian_kl_matches_the_closed_form_and_is_zero_at_the_prior() {
+    // KL(N(μ, σ²) ‖ N(0, 1)) = ln(1/σ) + (σ² + μ²)/2 − 1/2, written here from σ, not log σ².
+    let (mu, sigma) = ([0.5f64, -1.0, 2.0], [0.3f64, 1.0, 2.5]);
+    let want: f64 = mu.iter().zip(&sigma).map(|(m, s)| -s.ln() + (s * s + m * m) / 2.0 - 0.5).sum();
+    let mean = Var::constant(Tensor::from_vec(mu.to_vec(), &[1, 3]).unwrap());
+    let log_var = Var::constant(Tensor::from_vec(sigma.iter().map(|s| (s * s).ln()).collect(), &[1, 3]).unwrap());
+    let got = gaussian_kl_divergence(&mean, &log_var, Reduction::Sum).unwrap().value().item().unwrap();
+    assert!((got - want).abs() <= 1e-14 * want, "{got} vs {want}");
+    // The general form with a standard-normal p gives the same, and KL(q ‖ q) = 0.
+    let zeros = Var::constant(Tensor::zeros(&[1, 3], DType::F64));
+    let between = gaussian_kl_divergence_between((&mean, &log_var), (&zeros, &zeros), Reduction::Sum)
+        .unwrap()
+        .value()
+        .item()
+        .unwrap();
+    assert!((between - want).abs() <= 1e-14 * want);
+    let self_kl = gaussian_kl_divergence_between((&mean, &log_var), (&mean, &log_var), Reduction::Sum)
+        .unwrap()
+        .value()
+        .item()
+        .unwrap();
+    assert!(self_kl.abs() <= 1e-15, "{self_kl}");
+    let at_prior = gaussian_kl_divergence(&zeros, &zeros, Reduction::Mean).unwrap().value().item().unwrap();
+    assert_eq!(at_prior, 0.0);
+}
+
+#[test]
+fn reparameterised_samples_have_the_requested_mean_and_spread() {
+    // 20,000 draws of one 2-d Gaussian: sample means within 5 standard errors (σ/√n) of μ, and
+    // sample standard deviations within 5·σ/√(2n) of σ.
+    let n = 20_000;
+    let (mu, sigma) = ([1.5f64, -3.0], [0.5f64, 2.0]);
+    let mean = Var::constant(Tensor::from_vec(mu.repeat(n), &[n, 2]).unwrap());
+    let log_var = Var::constant(Tensor::from_vec(sigma.map(|s| (s * s).ln()).repeat(n), &[n, 2]).unwrap());
+    let z = vals(&reparameterize(&mean, &log_var, &mut Rng::new(3)).unwrap().value());
+    for d in 0..2 {
+        let xs: Vec<f64> = z.iter().skip(d).step_by(2).copied().collect();
+        let m = xs.iter().sum::<f64>() / n as f64;
+        let s = (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n as f64 - 1.0)).sqrt();
+        assert!((m - mu[d]).abs() < 5.0 * sigma[d] / (n as f64).sqrt(), "dim {d}: mean {m}");
+        assert!((s - sigma[d]).abs() < 5.0 * sigma[d] / (2.0 * n as f64).sqrt(), "dim {d}: std {s}");
+    }
+}
+
+#[test]
+fn generative_loss_shape_errors_name_the_op() {
+    let a = Var::constant(Tensor::ones(&[2, 3], DType::F32));
+    let b = Var::constant(Tensor::ones(&[2, 4], DType::F32));
+    let mut rng = Rng::new(0);
+    for (op, e) in [
+        ("binary_cross_entropy", binary_cross_entropy(&a, &b, Reduction::Mean).unwrap_err()),
+        ("gaussian_kl_divergence", gaussian_kl_divergence(&a, &b, Reduction::Sum).unwrap_err()),
+        (
+            "gaussian_kl_divergence_between",
+            gaussian_kl_divergence_between((&a, &a), (&a, &b), Reduction::Sum).unwrap_err(),
+        ),
+        ("reparameterize", reparameterize(&a, &b, &mut rng).unwrap_err()),
+    ] {
+        assert!(matches!(e, Error::ShapeMismatch { op: o, .. } if o == op), "{op}: {e}");
     }
 }

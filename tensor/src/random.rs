@@ -131,3 +131,18 @@ impl Rng {
         self.uniform_tensor(shape, -bound, bound, dtype)
     }
 }
+
+impl Tensor {
+    /// Standard normal values in a new tensor with this one's shape, dtype and device (PyTorch's
+    /// `torch.randn_like`), drawn from `rng`. The noise `ε` of the reparameterisation trick
+    /// `z = μ + σ·ε`: it is a constant, so gradients flow to `μ` and `σ` only.
+    pub fn randn_like(&self, rng: &mut Rng) -> Result<Tensor> {
+        rng.normal_tensor(self.shape(), 0.0, 1.0, self.dtype())?.to_device(self.device())
+    }
+
+    /// Uniform values in `[0, 1)` in a new tensor with this one's shape, dtype and device
+    /// (`torch.rand_like`), drawn from `rng`.
+    pub fn rand_like(&self, rng: &mut Rng) -> Result<Tensor> {
+        rng.uniform_tensor(self.shape(), 0.0, 1.0, self.dtype())?.to_device(self.device())
+    }
+}

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use ferrograd_tensor::{DType, Rng};
+use ferrograd_tensor::{DType, Rng, Tensor};
 use proptest::prelude::*;
 
 proptest! {
@@ -194,4 +194,27 @@ fn initialisers_fill_their_range() {
     let xvar = xn.iter().map(|v| v * v).sum::<f64>() / n as f64;
     let want = 2.0 / 50.0;
     assert!((xvar - want).abs() < 5.0 * want * (2.0 / n as f64).sqrt(), "xavier var {xvar}");
+}
+
+#[test]
+fn randn_like_and_rand_like_follow_their_template() {
+    let template = Tensor::from_vec(vec![7.0f32; 6 * 5000], &[6, 5000]).unwrap();
+    let mut rng = Rng::new(11);
+    let z = template.randn_like(&mut rng).unwrap();
+    let u = template.rand_like(&mut rng).unwrap();
+    for t in [&z, &u] {
+        assert_eq!((t.shape(), t.dtype(), t.device()), (template.shape(), DType::F32, template.device()));
+    }
+    // Fresh noise, not a copy of the template: N(0, 1) and U(0, 1) moments within 5 standard
+    // errors (n = 30,000: 5/√n ≈ 0.029 for the normal mean, 5·√(1/12/n) ≈ 0.0083 for the uniform).
+    let n = 30_000f64;
+    let (zs, us) = (vals(&z), vals(&u));
+    let z_mean = zs.iter().sum::<f64>() / n;
+    let z_var = zs.iter().map(|v| (v - z_mean).powi(2)).sum::<f64>() / (n - 1.0);
+    assert!(z_mean.abs() < 5.0 / n.sqrt(), "mean {z_mean}");
+    assert!((z_var.sqrt() - 1.0).abs() < 5.0 / (2.0 * n).sqrt(), "var {z_var}");
+    assert!(us.iter().all(|v| (0.0..1.0).contains(v)));
+    assert!((us.iter().sum::<f64>() / n - 0.5).abs() < 5.0 * (1.0 / 12.0 / n).sqrt());
+    // Integer tensors have no normal values.
+    assert!(Tensor::from_vec(vec![1i64], &[1]).unwrap().randn_like(&mut rng).is_err());
 }

@@ -232,3 +232,29 @@ impl Module for Flatten {
         Vec::new()
     }
 }
+
+/// Splits the features of `[N, F]` into `shape` (whose product must be `F`): `[N, F] → [N, shape…]`,
+/// the inverse of [`Flatten`] (as `torch.nn.Unflatten(1, shape)`). A decoder's dense layer
+/// becomes feature maps this way.
+#[derive(Clone, Debug)]
+pub struct Unflatten(pub Vec<usize>);
+
+impl Module for Unflatten {
+    fn forward(&self, x: &Var) -> Result<Var> {
+        let s = x.shape();
+        let features: usize = self.0.iter().product();
+        if s.len() != 2 || s[1] != features {
+            return Err(Error::shape(
+                "Unflatten",
+                &[&s],
+                format!("expected [N, {features}] to split into {:?}", self.0),
+            ));
+        }
+        let mut shape = vec![s[0]];
+        shape.extend(&self.0);
+        x.reshape(&shape)
+    }
+    fn named_parameters(&self) -> Vec<(String, Var)> {
+        Vec::new()
+    }
+}

@@ -15,7 +15,7 @@ mod transformer;
 
 pub use activation::{Gelu, LeakyRelu, Relu, Sigmoid, Softplus, Tanh};
 pub use attention::{LearnedPositionalEmbedding, MultiHeadAttention, SinusoidalPositionalEncoding};
-pub use conv::{AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, Flatten, MaxPool2d};
+pub use conv::{AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, Flatten, MaxPool2d, Unflatten};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use linear::Linear;

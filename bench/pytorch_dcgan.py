@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""PyTorch (CPU, 2 threads) yardstick for the DCGAN of examples/dcgan.rs and benches/generative.rs:
+the same generator and discriminator (width 32, latent 64), DCGAN initialisation, the
+non-saturating BCE loss, Adam(2e-4, betas (0.5, 0.999)), batch 64, no dropout
+(the example's defaults). Times training steps (median
+of repeated steps, as criterion) and, with --epoch, one full epoch over random data of MNIST's
+size (937 steps). Prints a JSON line.
+
+    /work/torchenv/bin/python bench/pytorch_dcgan.py [--epoch]
+    /work/torchenv/bin/python bench/pytorch_dcgan.py --train N --samples FILE
+
+--train N trains the same GAN on real MNIST (data/mnist) for N epochs with the example's schedule
+(constant learning rate, then linear decay to 0 over the second half) and writes 10,000 samples
+as raw little-endian f32 pixels in [0, 1] to FILE, for `cargo run --release --example dcgan --
+--epochs 0 --score-file FILE` to score with the same classifier.
+"""
+import json
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+torch.set_num_threads(2)
+torch.manual_seed(0)
+BATCH, LATENT, WIDTH, STEPS_PER_EPOCH = 64, 64, 32, 60000 // 64
+
+
+def generator():
+    return nn.Sequential(
+        nn.Unflatten(1, (LATENT, 1, 1)),
+        nn.ConvTranspose2d(LATENT, 2 * WIDTH, 7, 1, 0, bias=False), nn.BatchNorm2d(2 * WIDTH), nn.ReLU(),
+        nn.ConvTranspose2d(2 * WIDTH, WIDTH, 4, 2, 1, bias=False), nn.BatchNorm2d(WIDTH), nn.ReLU(),
+        nn.ConvTranspose2d(WIDTH, 1, 4, 2, 1), nn.Tanh())
+
+
+def discriminator():
+    return nn.Sequential(
+        nn.Conv2d(1, WIDTH, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(WIDTH, 2 * WIDTH, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * WIDTH), nn.LeakyReLU(0.2),
+        nn.Flatten(), nn.Linear(2 * WIDTH * 49, 1))
+
+
+def dcgan_init(m):
+    for name, p in m.named_parameters():
+        with torch.no_grad():
+            if name.endswith("bias"):
+                p.zero_()
+            elif p.dim() == 1:
+                p.normal_(1.0, 0.02)
+            else:
+                p.normal_(0.0, 0.02)
+
+
+def load_mnist_pixels():
+    import gzip
+    import os
+    path = os.path.join(os.path.dirname(__file__), "..", "data", "mnist", "train-images-idx3-ubyte.gz")
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    images = torch.frombuffer(bytearray(data[16:]), dtype=torch.uint8).reshape(-1, 1, 28, 28)
+    return images.float() / 255.0
+
+
+def train(epochs, samples_path):
+    g, d = generator(), discriminator()
+    dcgan_init(g)
+    dcgan_init(d)
+    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    pixels = load_mnist_pixels() * 2 - 1
+    total, step = epochs * STEPS_PER_EPOCH, 0
+    for epoch in range(epochs):
+        t0 = time.perf_counter()
+        order = torch.randperm(pixels.shape[0])
+        for b in range(STEPS_PER_EPOCH):
+            lr = 2e-4 * min(1.0, 2.0 * (1.0 - step / total))
+            for opt in (opt_g, opt_d):
+                for group in opt.param_groups:
+                    group["lr"] = lr
+            step += 1
+            real = pixels[order[b * BATCH:(b + 1) * BATCH]]
+            ones, zeros = torch.ones(BATCH, 1), torch.zeros(BATCH, 1)
+            fake = g(torch.randn(BATCH, LATENT))
+            d_loss = F.binary_cross_entropy_with_logits(d(real), ones) + \
+                F.binary_cross_entropy_with_logits(d(fake.detach()), zeros)
+            opt_d.zero_grad()
+            d_loss.backward()
+            opt_d.step()
+            g_loss = F.binary_cross_entropy_with_logits(d(fake), ones)
+            opt_g.zero_grad()
+            g_loss.backward()
+            opt_g.step()
+        print(f"epoch {epoch + 1}: D {d_loss.item():.4f} G {g_loss.item():.4f} {time.perf_counter() - t0:.1f}s",
+              flush=True)
+    g.eval()
+    with torch.no_grad():
+        samples = (g(torch.randn(10000, LATENT)) + 1) / 2
+    samples.reshape(10000, 784).numpy().astype("<f4").tofile(samples_path)
+    print(f"wrote {samples_path}")
+
+
+def main():
+    if "--train" in sys.argv:
+        i = sys.argv.index("--train")
+        train(int(sys.argv[i + 1]), sys.argv[sys.argv.index("--samples") + 1])
+        return
+    g, d = generator(), discriminator()
+    dcgan_init(g)
+    dcgan_init(d)
+    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    real = torch.rand(BATCH, 1, 28, 28) * 2 - 1
+    ones, zeros = torch.ones(BATCH, 1), torch.zeros(BATCH, 1)
+
+    def step():
+        fake = g(torch.randn(BATCH, LATENT))
+        d_loss = F.binary_cross_entropy_with_logits(d(real), ones) + \
+            F.binary_cross_entropy_with_logits(d(fake.detach()), zeros)
+        opt_d.zero_grad()
+        d_loss.backward()
+        opt_d.step()
+        g_loss = F.binary_cross_entropy_with_logits(d(fake), ones)
+        opt_g.zero_grad()
+        g_loss.backward()
+        opt_g.step()
+
+    for _ in range(5):
+        step()
+    times = []
+    end = time.perf_counter() + 8.0
+    while len(times) < 20 or time.perf_counter() < end:
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    median = statistics.median(times)
+    result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "batch": BATCH,
+              "step_ms": round(median * 1e3, 3), "epoch_s_from_steps": round(median * STEPS_PER_EPOCH, 2)}
+    if "--epoch" in sys.argv:
+        t0 = time.perf_counter()
+        for _ in range(STEPS_PER_EPOCH):
+            step()
+        result["epoch_s"] = round(time.perf_counter() - t0, 2)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
