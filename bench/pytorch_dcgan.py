@@ -54,6 +54,35 @@ def dcgan_init(m):
                 p.normal_(0.0, 0.02)
 
 
+def make_step(g, d, opt_g, opt_d):
+    """One training step of the non-saturating GAN on a real batch, as gan_train_step."""
+    ones, zeros = torch.ones(BATCH, 1), torch.zeros(BATCH, 1)
+
+    def step(real):
+        fake = g(torch.randn(BATCH, LATENT))
+        d_loss = F.binary_cross_entropy_with_logits(d(real), ones) + \
+            F.binary_cross_entropy_with_logits(d(fake.detach()), zeros)
+        opt_d.zero_grad()
+        d_loss.backward()
+        opt_d.step()
+        g_loss = F.binary_cross_entropy_with_logits(d(fake), ones)
+        opt_g.zero_grad()
+        g_loss.backward()
+        opt_g.step()
+        return d_loss.item(), g_loss.item()
+
+    return step
+
+
+def networks():
+    g, d = generator(), discriminator()
+    dcgan_init(g)
+    dcgan_init(d)
+    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    return g, d, opt_g, opt_d
+
+
 def load_mnist_pixels():
     import gzip
     import os
@@ -65,36 +94,21 @@ def load_mnist_pixels():
 
 
 def train(epochs, samples_path):
-    g, d = generator(), discriminator()
-    dcgan_init(g)
-    dcgan_init(d)
-    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    g, d, opt_g, opt_d = networks()
+    step = make_step(g, d, opt_g, opt_d)
     pixels = load_mnist_pixels() * 2 - 1
-    total, step = epochs * STEPS_PER_EPOCH, 0
+    total, done = epochs * STEPS_PER_EPOCH, 0
     for epoch in range(epochs):
         t0 = time.perf_counter()
         order = torch.randperm(pixels.shape[0])
         for b in range(STEPS_PER_EPOCH):
-            lr = 2e-4 * min(1.0, 2.0 * (1.0 - step / total))
+            lr = 2e-4 * min(1.0, 2.0 * (1.0 - done / total))
             for opt in (opt_g, opt_d):
                 for group in opt.param_groups:
                     group["lr"] = lr
-            step += 1
-            real = pixels[order[b * BATCH:(b + 1) * BATCH]]
-            ones, zeros = torch.ones(BATCH, 1), torch.zeros(BATCH, 1)
-            fake = g(torch.randn(BATCH, LATENT))
-            d_loss = F.binary_cross_entropy_with_logits(d(real), ones) + \
-                F.binary_cross_entropy_with_logits(d(fake.detach()), zeros)
-            opt_d.zero_grad()
-            d_loss.backward()
-            opt_d.step()
-            g_loss = F.binary_cross_entropy_with_logits(d(fake), ones)
-            opt_g.zero_grad()
-            g_loss.backward()
-            opt_g.step()
-        print(f"epoch {epoch + 1}: D {d_loss.item():.4f} G {g_loss.item():.4f} {time.perf_counter() - t0:.1f}s",
-              flush=True)
+            done += 1
+            d_loss, g_loss = step(pixels[order[b * BATCH:(b + 1) * BATCH]])
+        print(f"epoch {epoch + 1}: D {d_loss:.4f} G {g_loss:.4f} {time.perf_counter() - t0:.1f}s", flush=True)
     g.eval()
     with torch.no_grad():
         samples = (g(torch.randn(10000, LATENT)) + 1) / 2
@@ -107,25 +121,11 @@ def main():
         i = sys.argv.index("--train")
         train(int(sys.argv[i + 1]), sys.argv[sys.argv.index("--samples") + 1])
         return
-    g, d = generator(), discriminator()
-    dcgan_init(g)
-    dcgan_init(d)
-    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     real = torch.rand(BATCH, 1, 28, 28) * 2 - 1
-    ones, zeros = torch.ones(BATCH, 1), torch.zeros(BATCH, 1)
+    train_step = make_step(*networks())
 
     def step():
-        fake = g(torch.randn(BATCH, LATENT))
-        d_loss = F.binary_cross_entropy_with_logits(d(real), ones) + \
-            F.binary_cross_entropy_with_logits(d(fake.detach()), zeros)
-        opt_d.zero_grad()
-        d_loss.backward()
-        opt_d.step()
-        g_loss = F.binary_cross_entropy_with_logits(d(fake), ones)
-        opt_g.zero_grad()
-        g_loss.backward()
-        opt_g.step()
+        train_step(real)
 
     for _ in range(5):
         step()

@@ -14,11 +14,10 @@
 use clap::{Parser, ValueEnum};
 use ferrograd::models::data::DataLoader;
 use ferrograd::models::loss::{binary_cross_entropy_with_logits, mse_loss, Reduction};
-use ferrograd::models::optim::{Adam, AdamConfig, Optimizer};
+use ferrograd::models::optim::{Adam, AdamConfig};
 use ferrograd::models::zoo::Autoencoder;
 use ferrograd::{no_grad, Device, Module, Rng, Tensor, Var};
 use std::path::PathBuf;
-use std::time::Instant;
 
 #[allow(dead_code)] // the MNIST examples' JSON line and summary
 #[path = "common/mod.rs"]
@@ -101,41 +100,25 @@ fn run(args: &Args) -> ferrograd::Result<()> {
     println!("{:?} autoencoder: {} parameters; device {device}", args.arch, model.num_parameters());
     let mut opt = Adam::new(model.parameters(), AdamConfig { lr: args.run.lr, ..Default::default() })?;
     let mut loader = DataLoader::new(train, args.run.batch_size, true, false, args.run.seed)?;
-    let total_steps = args.run.epochs * loader.num_batches();
-    let (mut step, mut train_seconds) = (0usize, 0.0);
     let mut test_loss = evaluate(&model, &test.inputs, args.arch, device)?;
-    for epoch in 1..=args.run.epochs {
-        let bar = generative::progress_bar(loader.num_batches(), format!("epoch {epoch}/{}", args.run.epochs));
-        let start = Instant::now();
-        let (mut loss_sum, mut batches) = (0.0, 0usize);
-        for batch in loader.epoch() {
-            let (pixels, _) = batch?;
-            let progress = step as f64 / total_steps as f64;
-            opt.set_lr(args.run.lr * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
-            step += 1;
+    let train_seconds = generative::fit(
+        &mut loader,
+        &mut opt,
+        args.run.lr,
+        args.run.epochs,
+        |pixels| {
             let x = Var::constant(shaped(&pixels, args.arch)?.to_device(device)?);
-            let loss = binary_cross_entropy_with_logits(&model.forward(&x)?, &x, Reduction::Mean)?;
-            opt.zero_grad();
-            loss.backward()?;
-            opt.step()?;
-            loss_sum += loss.value().item()?;
-            batches += 1;
-            if batches % 50 == 0 {
-                bar.set_message(format!("loss {:.4}", loss_sum / batches as f64));
-            }
-            bar.inc(1);
-        }
-        let secs = start.elapsed().as_secs_f64();
-        bar.finish_and_clear();
-        train_seconds += secs;
-        test_loss = evaluate(&model, &test.inputs, args.arch, device)?;
-        println!(
-            "epoch {epoch}: train BCE {:.4}  test BCE {:.4}  test MSE {:.5}  {secs:.1}s",
-            loss_sum / batches.max(1) as f64,
-            test_loss.0,
-            test_loss.1
-        );
-    }
+            binary_cross_entropy_with_logits(&model.forward(&x)?, &x, Reduction::Mean)
+        },
+        |epoch, train_loss, secs| {
+            test_loss = evaluate(&model, &test.inputs, args.arch, device)?;
+            println!(
+                "epoch {epoch}: train BCE {train_loss:.4}  test BCE {:.4}  test MSE {:.5}  {secs:.1}s",
+                test_loss.0, test_loss.1
+            );
+            Ok(())
+        },
+    )?;
     generative::ensure_dir(&args.out_dir)?;
     let originals = test.inputs.narrow(0, 0, 16)?;
     model.eval();

@@ -13,9 +13,6 @@
 
 use clap::Parser;
 use ferrograd::models::zoo::{dcgan_discriminator, dcgan_generator, dcgan_init};
-use ferrograd::{Device, Module, Rng};
-use generative::{DigitClassifier, GanConfig};
-use std::path::PathBuf;
 
 #[allow(dead_code)] // the MNIST examples' JSON line and summary
 #[path = "common/mod.rs"]
@@ -34,31 +31,11 @@ mod generative;
 struct Args {
     #[command(flatten)]
     run: common::RunArgs,
-    /// Adam's β₁.
-    #[arg(long, default_value_t = 0.5)]
-    beta1: f64,
-    /// Keep the learning rate constant (default: decay it linearly to 0 over the second half).
-    #[arg(long)]
-    constant_lr: bool,
-    /// Size of the generator's noise input.
-    #[arg(long, default_value_t = 64)]
-    latent: usize,
+    #[command(flatten)]
+    gan: generative::GanArgs,
     /// Channels at 14×14 (twice as many at 7×7), in both networks.
     #[arg(long, default_value_t = 32)]
     width: usize,
-    /// Dropout in the discriminator (0: none; BatchNorm regularises it enough).
-    #[arg(long, default_value_t = 0.0)]
-    dropout: f64,
-    /// Folder for the sample grids and the loss plot.
-    #[arg(long, default_value = "out")]
-    out_dir: PathBuf,
-    /// Only score the images in this file (raw little-endian f32 pixels in [0, 1], 784 per
-    /// image, as `bench/pytorch_dcgan.py --train` writes them) and exit.
-    #[arg(long)]
-    score_file: Option<PathBuf>,
-    /// The scoring classifier's weights (trained and saved there if missing).
-    #[arg(long, default_value_os_t = generative::default_classifier_path())]
-    classifier: PathBuf,
 }
 
 fn main() {
@@ -70,37 +47,12 @@ fn main() {
 }
 
 fn run(args: &Args) -> ferrograd::Result<()> {
-    let device = Device::parse(&args.run.device)?;
-    let classifier = DigitClassifier::load_or_train(&args.classifier, &args.run.data_dir)?;
-    if let Some(path) = &args.score_file {
-        return generative::score_file(path, &classifier);
-    }
-    let (train, test) = generative::load_pixels(&args.run.data_dir)?;
-    let mut rng = Rng::new(args.run.seed);
-    let generator = dcgan_generator(args.latent, args.width, &mut rng)?;
-    let discriminator = dcgan_discriminator(args.width, args.dropout, args.run.seed ^ 0xD15C, &mut rng)?;
-    dcgan_init(&generator, &mut rng)?;
-    dcgan_init(&discriminator, &mut rng)?;
-    generative::move_to(&[&generator, &discriminator], device)?;
-    println!(
-        "DCGAN: generator {} parameters, discriminator {} parameters; device {device}",
-        generator.num_parameters(),
-        discriminator.num_parameters()
-    );
-    generative::ensure_dir(&args.out_dir)?;
-    let cfg = GanConfig {
-        example: "dcgan",
-        epochs: args.run.epochs,
-        batch_size: args.run.batch_size,
-        lr: args.run.lr,
-        beta1: args.beta1,
-        constant_lr: args.constant_lr,
-        latent: args.latent,
-        seed: args.run.seed,
-        device,
-        image_shape: vec![1, 28, 28],
-        out_dir: args.out_dir.clone(),
-    };
-    let history = generative::train_gan(&generator, &discriminator, train, &cfg, &classifier)?;
-    generative::report_gan(&generator, &history, &cfg, &classifier, &test)
+    let (latent, width, dropout_seed) = (args.gan.latent, args.width, args.run.seed ^ 0xD15C);
+    generative::run_gan("dcgan", &args.run, &args.gan, vec![1, 28, 28], |rng| {
+        let generator = dcgan_generator(latent, width, rng)?;
+        let discriminator = dcgan_discriminator(width, args.gan.dropout, dropout_seed, rng)?;
+        dcgan_init(&generator, rng)?;
+        dcgan_init(&discriminator, rng)?;
+        Ok((generator, discriminator))
+    })
 }

@@ -12,9 +12,6 @@
 
 use clap::Parser;
 use ferrograd::models::zoo::{mlp_discriminator, mlp_generator};
-use ferrograd::{Device, Module, Rng};
-use generative::{DigitClassifier, GanConfig};
-use std::path::PathBuf;
 
 #[allow(dead_code)] // the MNIST examples' JSON line and summary
 #[path = "common/mod.rs"]
@@ -29,29 +26,14 @@ mod generative;
     about = "Train an MLP GAN on MNIST and score its samples (ferrograd example)",
     mut_arg("epochs", |a| a.default_value("30")),
     mut_arg("batch_size", |a| a.default_value("64")),
-    mut_arg("lr", |a| a.default_value("0.0002").help("Adam learning rate of both networks"))
+    mut_arg("lr", |a| a.default_value("0.0002").help("Adam learning rate of both networks")),
+    mut_arg("dropout", |a| a.default_value("0.3"))
 )]
 struct Args {
     #[command(flatten)]
     run: common::RunArgs,
-    /// Adam's β₁.
-    #[arg(long, default_value_t = 0.5)]
-    beta1: f64,
-    /// Keep the learning rate constant (default: decay it linearly to 0 over the second half).
-    #[arg(long)]
-    constant_lr: bool,
-    /// Size of the generator's noise input.
-    #[arg(long, default_value_t = 64)]
-    latent: usize,
-    /// Dropout in the discriminator.
-    #[arg(long, default_value_t = 0.3)]
-    dropout: f64,
-    /// Folder for the sample grids and the loss plot.
-    #[arg(long, default_value = "out")]
-    out_dir: PathBuf,
-    /// The scoring classifier's weights (trained and saved there if missing).
-    #[arg(long, default_value_os_t = generative::default_classifier_path())]
-    classifier: PathBuf,
+    #[command(flatten)]
+    gan: generative::GanArgs,
 }
 
 fn main() {
@@ -63,32 +45,8 @@ fn main() {
 }
 
 fn run(args: &Args) -> ferrograd::Result<()> {
-    let device = Device::parse(&args.run.device)?;
-    let classifier = DigitClassifier::load_or_train(&args.classifier, &args.run.data_dir)?;
-    let (train, test) = generative::load_pixels(&args.run.data_dir)?;
-    let mut rng = Rng::new(args.run.seed);
-    let generator = mlp_generator(args.latent, &mut rng)?;
-    let discriminator = mlp_discriminator(args.dropout, args.run.seed ^ 0xD15C, &mut rng)?;
-    generative::move_to(&[&generator, &discriminator], device)?;
-    println!(
-        "GAN: generator {} parameters, discriminator {} parameters; device {device}",
-        generator.num_parameters(),
-        discriminator.num_parameters()
-    );
-    generative::ensure_dir(&args.out_dir)?;
-    let cfg = GanConfig {
-        example: "gan",
-        epochs: args.run.epochs,
-        batch_size: args.run.batch_size,
-        lr: args.run.lr,
-        beta1: args.beta1,
-        constant_lr: args.constant_lr,
-        latent: args.latent,
-        seed: args.run.seed,
-        device,
-        image_shape: vec![784],
-        out_dir: args.out_dir.clone(),
-    };
-    let history = generative::train_gan(&generator, &discriminator, train, &cfg, &classifier)?;
-    generative::report_gan(&generator, &history, &cfg, &classifier, &test)
+    let dropout_seed = args.run.seed ^ 0xD15C;
+    generative::run_gan("gan", &args.run, &args.gan, vec![784], |rng| {
+        Ok((mlp_generator(args.gan.latent, rng)?, mlp_discriminator(args.gan.dropout, dropout_seed, rng)?))
+    })
 }

@@ -17,11 +17,10 @@
 
 use clap::{Parser, ValueEnum};
 use ferrograd::models::data::DataLoader;
-use ferrograd::models::optim::{Adam, AdamConfig, Optimizer};
+use ferrograd::models::optim::{Adam, AdamConfig};
 use ferrograd::models::zoo::Vae;
 use ferrograd::{no_grad, DType, Device, Module, Rng, Tensor, Var};
 use std::path::PathBuf;
-use std::time::Instant;
 
 #[allow(dead_code)] // the MNIST examples' JSON line and summary
 #[path = "common/mod.rs"]
@@ -118,43 +117,28 @@ fn run(args: &Args) -> ferrograd::Result<()> {
     );
     let mut opt = Adam::new(vae.parameters(), AdamConfig { lr: args.run.lr, ..Default::default() })?;
     let mut loader = DataLoader::new(train, args.run.batch_size, true, false, args.run.seed)?;
-    let total_steps = args.run.epochs * loader.num_batches();
-    let (mut step, mut train_seconds) = (0usize, 0.0);
-    let mut test_terms = evaluate(&vae, &test_x, &mut rng)?;
-    for epoch in 1..=args.run.epochs {
-        let bar = generative::progress_bar(loader.num_batches(), format!("epoch {epoch}/{}", args.run.epochs));
-        let start = Instant::now();
-        let (mut loss_sum, mut batches) = (0.0, 0usize);
-        for batch in loader.epoch() {
-            let (pixels, _) = batch?;
-            // Cosine decay of the learning rate, from lr to 0 over the run.
-            let progress = step as f64 / total_steps as f64;
-            opt.set_lr(args.run.lr * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
-            step += 1;
+    // Evaluation draws its latent samples from a generator of its own, so that training and
+    // evaluation can each hold one.
+    let mut eval_rng = Rng::new(args.run.seed ^ 0xE7A1);
+    let mut test_terms = evaluate(&vae, &test_x, &mut eval_rng)?;
+    let train_seconds = generative::fit(
+        &mut loader,
+        &mut opt,
+        args.run.lr,
+        args.run.epochs,
+        |pixels| {
             let x = Var::constant(binarize(&pixels, args.binarize, &mut rng)?.to_device(device)?);
-            let loss = vae.negative_elbo(&x, args.beta, &mut rng)?.loss;
-            opt.zero_grad();
-            loss.backward()?;
-            opt.step()?;
-            loss_sum += loss.value().item()?;
-            batches += 1;
-            if batches % 50 == 0 {
-                bar.set_message(format!("loss {:.2}", loss_sum / batches as f64));
-            }
-            bar.inc(1);
-        }
-        let secs = start.elapsed().as_secs_f64();
-        bar.finish_and_clear();
-        train_seconds += secs;
-        test_terms = evaluate(&vae, &test_x, &mut rng)?;
-        println!(
-            "epoch {epoch}: train loss {:.2}  test −ELBO {:.2} nats (reconstruction {:.2} + KL {:.2})  {secs:.1}s",
-            loss_sum / batches.max(1) as f64,
-            test_terms[0],
-            test_terms[1],
-            test_terms[2]
-        );
-    }
+            Ok(vae.negative_elbo(&x, args.beta, &mut rng)?.loss)
+        },
+        |epoch, train_loss, secs| {
+            test_terms = evaluate(&vae, &test_x, &mut eval_rng)?;
+            let [nelbo, reconstruction, kl] = test_terms;
+            println!(
+                "epoch {epoch}: train loss {train_loss:.2}  test −ELBO {nelbo:.2} nats (reconstruction {reconstruction:.2} + KL {kl:.2})  {secs:.1}s"
+            );
+            Ok(())
+        },
+    )?;
     write_pictures(&vae, &test_x, args, &mut rng)?;
     if let Some(path) = &args.save {
         ferrograd::models::checkpoint::save(&vae, path)?;

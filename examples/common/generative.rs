@@ -233,6 +233,114 @@ pub fn move_to(modules: &[&dyn Module], device: Device) -> ferrograd::Result<()>
     Ok(())
 }
 
+/// The flags the GAN examples share (beside [`common::RunArgs`]).
+#[derive(clap::Args, Debug)]
+pub struct GanArgs {
+    /// Adam's β₁.
+    #[arg(long, default_value_t = 0.5)]
+    pub beta1: f64,
+    /// Keep the learning rate constant (default: decay it linearly to 0 over the second half).
+    #[arg(long)]
+    pub constant_lr: bool,
+    /// Size of the generator's noise input.
+    #[arg(long, default_value_t = 64)]
+    pub latent: usize,
+    /// Dropout in the discriminator.
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f64,
+    /// Folder for the sample grids and the loss plot.
+    #[arg(long, default_value = "out")]
+    pub out_dir: PathBuf,
+    /// Only score the images in this file (raw little-endian f32 pixels in [0, 1], 784 per
+    /// image, as `bench/pytorch_dcgan.py --train` writes them) and exit.
+    #[arg(long)]
+    pub score_file: Option<PathBuf>,
+    /// The scoring classifier's weights (trained and saved there if missing).
+    #[arg(long, default_value_os_t = default_classifier_path())]
+    pub classifier: PathBuf,
+}
+
+/// A whole GAN example: loads the classifier and the data, builds the two networks with
+/// `build(rng)` (generator, discriminator), trains them, and reports. Images reach the networks
+/// in `image_shape` (`[784]` or `[1, 28, 28]`).
+pub fn run_gan(
+    example: &'static str,
+    run: &common::RunArgs,
+    gan: &GanArgs,
+    image_shape: Vec<usize>,
+    build: impl FnOnce(&mut Rng) -> ferrograd::Result<(Sequential, Sequential)>,
+) -> ferrograd::Result<()> {
+    let device = Device::parse(&run.device)?;
+    let classifier = DigitClassifier::load_or_train(&gan.classifier, &run.data_dir)?;
+    if let Some(path) = &gan.score_file {
+        return score_file(path, &classifier);
+    }
+    let (train, test) = load_pixels(&run.data_dir)?;
+    let (generator, discriminator) = build(&mut Rng::new(run.seed))?;
+    move_to(&[&generator, &discriminator], device)?;
+    println!(
+        "{example}: generator {} parameters, discriminator {} parameters; device {device}",
+        generator.num_parameters(),
+        discriminator.num_parameters()
+    );
+    ensure_dir(&gan.out_dir)?;
+    let cfg = GanConfig {
+        example,
+        epochs: run.epochs,
+        batch_size: run.batch_size,
+        lr: run.lr,
+        beta1: gan.beta1,
+        constant_lr: gan.constant_lr,
+        latent: gan.latent,
+        seed: run.seed,
+        device,
+        image_shape,
+        out_dir: gan.out_dir.clone(),
+    };
+    let history = train_gan(&generator, &discriminator, train, &cfg, &classifier)?;
+    report_gan(&generator, &history, &cfg, &classifier, &test)
+}
+
+/// Trains for `epochs` epochs with a cosine learning-rate schedule (from `lr` down to 0 over the
+/// run), a progress bar and the running mean loss: `loss(pixels)` gives each batch's loss, and
+/// `after_epoch(epoch, mean train loss, seconds)` reports. Returns the seconds spent training.
+pub fn fit(
+    loader: &mut DataLoader,
+    opt: &mut dyn Optimizer,
+    lr: f64,
+    epochs: usize,
+    mut loss: impl FnMut(Tensor) -> ferrograd::Result<Var>,
+    mut after_epoch: impl FnMut(usize, f64, f64) -> ferrograd::Result<()>,
+) -> ferrograd::Result<f64> {
+    let total_steps = (epochs * loader.num_batches()).max(1) as f64;
+    let (mut step, mut train_seconds) = (0usize, 0.0);
+    for epoch in 1..=epochs {
+        let bar = progress_bar(loader.num_batches(), format!("epoch {epoch}/{epochs}"));
+        let start = Instant::now();
+        let (mut loss_sum, mut batches) = (0.0, 0usize);
+        for batch in loader.epoch() {
+            let (pixels, _) = batch?;
+            opt.set_lr(lr * 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / total_steps).cos()));
+            step += 1;
+            let l = loss(pixels)?;
+            opt.zero_grad();
+            l.backward()?;
+            opt.step()?;
+            loss_sum += l.value().item()?;
+            batches += 1;
+            if batches.is_multiple_of(50) {
+                bar.set_message(format!("loss {:.4}", loss_sum / batches as f64));
+            }
+            bar.inc(1);
+        }
+        let secs = start.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        train_seconds += secs;
+        after_epoch(epoch, loss_sum / batches.max(1) as f64, secs)?;
+    }
+    Ok(train_seconds)
+}
+
 /// What a GAN run needs beyond its two networks.
 pub struct GanConfig {
     /// The example's name, for file names and the JSON line.

@@ -103,7 +103,8 @@ fn log_floored(v: &Var) -> Result<Var> {
     let value = v.value();
     let smallest_normal = if value.dtype() == DType::F32 { f32::MIN_POSITIVE as f64 } else { f64::MIN_POSITIVE };
     let floor = value.lt(&value.scalar_like(smallest_normal.max((-100f64).exp())))?;
-    v.masked_fill(&floor, 1.0)?.log()?.masked_fill(&floor, -100.0)?.clamp(-100.0, f64::INFINITY)
+    // At or above the threshold (≥ e^−100), ln v ≥ −100 already: no clamp is needed.
+    v.masked_fill(&floor, 1.0)?.log()?.masked_fill(&floor, -100.0)
 }
 
 /// KL divergence of a diagonal Gaussian `q = N(μ, diag(σ²))`, given as `μ` and `log σ²`, from the
