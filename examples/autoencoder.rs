@@ -12,9 +12,7 @@
 //! reconstructions. The last line is a JSON object with `test_loss`.
 
 use clap::{Parser, ValueEnum};
-use ferrograd::models::data::DataLoader;
 use ferrograd::models::loss::{binary_cross_entropy_with_logits, mse_loss, Reduction};
-use ferrograd::models::optim::{Adam, AdamConfig};
 use ferrograd::models::zoo::Autoencoder;
 use ferrograd::{no_grad, Device, Module, Rng, Tensor, Var};
 use std::path::PathBuf;
@@ -98,14 +96,11 @@ fn run(args: &Args) -> ferrograd::Result<()> {
     };
     generative::move_to(&[&model], device)?;
     println!("{:?} autoencoder: {} parameters; device {device}", args.arch, model.num_parameters());
-    let mut opt = Adam::new(model.parameters(), AdamConfig { lr: args.run.lr, ..Default::default() })?;
-    let mut loader = DataLoader::new(train, args.run.batch_size, true, false, args.run.seed)?;
     let mut test_loss = evaluate(&model, &test.inputs, args.arch, device)?;
     let train_seconds = generative::fit(
-        &mut loader,
-        &mut opt,
-        args.run.lr,
-        args.run.epochs,
+        &args.run,
+        train,
+        model.parameters(),
         |pixels| {
             let x = Var::constant(shaped(&pixels, args.arch)?.to_device(device)?);
             binary_cross_entropy_with_logits(&model.forward(&x)?, &x, Reduction::Mean)

@@ -16,8 +16,6 @@
 //! object with `test_nelbo`.
 
 use clap::{Parser, ValueEnum};
-use ferrograd::models::data::DataLoader;
-use ferrograd::models::optim::{Adam, AdamConfig};
 use ferrograd::models::zoo::Vae;
 use ferrograd::{no_grad, DType, Device, Module, Rng, Tensor, Var};
 use std::path::PathBuf;
@@ -115,17 +113,14 @@ fn run(args: &Args) -> ferrograd::Result<()> {
         h = args.hidden,
         z = args.latent
     );
-    let mut opt = Adam::new(vae.parameters(), AdamConfig { lr: args.run.lr, ..Default::default() })?;
-    let mut loader = DataLoader::new(train, args.run.batch_size, true, false, args.run.seed)?;
     // Evaluation draws its latent samples from a generator of its own, so that training and
     // evaluation can each hold one.
     let mut eval_rng = Rng::new(args.run.seed ^ 0xE7A1);
     let mut test_terms = evaluate(&vae, &test_x, &mut eval_rng)?;
     let train_seconds = generative::fit(
-        &mut loader,
-        &mut opt,
-        args.run.lr,
-        args.run.epochs,
+        &args.run,
+        train,
+        vae.parameters(),
         |pixels| {
             let x = Var::constant(binarize(&pixels, args.binarize, &mut rng)?.to_device(device)?);
             Ok(vae.negative_elbo(&x, args.beta, &mut rng)?.loss)

@@ -284,34 +284,25 @@ pub fn run_gan(
         discriminator.num_parameters()
     );
     ensure_dir(&gan.out_dir)?;
-    let cfg = GanConfig {
-        example,
-        epochs: run.epochs,
-        batch_size: run.batch_size,
-        lr: run.lr,
-        beta1: gan.beta1,
-        constant_lr: gan.constant_lr,
-        latent: gan.latent,
-        seed: run.seed,
-        device,
-        image_shape,
-        out_dir: gan.out_dir.clone(),
-    };
+    let cfg = GanConfig { example, run, gan, device, image_shape };
     let history = train_gan(&generator, &discriminator, train, &cfg, &classifier)?;
     report_gan(&generator, &history, &cfg, &classifier, &test)
 }
 
-/// Trains for `epochs` epochs with a cosine learning-rate schedule (from `lr` down to 0 over the
-/// run), a progress bar and the running mean loss: `loss(pixels)` gives each batch's loss, and
-/// `after_epoch(epoch, mean train loss, seconds)` reports. Returns the seconds spent training.
+/// Trains `parameters` with Adam on shuffled batches of `train` for `run.epochs` epochs, with a
+/// cosine learning-rate schedule (from `run.lr` down to 0 over the run), a progress bar and the
+/// running mean loss: `loss(pixels)` gives each batch's loss, and `after_epoch(epoch, mean train
+/// loss, seconds)` reports. Returns the seconds spent training.
 pub fn fit(
-    loader: &mut DataLoader,
-    opt: &mut dyn Optimizer,
-    lr: f64,
-    epochs: usize,
+    run: &common::RunArgs,
+    train: TensorDataset,
+    parameters: Vec<Var>,
     mut loss: impl FnMut(Tensor) -> ferrograd::Result<Var>,
     mut after_epoch: impl FnMut(usize, f64, f64) -> ferrograd::Result<()>,
 ) -> ferrograd::Result<f64> {
+    let (lr, epochs) = (run.lr, run.epochs);
+    let mut opt = Adam::new(parameters, AdamConfig { lr, ..Default::default() })?;
+    let mut loader = DataLoader::new(train, run.batch_size, true, false, run.seed)?;
     let total_steps = (epochs * loader.num_batches()).max(1) as f64;
     let (mut step, mut train_seconds) = (0usize, 0.0);
     for epoch in 1..=epochs {
@@ -341,31 +332,20 @@ pub fn fit(
     Ok(train_seconds)
 }
 
-/// What a GAN run needs beyond its two networks.
-pub struct GanConfig {
+/// What a GAN run needs beyond its two networks: its flags, and what was derived from them.
+pub struct GanConfig<'a> {
     /// The example's name, for file names and the JSON line.
     pub example: &'static str,
-    /// Passes over the 60,000 training images.
-    pub epochs: usize,
-    /// Images per step (real and generated each).
-    pub batch_size: usize,
-    /// Adam's learning rate, for both networks.
-    pub lr: f64,
-    /// Adam's β₁ (DCGAN: 0.5; the default 0.9 makes GAN training oscillate).
-    pub beta1: f64,
-    /// Keep the learning rate constant in the second half of training too, instead of decaying it
-    /// linearly to 0 there (as CycleGAN does: the last steps then settle instead of oscillating).
-    pub constant_lr: bool,
-    /// Latent size of the generator's input.
-    pub latent: usize,
-    /// Seed for noise and shuffling.
-    pub seed: u64,
-    /// Where the networks run.
+    /// Epochs, batch size, learning rate (both networks' Adam), seed.
+    pub run: &'a common::RunArgs,
+    /// Adam's β₁ (DCGAN: 0.5; the default 0.9 makes GAN training oscillate), the learning-rate
+    /// schedule (constant, or decayed linearly to 0 over the second half, as CycleGAN does, so
+    /// that the last steps settle instead of oscillating), latent size, output folder.
+    pub gan: &'a GanArgs,
+    /// Where the networks run (parsed from `run.device`).
     pub device: Device,
     /// The shape of one image as the networks take it (`[784]` or `[1, 28, 28]`).
     pub image_shape: Vec<usize>,
-    /// Folder for the PNGs.
-    pub out_dir: PathBuf,
 }
 
 /// What a GAN run measured.
@@ -393,7 +373,7 @@ pub fn sample_many(generator: &dyn Module, n: usize, cfg: &GanConfig, rng: &mut 
         .step_by(500)
         .map(|s| {
             let noise =
-                rng.normal_tensor(&[500.min(n - s), cfg.latent], 0.0, 1.0, DType::F32)?.to_device(cfg.device)?;
+                rng.normal_tensor(&[500.min(n - s), cfg.gan.latent], 0.0, 1.0, DType::F32)?.to_device(cfg.device)?;
             generate(generator, &noise)?.to_device(Device::Cpu)
         })
         .collect::<ferrograd::Result<Vec<_>>>()?;
@@ -402,7 +382,7 @@ pub fn sample_many(generator: &dyn Module, n: usize, cfg: &GanConfig, rng: &mut 
 
 /// Trains a GAN with [`gan_train_step`] (the non-saturating loss) and Adam for both networks,
 /// the learning rate constant for the first half of the steps and then decayed linearly to 0
-/// (unless `cfg.constant_lr`).
+/// (unless `cfg.gan.constant_lr`).
 /// Real pixels are scaled to [−1, 1] to match the generator's tanh. After every epoch, writes
 /// `<example>_epoch<N>.png`: 64 samples from fixed noise, so successive grids show the same
 /// latent points improving.
@@ -413,19 +393,19 @@ pub fn train_gan(
     cfg: &GanConfig,
     classifier: &DigitClassifier,
 ) -> ferrograd::Result<GanHistory> {
-    let adam = AdamConfig { lr: cfg.lr, betas: (cfg.beta1, 0.999), ..Default::default() };
+    let adam = AdamConfig { lr: cfg.run.lr, betas: (cfg.gan.beta1, 0.999), ..Default::default() };
     let mut opt_g = Adam::new(generator.parameters(), adam)?;
     let mut opt_d = Adam::new(discriminator.parameters(), adam)?;
-    let mut loader = DataLoader::new(train, cfg.batch_size, true, true, cfg.seed)?;
-    let mut rng = Rng::new(cfg.seed ^ 0x6A4);
-    let fixed_noise = rng.normal_tensor(&[64, cfg.latent], 0.0, 1.0, DType::F32)?.to_device(cfg.device)?;
-    let total_steps = (cfg.epochs * loader.num_batches()).max(1) as f64;
+    let mut loader = DataLoader::new(train, cfg.run.batch_size, true, true, cfg.run.seed)?;
+    let mut rng = Rng::new(cfg.run.seed ^ 0x6A4);
+    let fixed_noise = rng.normal_tensor(&[64, cfg.gan.latent], 0.0, 1.0, DType::F32)?.to_device(cfg.device)?;
+    let total_steps = (cfg.run.epochs * loader.num_batches()).max(1) as f64;
     let mut step = 0usize;
     let mut history = GanHistory { generator: Vec::new(), discriminator: Vec::new(), epoch_seconds: Vec::new() };
-    for epoch in 1..=cfg.epochs {
+    for epoch in 1..=cfg.run.epochs {
         generator.train();
         discriminator.train();
-        let bar = progress_bar(loader.num_batches(), format!("epoch {epoch}/{}", cfg.epochs));
+        let bar = progress_bar(loader.num_batches(), format!("epoch {epoch}/{}", cfg.run.epochs));
         let start = Instant::now();
         for batch in loader.epoch() {
             let (pixels, _) = batch?;
@@ -434,9 +414,9 @@ pub fn train_gan(
             shape.extend(&cfg.image_shape);
             let real = Var::constant(pixels.mul_scalar(2.0)?.add_scalar(-1.0)?.reshape(&shape)?.to_device(cfg.device)?);
             let noise =
-                Var::constant(rng.normal_tensor(&[b, cfg.latent], 0.0, 1.0, DType::F32)?.to_device(cfg.device)?);
-            if !cfg.constant_lr {
-                let lr = cfg.lr * (2.0 * (1.0 - step as f64 / total_steps)).min(1.0);
+                Var::constant(rng.normal_tensor(&[b, cfg.gan.latent], 0.0, 1.0, DType::F32)?.to_device(cfg.device)?);
+            if !cfg.gan.constant_lr {
+                let lr = cfg.run.lr * (2.0 * (1.0 - step as f64 / total_steps)).min(1.0);
                 opt_g.set_lr(lr);
                 opt_d.set_lr(lr);
             }
@@ -457,7 +437,7 @@ pub fn train_gan(
         let seconds = start.elapsed().as_secs_f64();
         bar.finish_and_clear();
         history.epoch_seconds.push(seconds);
-        let grid = cfg.out_dir.join(format!("{}_epoch{epoch}.png", cfg.example));
+        let grid = cfg.gan.out_dir.join(format!("{}_epoch{epoch}.png", cfg.example));
         write_grid(&grid, &generate(generator, &fixed_noise)?, 8, 2)?;
         let steps = loader.num_batches();
         let mean = |v: &[f64]| v[v.len() - steps..].iter().sum::<f64>() / steps as f64;
@@ -467,7 +447,7 @@ pub fn train_gan(
             "epoch {epoch}: D loss {:.4}  G loss {:.4}  score {score:.2}  {seconds:.1}s ({:.0} images/s)  samples: {}",
             mean(&history.discriminator),
             mean(&history.generator),
-            (steps * cfg.batch_size) as f64 / seconds,
+            (steps * cfg.run.batch_size) as f64 / seconds,
             grid.display()
         );
     }
@@ -484,14 +464,14 @@ pub fn report_gan(
     classifier: &DigitClassifier,
     test: &TensorDataset,
 ) -> ferrograd::Result<()> {
-    let plot = cfg.out_dir.join(format!("{}_losses.png", cfg.example));
+    let plot = cfg.gan.out_dir.join(format!("{}_losses.png", cfg.example));
     if !history.generator.is_empty() {
         let series: [(&str, &[f64]); 2] =
             [("discriminator", &history.discriminator), ("generator", &history.generator)];
         plot_losses(&plot, &format!("{}: losses", cfg.example), &series, 50)?;
         println!("loss curves: {}", plot.display());
     }
-    let samples = sample_many(generator, 10_000, cfg, &mut Rng::new(cfg.seed ^ 0x5C0))?;
+    let samples = sample_many(generator, 10_000, cfg, &mut Rng::new(cfg.run.seed ^ 0x5C0))?;
     let fake = classifier.score(&samples)?;
     let real = classifier.score(&test.inputs)?;
     println!("score of 10,000 samples: {:.3} (real test digits: {:.3})", fake.score, real.score);
@@ -511,10 +491,10 @@ pub fn report_gan(
         "{{\"example\":\"{}\",\"device\":\"{}\",\"epochs\":{},\"batch_size\":{},\"lr\":{},\"seed\":{},\"score\":{:.4},\"real_score\":{:.4},\"class_histogram\":{:?},\"d_loss\":{},\"g_loss\":{},\"seconds_per_epoch\":{per_epoch}}}",
         cfg.example,
         cfg.device,
-        cfg.epochs,
-        cfg.batch_size,
-        cfg.lr,
-        cfg.seed,
+        cfg.run.epochs,
+        cfg.run.batch_size,
+        cfg.run.lr,
+        cfg.run.seed,
         fake.score,
         real.score,
         fake.histogram,
