@@ -61,6 +61,9 @@ struct Args {
     /// Stop training after this many minutes (the schedule still assumes all epochs).
     #[arg(long, default_value_t = 14.0)]
     max_minutes: f64,
+    /// Also report the validation loss after every epoch (costs a pass over the held-out text).
+    #[arg(long)]
+    val_each_epoch: bool,
     /// Seed for initialisation, batches and sampling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -246,6 +249,9 @@ fn run(args: &Args) -> ferrograd::Result<()> {
             (step * args.batch_size * t) as f64 / start.elapsed().as_secs_f64(),
             start.elapsed().as_secs_f64()
         );
+        if args.val_each_epoch {
+            println!("epoch {epoch}: val loss {:.4}", evaluate(&model, &corpus.val, args.batch_size, t)?);
+        }
     }
     let secs = start.elapsed().as_secs_f64();
     let val_loss = evaluate(&model, &corpus.val, args.batch_size, t)?;

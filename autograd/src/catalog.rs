@@ -288,6 +288,17 @@ pub fn catalog(seed: u64) -> Vec<OpCase> {
     let norm: CaseFn = Rc::new(|v: &[Var]| v[0].layer_norm(&[4], Some(&v[1]), Some(&v[2]), 1e-5));
     let inputs = vec![g.uniform(&[3, 4]), g.uniform(&[4]), g.uniform(&[4])];
     cases.push(case("layer_norm", true, "affine", inputs, norm));
+    // Batch norm: the fused op on images, on features, and on a non-contiguous view (the input
+    // stored as [C, N, H, W]); and its composed form.
+    let bn: CaseFn = Rc::new(|v: &[Var]| Ok(v[0].batch_norm_train(&v[1], &v[2], 1e-5)?.0));
+    let inputs = vec![g.uniform(&[2, 3, 2, 2]), g.uniform(&[3]), g.uniform(&[3])];
+    cases.push(case("batch_norm", false, "[N, C, H, W]", inputs.clone(), bn.clone()));
+    cases.push(case("batch_norm", false, "[N, C]", vec![g.uniform(&[5, 3]), g.uniform(&[3]), g.uniform(&[3])], bn));
+    let bn_t: CaseFn = Rc::new(|v: &[Var]| Ok(v[0].transpose(0, 1)?.batch_norm_train(&v[1], &v[2], 1e-5)?.0));
+    let transposed = vec![g.uniform(&[3, 2, 2, 2]), g.uniform(&[3]), g.uniform(&[3])];
+    cases.push(case("batch_norm", false, "non-contiguous", transposed, bn_t));
+    let bn_composed: CaseFn = Rc::new(|v: &[Var]| v[0].batch_norm_composed(&v[1], &v[2], 1e-5));
+    cases.push(case("batch_norm_composed", true, "[N, C, H, W]", inputs, bn_composed));
 
     // Recurrences over 3 steps, both directions: the fused ops, and their unfused forms.
     let (b, s, h) = (2, 3, 2);

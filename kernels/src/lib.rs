@@ -27,6 +27,7 @@ pub mod elementwise;
 pub mod float;
 pub mod index;
 pub mod matmul;
+pub mod norm;
 pub mod optim;
 pub mod parallel;
 pub mod recurrent;

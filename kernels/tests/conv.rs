@@ -213,3 +213,19 @@ fn conv2d_kernels_match_the_loop_reference_on_a_large_layer() {
     };
     check_conv::<f32>(&geo, 5).unwrap();
 }
+
+/// Many small images with a ragged last block: the kernels put several 7×7 images side by
+/// side in one product (37 images on the parallel path: blocks of 10, 10, 10 and 7).
+#[test]
+fn conv2d_kernels_match_the_loop_reference_on_many_small_images() {
+    let window =
+        Window2d { n: 37, c: 32, h: 9, w: 9, kernel: [3, 3], stride: [1, 1], padding: [0, 0], dilation: [1, 1] };
+    check_conv::<f32>(&Conv2dGeometry { window, out_channels: 64, groups: 1 }, 6).unwrap();
+    // The window is the whole image (one output position), as for a transposed convolution
+    // from a 1×1 input: the kernels multiply the images in place, on the parallel path and
+    // (a few grouped images) on one thread.
+    let window = Window2d { n: 50, c: 64, h: 7, w: 7, kernel: [7, 7], ..window };
+    check_conv::<f32>(&Conv2dGeometry { window, out_channels: 64, groups: 1 }, 7).unwrap();
+    let window = Window2d { n: 3, c: 4, h: 3, w: 2, kernel: [3, 2], stride: [2, 1], ..window };
+    check_conv::<f64>(&Conv2dGeometry { window, out_channels: 6, groups: 2 }, 8).unwrap();
+}

@@ -73,14 +73,18 @@ impl Var {
     /// [`Var::conv2d_unfolded`] (im2col, then one matmul) when the whole column matrix is at
     /// most [`UNFOLD_MAX_BYTES`](crate::ops::UNFOLD_MAX_BYTES) — small images, where building
     /// the columns once and reusing them for the weight gradient wins — and
-    /// [`Var::conv2d_fused`] (blocked, never materialising the columns) above that.
+    /// [`Var::conv2d_fused`] (blocked, never materialising the columns) above that, or when
+    /// each image has a single output position (a transposed convolution from 1×1 inputs
+    /// differentiates into one), where the fused kernel runs one product over the whole batch.
     #[track_caller]
     pub fn conv2d(&self, weight: &Var, bias: Option<&Var>, window: Window, groups: usize) -> Result<Var> {
         let (xs, ws) = (self.shape(), weight.shape());
         let [n, _, oh, ow] = window.conv2d_output_shape(&xs, &ws, groups)?;
         let columns = [n, xs[1], ws[2], ws[3], oh, ow, self.value().dtype().size_in_bytes()];
         let bytes = columns.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
-        if bytes.is_some_and(|b| b <= UNFOLD_MAX_BYTES) {
+        // One output position per image (the window covers the image): unfolding would give
+        // one-column products, while the fused kernel multiplies the whole batch at once.
+        if oh * ow > 1 && bytes.is_some_and(|b| b <= UNFOLD_MAX_BYTES) {
             self.conv2d_unfolded(weight, bias, window, groups)
         } else {
             self.conv2d_fused(weight, bias, window, groups)

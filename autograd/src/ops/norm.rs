@@ -1,8 +1,10 @@
-//! Normalisation, composed from differentiable reductions (so gradients and second derivatives
-//! come from the rules of `mean`, `sub`, `mul`, `sqrt` …).
+//! Normalisation. Layer norm is composed from differentiable reductions (so gradients and
+//! second derivatives come from the rules of `mean`, `sub`, `mul`, `sqrt` …). Batch norm in
+//! training mode is also one fused op with a hand-derived rule ([`Var::batch_norm_train`]),
+//! which differentiates the composed form only when a graph of the gradient is asked for.
 
-use crate::Var;
-use ferrograd_tensor::{Error, Result};
+use crate::{grad, is_grad_enabled, OpInfo, Saved, Var};
+use ferrograd_tensor::{Error, Result, Tensor};
 
 impl Var {
     /// `(x − mean) / √(var + eps)` over the last `normalized.len()` dims, whose sizes must equal
@@ -44,5 +46,68 @@ impl Var {
         let centred = self.sub(&self.mean(dims, true)?)?;
         let var = centred.mul(&centred)?.mean(dims, true)?;
         centred.div(&var.add_scalar(eps)?.sqrt()?)
+    }
+}
+
+impl Var {
+    /// Training-mode batch normalisation of `[N, C, ...]` over every dim but the channels, as
+    /// one op: `y = γ·x̂ + β` with `x̂ = (x − μ)/√(σ² + ε)`, the batch's per-channel mean `μ` and
+    /// population variance `σ²` (returned beside `y`, for the running statistics). `weight`
+    /// (γ) and `bias` (β) are `[C]`.
+    ///
+    /// Rule, with `g = ∂L/∂y`, `M` values per channel and `r = 1/√(σ² + ε)`:
+    /// ```text
+    /// ∂β = Σ g        ∂γ = Σ g·x̂        ∂x = γ·r·(g − ∂β/M − x̂·∂γ/M)
+    /// ```
+    /// `∂x` has three terms because `x` reaches `y` three ways: directly (`r·g`), through the
+    /// mean (each value moves `μ` by `1/M`) and through the variance (by `2(x − μ)/M`).
+    /// [`Var::batch_norm_composed`] is the same function written with elementary ops; the two
+    /// are gradchecked against each other, and with `create_graph` the rule differentiates it.
+    #[track_caller]
+    pub fn batch_norm_train(&self, weight: &Var, bias: &Var, eps: f64) -> Result<(Var, Tensor, Tensor)> {
+        let out = self.value().batch_norm_train(&weight.value(), &bias.value(), eps)?;
+        let (mean, var) = (out.mean.clone(), out.var.clone());
+        let y = Var::from_op(
+            &OpInfo {
+                name: "batch_norm",
+                rule: "∂β = Σg, ∂γ = Σg·x̂, ∂x = γ·r·(g − ∂β/M − x̂·∂γ/M)",
+                saves: &[Saved::Input(0), Saved::Input(1), Saved::Extra("mean, var")],
+            },
+            out.y,
+            &[self, weight, bias],
+            move |v, _, g| {
+                if is_grad_enabled() {
+                    // A graph of the gradient is wanted (double backward): differentiate the
+                    // composed form, whose gradient is made of differentiable ops.
+                    let y = v[0].batch_norm_composed(&v[1], &v[2], eps)?;
+                    return grad(&[&y], &[&v[0], &v[1], &v[2]], &[g], true);
+                }
+                let grads = v[0].value().batch_norm_backward(&g.value(), &v[1].value(), &mean, &var, eps)?;
+                Ok(vec![
+                    Some(Var::constant(grads.input)),
+                    Some(Var::constant(grads.weight)),
+                    Some(Var::constant(grads.bias)),
+                ])
+            },
+        )?;
+        Ok((y, out.mean, out.var))
+    }
+
+    /// [`Var::batch_norm_train`]'s output written with elementary ops, as a textbook derives
+    /// it: `standardize` over every dim but 1, then `· γ + β` broadcast over the channels.
+    #[track_caller]
+    pub fn batch_norm_composed(&self, weight: &Var, bias: &Var, eps: f64) -> Result<Var> {
+        let s = self.shape();
+        if s.len() < 2 || weight.shape() != [s[1]] || bias.shape() != [s[1]] {
+            return Err(Error::shape(
+                "batch_norm",
+                &[&s, &weight.shape(), &bias.shape()],
+                "expected an input [N, C, ...] with weight and bias [C]",
+            ));
+        }
+        let dims: Vec<usize> = (0..s.len()).filter(|&d| d != 1).collect();
+        let mut stat_shape = vec![1; s.len()];
+        stat_shape[1] = s[1];
+        self.standardize(&dims, eps)?.mul(&weight.reshape(&stat_shape)?)?.add(&bias.reshape(&stat_shape)?)
     }
 }

@@ -12,11 +12,14 @@
 //! reads it; the input gradient likewise computes one block of `Wᵀ · ∂y` and folds it back
 //! (`col2im`) before the next.
 //!
-//! Work is split over (image, group) pairs with rayon: a task owns its output rows (forward) or
-//! its input-gradient planes, so no two threads write the same element; for the weight gradient
+//! Small images are put side by side: when one image's columns fill less than a block, a block
+//! holds the columns of several images (`k × nb·L`), so that each product is wide enough to run
+//! at speed; the outputs are then copied out to each image. A window that covers the whole
+//! image (one output position) needs no columns at all: see [`dense`].
+//!
+//! Work is split over blocks of images with rayon: a task owns its images' outputs (forward) or
+//! input-gradient planes, so no two threads write the same element; for the weight gradient
 //! each thread sums into its own accumulator, added up at the end (no lock per element).
-//! (Blocks spanning several small images, for larger products, were tried: they measured the
-//! same on 13² images and cost an extra copy of the output, so blocks stay within one image.)
 
 use super::cpu::{checked_output, col2im_columns, im2col_columns};
 use super::Window2d;
@@ -55,8 +58,17 @@ struct Sizes {
     l: usize,
     /// Input pixels per channel: `H · W`.
     plane: usize,
-    /// Columns per block.
+    /// Columns per block and image (`l` when whole images fit in a block).
     block: usize,
+    /// Images per block: more than one only when a whole image's columns are small, so that
+    /// the products are wide enough to run at speed (an image of 7×7 outputs gives 49 columns;
+    /// a transposed convolution from a 1×1 input gives one).
+    images: usize,
+    /// Whether the work is split over threads.
+    parallel: bool,
+    /// Whether the window is the whole unpadded image (one output position): then the columns
+    /// are the images themselves and the convolution is a dense layer (see [`dense`]).
+    whole_window: bool,
 }
 
 impl Conv2dGeometry {
@@ -70,10 +82,21 @@ impl Conv2dGeometry {
         let (cg, og) = (g.c / self.groups, self.out_channels / self.groups);
         let k = cg * g.kernel[0] * g.kernel[1];
         let l = oh * ow;
-        // As many columns as fit in BLOCK_BYTES, in multiples of 32 (the widest GEMM tile).
+        let macs = g.n.saturating_mul(self.out_channels).saturating_mul(k).saturating_mul(l);
+        let threads = rayon::current_num_threads();
+        let parallel = macs >= PAR_MIN_MACS && threads > 1;
+        // As many columns as fit in BLOCK_BYTES: whole images side by side when one image's
+        // columns fit (leaving at least two blocks per thread to share out), else blocks of one
+        // image's columns in multiples of 32 (the widest GEMM tile).
         let fit = BLOCK_BYTES / std::mem::size_of::<T>() / k.max(1);
-        let block = if fit >= l { l } else { (fit / 32 * 32).max(32) };
-        Sizes { cg, og, k, l, plane: g.h * g.w, block: block.max(1) }
+        let (block, images) = if fit >= l {
+            let most = if parallel { g.n.div_ceil(2 * threads) } else { g.n };
+            (l, (fit / l.max(1)).clamp(1, most.max(1)))
+        } else {
+            ((fit / 32 * 32).max(32), 1)
+        };
+        let whole_window = g.kernel == [g.h, g.w] && g.padding == [0, 0];
+        Sizes { cg, og, k, l, plane: g.h * g.w, block: block.max(1), images, parallel, whole_window }
     }
 
     /// Output elements `N · O · OH · OW`.
@@ -92,14 +115,9 @@ impl Conv2dGeometry {
         let g = &self.window;
         g.n * g.c * g.h * g.w
     }
-
-    fn parallel(&self, s: &Sizes) -> bool {
-        let macs = self.window.n.saturating_mul(self.out_channels).saturating_mul(s.k).saturating_mul(s.l);
-        macs >= PAR_MIN_MACS && rayon::current_num_threads() > 1
-    }
 }
 
-/// The column blocks `[l0, l1)` covering `0..L`.
+/// The column blocks `[l0, l1)` covering `0..L` (one block when whole images fit).
 fn blocks(s: &Sizes) -> impl Iterator<Item = [usize; 2]> {
     let (l, block) = (s.l, s.block);
     (0..l.div_ceil(block)).map(move |b| [b * block, (b * block + block).min(l)])
@@ -111,29 +129,67 @@ fn for_each_chunk<T: Float, O: Slot<T>>(
     out: &mut [O],
     len: usize,
     parallel: bool,
-    task: impl Fn(usize, &mut [O], &mut Vec<T>) + Sync + Send,
+    task: impl Fn(usize, &mut [O], &mut Scratch<T>) + Sync + Send,
 ) {
     if parallel {
-        out.par_chunks_mut(len).enumerate().for_each_init(Vec::new, |scratch, (i, chunk)| task(i, chunk, scratch));
+        out.par_chunks_mut(len)
+            .enumerate()
+            .for_each_init(Scratch::default, |scratch, (i, chunk)| task(i, chunk, scratch));
     } else {
-        let mut scratch = Vec::new();
+        let mut scratch = Scratch::default();
         out.chunks_mut(len).enumerate().for_each(|(i, chunk)| task(i, chunk, &mut scratch));
     }
 }
 
-/// The im2col columns `l0..l1` of image `n`, group `grp`, into `cols` (resized to `k × width`).
+/// A worker's reusable buffers.
+#[derive(Default)]
+struct Scratch<T> {
+    /// A block of im2col columns, `k × width`.
+    cols: Vec<T>,
+    /// A block of output values (or output gradients), `og × width`, images side by side.
+    out: Vec<T>,
+    /// The weight gradient summed so far (weight gradient only).
+    acc: Vec<T>,
+    /// One block's weight-gradient product (weight gradient only).
+    product: Vec<T>,
+}
+
+/// The im2col columns `l0..l1` of the images `n0..n0 + nb`, group `grp`, side by side into
+/// `cols` (resized to `k × nb·(l1 − l0)`): image `j`'s columns start at column `j·(l1 − l0)`.
 fn fill_columns<T: Float>(
     x: &[T],
     geo: &Conv2dGeometry,
     s: &Sizes,
-    [n, grp]: [usize; 2],
+    [n0, nb, grp]: [usize; 3],
     l: [usize; 2],
     cols: &mut Vec<T>,
 ) {
     let width = l[1] - l[0];
-    cols.resize(s.k * width, T::ZERO);
-    let img = &x[(n * geo.window.c + grp * s.cg) * s.plane..][..s.cg * s.plane];
-    im2col_columns(img, &geo.window, s.cg, l, T::ZERO, &mut cols[..], width);
+    cols.resize(s.k * nb * width, T::ZERO);
+    for j in 0..nb {
+        let img = &x[((n0 + j) * geo.window.c + grp * s.cg) * s.plane..][..s.cg * s.plane];
+        im2col_columns(img, &geo.window, s.cg, l, T::ZERO, &mut cols[j * width..], nb * width);
+    }
+}
+
+/// Copies columns `l0..l1` of group `grp`'s output rows of images `n0..n0 + nb` out of `ys`
+/// (`[N, O, L]`) into `block` (`og × nb·(l1 − l0)`, images side by side), or back when `back`.
+fn gather_rows<T: Float>(
+    ys: &[T],
+    block: &mut Vec<T>,
+    geo: &Conv2dGeometry,
+    s: &Sizes,
+    [n0, nb, grp]: [usize; 3],
+    [l0, l1]: [usize; 2],
+) {
+    let width = l1 - l0;
+    block.resize(s.og * nb * width, T::ZERO);
+    for j in 0..nb {
+        for o in 0..s.og {
+            let src = &ys[((n0 + j) * geo.out_channels + grp * s.og + o) * s.l + l0..][..width];
+            block[(o * nb + j) * width..][..width].copy_from_slice(src);
+        }
+    }
 }
 
 /// `y = conv2d(x, w)`: `x` dense `[N, C, H, W]`, `w` dense `[O, C/groups, kh, kw]`, `y` dense
@@ -146,28 +202,53 @@ pub fn conv2d<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry, y: &
     if y.is_empty() {
         return;
     }
-    // One task per (image, group): its output rows are the chunk `y[n, group·og .., :]`.
-    for_each_chunk(y, s.og * s.l, geo.parallel(&s), |task, y, cols: &mut Vec<T>| {
-        let (n, grp) = (task / geo.groups, task % geo.groups);
-        let wg = &w[grp * s.og * s.k..][..s.og * s.k];
-        for [l0, l1] in blocks(&s) {
-            fill_columns(x, geo, &s, [n, grp], [l0, l1], cols);
-            // SAFETY: `wg` is og × k and `cols` k × width (both row-major, inside their
-            // buffers); the output block — rows 0..og, columns l0..l1 of this chunk, row stride
-            // L — lies inside the chunk's og·L elements. `O` is `T` or `MaybeUninit<T>`
-            // (sealed), laid out as `T`, and `gemm` writes every element of C without reading it.
-            unsafe {
-                T::gemm(
-                    s.og,
-                    s.k,
-                    l1 - l0,
-                    wg.as_ptr(),
-                    [s.k as isize, 1],
-                    cols.as_ptr(),
-                    [(l1 - l0) as isize, 1],
-                    (y.as_mut_ptr() as *mut T).add(l0),
-                    s.l as isize,
-                );
+    if s.whole_window {
+        return dense::forward(x, w, geo, &s, y);
+    }
+    let image_len = geo.out_channels * s.l;
+    // One task per block of images: it owns their outputs `y[n0..n0 + nb]`.
+    for_each_chunk(y, s.images * image_len, s.parallel, |task, y, sc| {
+        let (n0, nb) = (task * s.images, y.len() / image_len);
+        for grp in 0..geo.groups {
+            let wg = &w[grp * s.og * s.k..][..s.og * s.k];
+            for [l0, l1] in blocks(&s) {
+                let width = nb * (l1 - l0);
+                fill_columns(x, geo, &s, [n0, nb, grp], [l0, l1], &mut sc.cols);
+                // One image: the product goes straight into its output rows (row stride L).
+                // Several: into the scratch block, then out to each image's rows.
+                let (c, ldc) = if nb == 1 {
+                    ((y.as_mut_ptr() as *mut T).wrapping_add(grp * s.og * s.l + l0), s.l)
+                } else {
+                    sc.out.resize(s.og * width, T::ZERO);
+                    (sc.out.as_mut_ptr(), width)
+                };
+                // SAFETY: `wg` is og × k and `cols` k × width (both row-major, inside their
+                // buffers). C is either the og × (l1 − l0) block at rows grp·og.., columns
+                // l0..l1 of this one-image chunk (row stride L, inside its O·L elements), or the
+                // og × width scratch block. `O` is `T` or `MaybeUninit<T>` (sealed), laid out as
+                // `T`, and `gemm` writes every element of C without reading it.
+                unsafe {
+                    T::gemm(
+                        s.og,
+                        s.k,
+                        width,
+                        wg.as_ptr(),
+                        [s.k as isize, 1],
+                        sc.cols.as_ptr(),
+                        [width as isize, 1],
+                        c,
+                        ldc as isize,
+                    );
+                }
+                if nb > 1 {
+                    for j in 0..nb {
+                        for o in 0..s.og {
+                            let src = &sc.out[(o * nb + j) * s.l..][..s.l];
+                            let dst = &mut y[j * image_len + (grp * s.og + o) * s.l..][..s.l];
+                            dst.iter_mut().zip(src).for_each(|(d, &v)| d.set(v));
+                        }
+                    }
+                }
             }
         }
     });
@@ -184,32 +265,49 @@ pub fn conv2d_input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, gx: 
     if gx.is_empty() {
         return;
     }
-    // One task per (image, group): it owns the input-gradient planes of its channels (blocks of
-    // columns overlap on the image, so they run one after the other within the task).
-    for_each_chunk(gx, s.cg * s.plane, geo.parallel(&s), |task, gx, cols: &mut Vec<T>| {
+    if s.whole_window {
+        return dense::input_grad(gy, w, geo, &s, gx);
+    }
+    let image_len = geo.window.c * s.plane;
+    // One task per block of images: it owns their input-gradient planes (blocks of columns
+    // overlap on the image, so they run one after the other within the task).
+    for_each_chunk(gx, s.images * image_len, s.parallel, |task, gx, sc| {
         gx.fill(T::ZERO);
-        let (n, grp) = (task / geo.groups, task % geo.groups);
-        let g = &gy[(n * geo.out_channels + grp * s.og) * s.l..][..s.og * s.l];
-        let wg = &w[grp * s.og * s.k..][..s.og * s.k];
-        for [l0, l1] in blocks(&s) {
-            let width = l1 - l0;
-            cols.resize(s.k * width, T::ZERO);
-            // SAFETY: A = Wᵀ is k × og, read through `wg` with strides (1, k); B is og × width,
-            // columns l0..l1 of `g` (row stride L); C is the k × width scratch block.
-            unsafe {
-                T::gemm(
-                    s.k,
-                    s.og,
-                    width,
-                    wg.as_ptr(),
-                    [1, s.k as isize],
-                    g.as_ptr().add(l0),
-                    [s.l as isize, 1],
-                    cols.as_mut_ptr(),
-                    width as isize,
-                );
+        let (n0, nb) = (task * s.images, gx.len() / image_len);
+        for grp in 0..geo.groups {
+            let wg = &w[grp * s.og * s.k..][..s.og * s.k];
+            for [l0, l1] in blocks(&s) {
+                let width = nb * (l1 - l0);
+                // B: one image's gradient rows read in place (row stride L), or several
+                // images' gathered side by side.
+                let (b, ldb) = if nb == 1 {
+                    (gy[(n0 * geo.out_channels + grp * s.og) * s.l + l0..].as_ptr(), s.l)
+                } else {
+                    gather_rows(gy, &mut sc.out, geo, &s, [n0, nb, grp], [l0, l1]);
+                    (sc.out.as_ptr(), width)
+                };
+                sc.cols.resize(s.k * width, T::ZERO);
+                // SAFETY: A = Wᵀ is k × og, read through `wg` with strides (1, k); B is
+                // og × width, inside `gy` (rows of L, from column l0) or the gathered block;
+                // C is the k × width scratch block.
+                unsafe {
+                    T::gemm(
+                        s.k,
+                        s.og,
+                        width,
+                        wg.as_ptr(),
+                        [1, s.k as isize],
+                        b,
+                        [ldb as isize, 1],
+                        sc.cols.as_mut_ptr(),
+                        width as isize,
+                    );
+                }
+                for j in 0..nb {
+                    let img = &mut gx[j * image_len + grp * s.cg * s.plane..][..s.cg * s.plane];
+                    col2im_columns(&sc.cols[j * (l1 - l0)..], &geo.window, s.cg, [l0, l1], img, width);
+                }
             }
-            col2im_columns(&cols[..], &geo.window, s.cg, [l0, l1], gx, width);
         }
     });
 }
@@ -224,35 +322,39 @@ pub fn conv2d_weight_grad<T: Float>(x: &[T], gy: &[T], geo: &Conv2dGeometry, gw:
     if gw.is_empty() {
         return;
     }
-    // Per worker: the weight-gradient accumulator, the column block, and one block's product
-    // before it is accumulated.
-    #[derive(Default)]
-    struct Scratch<T> {
-        acc: Vec<T>,
-        cols: Vec<T>,
-        product: Vec<T>,
+    if s.whole_window {
+        return dense::weight_grad(x, gy, geo, &s, gw);
     }
-    let one_image = |mut sc: Scratch<T>, n: usize| {
+    // Each worker sums its blocks of images into its own accumulator.
+    let one_block = |mut sc: Scratch<T>, block: usize| {
         if sc.acc.is_empty() {
             sc.acc = vec![T::ZERO; gw.len()];
         }
         sc.product.resize(s.og * s.k, T::ZERO);
+        let n0 = block * s.images;
+        let nb = s.images.min(geo.window.n - n0);
         for grp in 0..geo.groups {
-            let g = &gy[(n * geo.out_channels + grp * s.og) * s.l..][..s.og * s.l];
             for [l0, l1] in blocks(&s) {
-                fill_columns(x, geo, &s, [n, grp], [l0, l1], &mut sc.cols);
-                // SAFETY: A is og × width, columns l0..l1 of `g` (row stride L); B = colsᵀ is
-                // width × k, read through the k × width block with strides (1, width); C is the
-                // og × k product buffer.
+                let width = nb * (l1 - l0);
+                fill_columns(x, geo, &s, [n0, nb, grp], [l0, l1], &mut sc.cols);
+                let (a, lda) = if nb == 1 {
+                    (gy[(n0 * geo.out_channels + grp * s.og) * s.l + l0..].as_ptr(), s.l)
+                } else {
+                    gather_rows(gy, &mut sc.out, geo, &s, [n0, nb, grp], [l0, l1]);
+                    (sc.out.as_ptr(), width)
+                };
+                // SAFETY: A is og × width, inside `gy` (rows of L, from column l0) or the
+                // gathered block; B = colsᵀ is width × k, read through the k × width block
+                // with strides (1, width); C is the og × k product buffer.
                 unsafe {
                     T::gemm(
                         s.og,
-                        l1 - l0,
+                        width,
                         s.k,
-                        g.as_ptr().add(l0),
-                        [s.l as isize, 1],
+                        a,
+                        [lda as isize, 1],
                         sc.cols.as_ptr(),
-                        [1, (l1 - l0) as isize],
+                        [1, width as isize],
                         sc.product.as_mut_ptr(),
                         s.k as isize,
                     );
@@ -263,21 +365,135 @@ pub fn conv2d_weight_grad<T: Float>(x: &[T], gy: &[T], geo: &Conv2dGeometry, gw:
         }
         sc
     };
-    let n = geo.window.n;
-    let total = if geo.parallel(&s) {
-        (0..n).into_par_iter().fold(Scratch::default, one_image).map(|sc| sc.acc).reduce(Vec::new, |a, b| {
-            match (a.is_empty(), b.is_empty()) {
+    let blocks_of_images = geo.window.n.div_ceil(s.images);
+    let total = if s.parallel {
+        (0..blocks_of_images).into_par_iter().fold(Scratch::default, one_block).map(|sc| sc.acc).reduce(
+            Vec::new,
+            |a, b| match (a.is_empty(), b.is_empty()) {
                 (true, _) => b,
                 (_, true) => a,
                 _ => a.into_iter().zip(b).map(|(a, b)| a + b).collect(),
-            }
-        })
+            },
+        )
     } else {
-        (0..n).fold(Scratch::default(), one_image).acc
+        (0..blocks_of_images).fold(Scratch::default(), one_block).acc
     };
     if total.is_empty() {
         gw.fill(T::ZERO); // no images
     } else {
         gw.copy_from_slice(&total);
+    }
+}
+
+/// Convolutions whose window is the whole unpadded image, as a transposed convolution from a
+/// 1×1 input has (a DCGAN generator's first layer). Then `cols(x)` of image `n` is its own
+/// group slice, `K = cg·H·W` values long, and each product runs over the whole batch at once,
+/// reading the images in place:
+/// ```text
+/// forward        y[N, og]   =  X[N, K] · Wᵀ[K, og]
+/// input grad     ∂x[N, K]   =  ∂y[N, og] · W[og, K]
+/// weight grad    ∂W[og, K]  =  ∂yᵀ[og, N] · X[N, K]
+/// ```
+/// (per group; `X` rows are `C·H·W` apart, `∂y` rows `O` apart).
+mod dense {
+    use super::{Conv2dGeometry, Sizes};
+    use crate::{Float, Slot};
+    use rayon::prelude::*;
+
+    /// Runs `task(first_image, chunk)` over chunks of whole images (`len` elements each) of
+    /// `out`, two or more chunks per thread when the work is split.
+    fn image_chunks<O: Send>(
+        out: &mut [O],
+        len: usize,
+        n: usize,
+        parallel: bool,
+        task: impl Fn(usize, &mut [O]) + Sync,
+    ) {
+        let per = if parallel { n.div_ceil(2 * rayon::current_num_threads()).max(1) } else { n.max(1) };
+        if parallel {
+            out.par_chunks_mut(per * len).enumerate().for_each(|(i, c)| task(i * per, c));
+        } else {
+            task(0, out);
+        }
+    }
+
+    pub(super) fn forward<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry, s: &Sizes, y: &mut [O]) {
+        let (c, o) = (geo.window.c, geo.out_channels);
+        image_chunks(y, o, geo.window.n, s.parallel, |n0, y| {
+            let nb = y.len() / o;
+            for grp in 0..geo.groups {
+                let (xg, wg) = (&x[n0 * c * s.plane + grp * s.k..], &w[grp * s.og * s.k..][..s.og * s.k]);
+                // SAFETY: A is nb × K, image rows C·H·W apart from this group's first value
+                // (inside `x`: the last row ends at (n0 + nb − 1)·C·H·W + (grp + 1)·K ≤ len);
+                // B = Wᵀ is K × og, read through `wg` with strides (1, K); C is nb × og at
+                // column grp·og of this chunk's rows of O (inside the chunk). `O` is `T` or
+                // `MaybeUninit<T>` (sealed), laid out as `T`, and `gemm` writes C unread.
+                unsafe {
+                    T::gemm(
+                        nb,
+                        s.k,
+                        s.og,
+                        xg.as_ptr(),
+                        [(c * s.plane) as isize, 1],
+                        wg.as_ptr(),
+                        [1, s.k as isize],
+                        (y.as_mut_ptr() as *mut T).add(grp * s.og),
+                        o as isize,
+                    );
+                }
+            }
+        });
+    }
+
+    pub(super) fn input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, s: &Sizes, gx: &mut [T]) {
+        let (c, o) = (geo.window.c, geo.out_channels);
+        image_chunks(gx, c * s.plane, geo.window.n, s.parallel, |n0, gx| {
+            let nb = gx.len() / (c * s.plane);
+            for grp in 0..geo.groups {
+                let (g, wg) = (&gy[n0 * o + grp * s.og..], &w[grp * s.og * s.k..][..s.og * s.k]);
+                // SAFETY: A is nb × og, rows O apart from this group's first channel (inside
+                // `gy`); B is og × K, the group's weights (row-major, inside `wg`); C is
+                // nb × K at column grp·K of this chunk's rows of C·H·W (inside the chunk).
+                unsafe {
+                    T::gemm(
+                        nb,
+                        s.og,
+                        s.k,
+                        g.as_ptr(),
+                        [o as isize, 1],
+                        wg.as_ptr(),
+                        [s.k as isize, 1],
+                        gx.as_mut_ptr().add(grp * s.k),
+                        (c * s.plane) as isize,
+                    );
+                }
+            }
+        });
+    }
+
+    pub(super) fn weight_grad<T: Float>(x: &[T], gy: &[T], geo: &Conv2dGeometry, s: &Sizes, gw: &mut [T]) {
+        let (c, o, n) = (geo.window.c, geo.out_channels, geo.window.n);
+        if n == 0 {
+            return gw.fill(T::ZERO); // no images: an empty sum
+        }
+        for grp in 0..geo.groups {
+            let (g, xg) = (&gy[grp * s.og..], &x[grp * s.k..]);
+            // SAFETY: A = ∂yᵀ is og × N, read with strides (1, O) from this group's first
+            // channel (inside `gy`); B is N × K, image rows C·H·W apart (inside `x`); C is the
+            // group's og × K block of `gw` (row-major, inside it).
+            unsafe {
+                T::gemm(
+                    s.og,
+                    n,
+                    s.k,
+                    g.as_ptr(),
+                    [1, o as isize],
+                    xg.as_ptr(),
+                    [(c * s.plane) as isize, 1],
+                    gw.as_mut_ptr().add(grp * s.og * s.k),
+                    s.k as isize,
+                );
+            }
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Normalisation layers: batch normalisation (with running statistics) and layer normalisation.
 
 use crate::Module;
-use ferrograd_autograd::{no_grad, DType, Error, Result, Tensor, Var};
+use ferrograd_autograd::{DType, Error, Result, Tensor, Var};
 use std::cell::{Cell, RefCell};
 
 /// Batch normalisation over the channel dim 1 of `[N, C]` (1d) or `[N, C, H, W]` (2d) inputs, as
@@ -56,30 +56,25 @@ impl Module for BatchNorm {
         let dims: Vec<usize> = (0..s.len()).filter(|&d| d != 1).collect();
         let mut stat_shape = vec![1; s.len()];
         stat_shape[1] = c;
-        let y = if self.training.get() {
+        if self.training.get() {
             let count: usize = dims.iter().map(|&d| s[d]).product();
             if count < 2 {
                 return Err(Error::shape("BatchNorm", &[&s], "training needs more than one value per channel"));
             }
-            let y = x.standardize(&dims, self.eps)?;
-            no_grad(|| -> Result<()> {
-                let v = x.value();
-                let mean = v.mean(&dims, false)?;
-                let var = v.var(&dims, 1, false)?;
-                let m = self.momentum;
-                let mut rm = self.running_mean.borrow_mut();
-                *rm = rm.mul_scalar(1.0 - m)?.add(&mean.mul_scalar(m)?)?;
-                let mut rv = self.running_var.borrow_mut();
-                *rv = rv.mul_scalar(1.0 - m)?.add(&var.mul_scalar(m)?)?;
-                Ok(())
-            })?;
-            y
-        } else {
-            let mean = Var::constant(self.running_mean.borrow().reshape(&stat_shape)?);
-            let std = Var::constant(self.running_var.borrow().add_scalar(self.eps)?.sqrt()?.reshape(&stat_shape)?);
-            x.sub(&mean)?.div(&std)?
-        };
-        y.mul(&self.weight.reshape(&stat_shape)?)?.add(&self.bias.reshape(&stat_shape)?)
+            // One fused op; its batch statistics also update the running ones (the variance
+            // made unbiased, n/(n − 1), as PyTorch keeps it).
+            let (y, mean, var) = x.batch_norm_train(&self.weight, &self.bias, self.eps)?;
+            let m = self.momentum;
+            let unbiased = count as f64 / (count - 1) as f64;
+            let mut rm = self.running_mean.borrow_mut();
+            *rm = rm.mul_scalar(1.0 - m)?.add(&mean.mul_scalar(m)?)?;
+            let mut rv = self.running_var.borrow_mut();
+            *rv = rv.mul_scalar(1.0 - m)?.add(&var.mul_scalar(m * unbiased)?)?;
+            return Ok(y);
+        }
+        let mean = Var::constant(self.running_mean.borrow().reshape(&stat_shape)?);
+        let std = Var::constant(self.running_var.borrow().add_scalar(self.eps)?.sqrt()?.reshape(&stat_shape)?);
+        x.sub(&mean)?.div(&std)?.mul(&self.weight.reshape(&stat_shape)?)?.add(&self.bias.reshape(&stat_shape)?)
     }
 
     fn named_parameters(&self) -> Vec<(String, Var)> {

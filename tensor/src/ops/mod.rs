@@ -5,6 +5,7 @@ mod conv;
 mod elementwise;
 mod index;
 mod matmul;
+mod norm;
 pub mod optim;
 mod recurrent;
 mod reduce;
@@ -12,4 +13,5 @@ mod softmax;
 mod view;
 
 pub use conv::Window;
+pub use norm::{BatchNormGrads, BatchNormOutput};
 pub use recurrent::RecurrentGrads;

@@ -1,0 +1,100 @@
+//! Batch normalisation in training mode, fused: the batch statistics, the normalised output and
+//! the hand-derived gradients in a few passes (see `ferrograd_kernels::norm`).
+
+use crate::pool::written_by;
+use crate::tensor::with_float;
+use crate::{Error, Result, Tensor};
+use ferrograd_kernels::norm::{batch_norm_backward, batch_norm_forward, ChannelLayout};
+
+/// The values a training-mode batch norm produces: the output and the batch's per-channel
+/// statistics (which the backward pass and the running averages need).
+#[derive(Clone, Debug)]
+pub struct BatchNormOutput {
+    /// `γ·(x − μ)/√(σ² + ε) + β`, the input's shape.
+    pub y: Tensor,
+    /// The per-channel mean `μ`, `[C]`.
+    pub mean: Tensor,
+    /// The per-channel population variance `σ²`, `[C]`.
+    pub var: Tensor,
+}
+
+/// The gradients of a training-mode batch norm.
+#[derive(Clone, Debug)]
+pub struct BatchNormGrads {
+    /// `∂x`, the input's shape.
+    pub input: Tensor,
+    /// `∂γ`, `[C]`.
+    pub weight: Tensor,
+    /// `∂β`, `[C]`.
+    pub bias: Tensor,
+}
+
+impl Tensor {
+    /// The `[N, C, S]` layout of a `[N, C, ...]` input, after checking that the per-channel
+    /// tensors are `[C]`.
+    fn channel_layout(&self, op: &'static str, per_channel: &[&Tensor]) -> Result<ChannelLayout> {
+        let s = self.shape();
+        if s.len() < 2 {
+            return Err(Error::shape(op, &[s], "expected an input [N, C, ...]"));
+        }
+        for t in per_channel {
+            self.same_kind(t, op)?;
+            if t.shape() != [s[1]] {
+                return Err(Error::shape(op, &[s, t.shape()], format!("per-channel tensors must be [{}]", s[1])));
+            }
+        }
+        Ok(ChannelLayout { n: s[0], c: s[1], s: s[2..].iter().product() })
+    }
+
+    /// Training-mode batch normalisation of `[N, C, ...]` over every dim but the channels
+    /// (dim 1), as `torch.nn.functional.batch_norm(training=True)`: `y = γ·(x − μ)/√(σ² + ε) + β`
+    /// with the batch's per-channel mean `μ` and population variance `σ²`, returned beside `y`.
+    pub fn batch_norm_train(&self, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<BatchNormOutput> {
+        let op = "batch_norm";
+        let lay = self.channel_layout(op, &[weight, bias])?;
+        with_float!(self, op, |T| {
+            let x = self.dense_data::<T>(op)?;
+            let (gamma, beta) = (weight.dense_data::<T>(op)?, bias.dense_data::<T>(op)?);
+            let (mut mean, mut var) = (vec![0 as T; lay.c], vec![0 as T; lay.c]);
+            let y = written_by(lay.len(), |y| batch_norm_forward(&x, lay, &gamma, &beta, eps, y, &mut mean, &mut var));
+            Ok(BatchNormOutput {
+                y: Tensor::dense(y, self.shape().to_vec()),
+                mean: Tensor::dense(mean, vec![lay.c]),
+                var: Tensor::dense(var, vec![lay.c]),
+            })
+        })
+    }
+
+    /// The gradients of [`Tensor::batch_norm_train`] at input `self`, given the output gradient
+    /// `grad` and the saved batch `mean` and `var`: `∂β = Σ g`, `∂γ = Σ g·x̂`,
+    /// `∂x = γ/√(σ² + ε)·(g − ∂β/M − x̂·∂γ/M)` with `x̂` the normalised input and `M` the
+    /// number of values per channel.
+    pub fn batch_norm_backward(
+        &self,
+        grad: &Tensor,
+        weight: &Tensor,
+        mean: &Tensor,
+        var: &Tensor,
+        eps: f64,
+    ) -> Result<BatchNormGrads> {
+        let op = "batch_norm_backward";
+        let lay = self.channel_layout(op, &[weight, mean, var])?;
+        self.same_kind(grad, op)?;
+        if grad.shape() != self.shape() {
+            return Err(Error::shape(op, &[self.shape(), grad.shape()], "the gradient must have the input's shape"));
+        }
+        with_float!(self, op, |T| {
+            let (x, g) = (self.dense_data::<T>(op)?, grad.dense_data::<T>(op)?);
+            let stats = [weight.dense_data::<T>(op)?, mean.dense_data::<T>(op)?, var.dense_data::<T>(op)?];
+            let (mut gw, mut gb) = (vec![0 as T; lay.c], vec![0 as T; lay.c]);
+            let gx = written_by(lay.len(), |gx| {
+                batch_norm_backward(&x, &g, lay, [&stats[0], &stats[1], &stats[2]], eps, gx, &mut gw, &mut gb)
+            });
+            Ok(BatchNormGrads {
+                input: Tensor::dense(gx, self.shape().to_vec()),
+                weight: Tensor::dense(gw, vec![lay.c]),
+                bias: Tensor::dense(gb, vec![lay.c]),
+            })
+        })
+    }
+}
