@@ -21,7 +21,7 @@
 //! input-gradient planes, so no two threads write the same element; for the weight gradient
 //! each thread sums into its own accumulator, added up at the end (no lock per element).
 
-use super::cpu::{checked_output, col2im_columns, im2col_columns};
+use super::cpu::{checked_output, col2im_columns, im2col_columns, Plan};
 use super::Window2d;
 use crate::{Float, Slot};
 use rayon::prelude::*;
@@ -166,9 +166,10 @@ fn fill_columns<T: Float>(
 ) {
     let width = l[1] - l[0];
     cols.resize(s.k * nb * width, T::ZERO);
+    let plan = Plan::new(&geo.window, l);
     for j in 0..nb {
         let img = &x[((n0 + j) * geo.window.c + grp * s.cg) * s.plane..][..s.cg * s.plane];
-        im2col_columns(img, &geo.window, s.cg, l, T::ZERO, &mut cols[j * width..], nb * width);
+        im2col_columns(img, &geo.window, s.cg, &plan, T::ZERO, &mut cols[j * width..], nb * width);
     }
 }
 
@@ -303,9 +304,10 @@ pub fn conv2d_input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, gx: 
                         width as isize,
                     );
                 }
+                let plan = Plan::new(&geo.window, [l0, l1]);
                 for j in 0..nb {
                     let img = &mut gx[j * image_len + grp * s.cg * s.plane..][..s.cg * s.plane];
-                    col2im_columns(&sc.cols[j * (l1 - l0)..], &geo.window, s.cg, [l0, l1], img, width);
+                    col2im_columns(&sc.cols[j * (l1 - l0)..], &geo.window, s.cg, &plan, img, width);
                 }
             }
         }
