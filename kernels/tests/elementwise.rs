@@ -118,6 +118,13 @@ fn reference<T: Float>(op: UnaryOp, x: f64) -> f64 {
                 0.0
             }
         }
+        UnaryOp::LeakyStep(s) => {
+            if x > 0.0 {
+                1.0
+            } else {
+                t(s)
+            }
+        }
     }
 }
 
@@ -128,7 +135,13 @@ fn tolerance<T: Float>(op: UnaryOp, x: f64, want: f64) -> f64 {
     let rel = |kernel: usize, reference: f64| gamma(kernel, u) * want.abs() + reference * U64 * want.abs();
     match op {
         // These only move, negate or select values: exact.
-        UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign | UnaryOp::Relu | UnaryOp::Step | UnaryOp::Clamp(..) => 0.0,
+        UnaryOp::Neg
+        | UnaryOp::Abs
+        | UnaryOp::Sign
+        | UnaryOp::Relu
+        | UnaryOp::Step
+        | UnaryOp::LeakyStep(_)
+        | UnaryOp::Clamp(..) => 0.0,
         // One correctly rounded operation on exact inputs.
         UnaryOp::LeakyRelu(_) | UnaryOp::AddScalar(_) | UnaryOp::MulScalar(_) | UnaryOp::Recip | UnaryOp::Sqrt => {
             rel(1, 1.0)
@@ -215,6 +228,7 @@ unary_properties! {
     unary_mul_scalar => |q| UnaryOp::MulScalar(q.c),
     unary_recip => |_| UnaryOp::Recip,
     unary_step => |_| UnaryOp::Step,
+    unary_leaky_step => |q| UnaryOp::LeakyStep(q.slope),
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -219,11 +219,7 @@ impl Var {
             &OpInfo { name: "leaky_relu", rule: "∂x = g · ([x > 0] + s·[x ≤ 0])", saves: &[Saved::Input(0)] },
             self.value().leaky_relu(slope)?,
             &[self],
-            move |x, _, g| {
-                let step = x[0].value().step()?;
-                let d = step.mul_scalar(1.0 - slope)?.add_scalar(slope)?;
-                Ok(vec![Some(g.mul(&Var::constant(d))?)])
-            },
+            move |x, _, g| Ok(vec![Some(g.mul(&Var::constant(x[0].value().leaky_step(slope)?))?)]),
         )
     }
 

@@ -51,6 +51,7 @@ pub fn unary<T: Float, O: Slot<T>>(op: UnaryOp, x: &[T], out: &mut [O]) {
         UnaryOp::MulScalar(c) => map!(UnaryOp::MulScalar(c)),
         UnaryOp::Recip => map!(UnaryOp::Recip),
         UnaryOp::Step => map!(UnaryOp::Step),
+        UnaryOp::LeakyStep(s) => map!(UnaryOp::LeakyStep(s)),
     }
 }
 

@@ -51,6 +51,8 @@ pub enum UnaryOp {
     Recip,
     /// `1` where `x > 0`, else `0` (the derivative mask of `relu`).
     Step,
+    /// `1` where `x > 0`, else `slope` (the derivative of `leaky_relu`).
+    LeakyStep(f64),
 }
 
 impl UnaryOp {
@@ -76,6 +78,7 @@ impl UnaryOp {
             UnaryOp::MulScalar(_) => "mul_scalar",
             UnaryOp::Recip => "recip",
             UnaryOp::Step => "step",
+            UnaryOp::LeakyStep(_) => "leaky_step",
         }
     }
 
@@ -103,6 +106,7 @@ impl UnaryOp {
             UnaryOp::MulScalar(c) => x * f(c),
             UnaryOp::Recip => T::ONE / x,
             UnaryOp::Step => step(x),
+            UnaryOp::LeakyStep(s) => leaky_step(x, f(s)),
         }
     }
 }
@@ -124,6 +128,15 @@ fn step<T: Float>(x: T) -> T {
         T::ONE
     } else {
         T::ZERO
+    }
+}
+
+#[inline(always)]
+fn leaky_step<T: Float>(x: T, slope: T) -> T {
+    if x > T::ZERO {
+        T::ONE
+    } else {
+        slope
     }
 }
 

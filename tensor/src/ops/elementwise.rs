@@ -107,6 +107,10 @@ impl Tensor {
     pub fn leaky_relu(&self, slope: f64) -> Result<Tensor> {
         self.unary(UnaryOp::LeakyRelu(slope))
     }
+    /// `1` where `x > 0`, else `slope`: the derivative of `leaky_relu`.
+    pub fn leaky_step(&self, slope: f64) -> Result<Tensor> {
+        self.unary(UnaryOp::LeakyStep(slope))
+    }
     /// `min(max(x, lo), hi)`.
     pub fn clamp(&self, lo: f64, hi: f64) -> Result<Tensor> {
         if lo > hi {
