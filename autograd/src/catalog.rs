@@ -251,8 +251,13 @@ pub fn catalog(seed: u64) -> Vec<OpCase> {
     let f: CaseFn = Rc::new(|v: &[Var]| v[0].matmul(&v[1]));
     cases.push(case("matmul", false, "matrix", vec![g.uniform(&[m, k]), g.uniform(&[k, n])], f.clone()));
     let ft: CaseFn = Rc::new(|v: &[Var]| v[0].matmul(&v[1].t()?));
-    cases.push(case("matmul", false, "transposed b", vec![g.uniform(&[m, k]), g.uniform(&[n, k])], ft));
-    cases.push(case("matmul", false, "broadcast batch", vec![g.uniform(&[2, m, k]), g.uniform(&[k, n])], f));
+    cases.push(case("matmul", false, "transposed b", vec![g.uniform(&[m, k]), g.uniform(&[n, k])], ft.clone()));
+    cases.push(case("matmul", false, "broadcast batch", vec![g.uniform(&[2, m, k]), g.uniform(&[k, n])], f.clone()));
+    // A weight shared by a batch, as a convolution's: its gradient is summed over the images.
+    let shared = vec![g.uniform(&[1, m, k]), g.uniform(&[3, 2, k, n])];
+    cases.push(case("matmul", false, "broadcast a over 3×2", shared, f));
+    let xwt = vec![g.uniform(&[2, m, k]), g.uniform(&[n, k])];
+    cases.push(case("matmul", false, "broadcast transposed b", xwt, ft));
 
     // Convolution family: stride 2, padding 1, groups 2.
     let win = Window { stride: [2, 1], padding: [1, 1], dilation: [1, 1] };

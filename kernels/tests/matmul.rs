@@ -6,7 +6,7 @@
 mod common;
 
 use common::{gamma, unit_roundoff, Rng, U64};
-use ferrograd_kernels::matmul::{matmul, MatrixLayout};
+use ferrograd_kernels::matmul::{matmul, matmul_sum, MatrixLayout};
 use ferrograd_kernels::Float;
 use proptest::prelude::*;
 
@@ -165,6 +165,66 @@ proptest! {
     fn matmul_large_matches_naive_product_under_any_thread_count((mkn, a, b, seed, threads) in large_case()) {
         check::<f32>(mkn, &a, &b, seed, Some(threads))?;
         check::<f64>(mkn, &a, &b, seed, Some(threads))?;
+    }
+}
+
+/// `matmul_sum` over `entries × reps` batch entries (summed into `entries` outputs) against the
+/// reference products added up in f64. Each output is a sum of `reps·k` products, so its error
+/// is within `γ_{reps·k + reps}·Σ|a·b|` (Higham's bound for one long dot product, plus one
+/// rounding per accumulation).
+fn check_sum<T: Float>(
+    (m, k, n): (usize, usize, usize),
+    entries: usize,
+    ao: &Operand,
+    bo: &Operand,
+    seed: u64,
+    threads: usize,
+) -> Result<(), TestCaseError> {
+    let batch = ao.offsets.len();
+    let (al, bl) = (ao.layout(m, k), bo.layout(k, n));
+    let mut rng = Rng::new(seed);
+    let a: Vec<T> = (0..ao.buffer_len(m, k)).map(|_| T::from_f64(rng.uniform(-3.0, 3.0))).collect();
+    let b: Vec<T> = (0..bo.buffer_len(k, n)).map(|_| T::from_f64(rng.uniform(-3.0, 3.0))).collect();
+    let mut out = vec![T::from_f64(f64::NAN); entries * m * n];
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("thread pool")
+        .install(|| matmul_sum(m, k, n, &a, &al, &b, &bl, &mut out));
+    let [each, each_scale] = reference(m, k, n, &common::to_f64(&a), &al, &common::to_f64(&b), &bl);
+    let (mut want, mut scale) = (vec![0.0; entries * m * n], vec![0.0; entries * m * n]);
+    for bi in 0..batch {
+        for e in 0..m * n {
+            want[(bi % entries) * m * n + e] += each[bi * m * n + e];
+            scale[(bi % entries) * m * n + e] += each_scale[bi * m * n + e];
+        }
+    }
+    let reps = batch / entries;
+    let rel = gamma(reps * (k + 1), unit_roundoff::<T>()) + gamma(reps * (k + 1), U64);
+    for (i, (&got, (&w, &s))) in out.iter().zip(want.iter().zip(&scale)).enumerate() {
+        let got = got.to_f64();
+        prop_assert!((got - w).abs() <= rel * s, "{}: out[{i}] = {got}, want {w} (tol {})", T::NAME, rel * s);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Summed products, small (one thread) and large enough to split over threads, with 1 to
+    /// 3 outputs each summing 1 to 12 entries.
+    #[test]
+    fn matmul_sum_matches_the_summed_naive_products(
+        (mkn, entries, a, b, seed, threads) in (
+            prop_oneof![(1..20usize, 1..20usize, 1..20usize), (30..80usize, 60..130usize, 30..80usize)],
+            1..=3usize,
+            1..=12usize,
+        ).prop_flat_map(|(mkn, entries, reps)| {
+            (Just(mkn), Just(entries), operand(entries * reps), operand(entries * reps), any::<u64>(), 1..=3usize)
+        })
+    ) {
+        check_sum::<f32>(mkn, entries, &a, &b, seed, threads)?;
+        check_sum::<f64>(mkn, entries, &a, &b, seed, threads)?;
     }
 }
 

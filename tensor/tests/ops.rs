@@ -373,3 +373,23 @@ fn matmul_with_zero_inner_dim_gives_zeros() {
     assert_eq!(c.shape(), &[3, 2]);
     assert_eq!(c.to_vec::<f32>().unwrap(), vec![0.0; 6]);
 }
+
+/// `matmul_summed_to` is `matmul` followed by the sum over the leading batch dims (f64, so the
+/// two orders of summation agree to a few ulps), and refuses a batch that is not a trailing part
+/// of the product's.
+#[test]
+fn matmul_summed_to_is_the_summed_product() {
+    let mut rng = Rng::new(3);
+    let a = rng.uniform_tensor(&[1, 3, 4], -1.0, 1.0, DType::F64).unwrap();
+    let b = rng.uniform_tensor(&[5, 2, 4, 6], -1.0, 1.0, DType::F64).unwrap();
+    let summed = a.matmul_summed_to(&b, &[1, 2]).unwrap();
+    assert_eq!(summed.shape(), &[1, 2, 3, 6]);
+    let want = a.matmul(&b).unwrap().sum([0], true).unwrap();
+    for (x, y) in summed.to_vec::<f64>().unwrap().iter().zip(want.to_vec::<f64>().unwrap()) {
+        assert!((x - y).abs() <= 1e-13, "{x} vs {y}");
+    }
+    let all = a.matmul_summed_to(&b, &[]).unwrap();
+    assert_eq!(all.shape(), &[3, 6]);
+    let err = a.matmul_summed_to(&b, &[5, 1]).unwrap_err().to_string();
+    assert!(err.contains("matmul_summed_to") && err.contains("trailing"), "{err}");
+}

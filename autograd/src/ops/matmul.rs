@@ -1,6 +1,6 @@
 //! Matrix products and their derivatives.
 
-use crate::{OpInfo, Saved, Var};
+use crate::{is_grad_enabled, OpInfo, Saved, Var};
 use ferrograd_tensor::Result;
 
 impl Var {
@@ -12,7 +12,10 @@ impl Var {
     /// row-major and the optimizer reads it without a transposing copy.
     ///
     /// For broadcast batch dimensions the products have the broadcast batch shape; the engine
-    /// sums them back to each operand's shape.
+    /// sums them back to each operand's shape. When an operand was broadcast over leading batch
+    /// dims (a convolution's weight, shared by every image), its gradient is instead summed as
+    /// the products are made (`Tensor::matmul_summed_to`), unless a graph of the gradient is
+    /// being built.
     #[track_caller]
     pub fn matmul(&self, b: &Var) -> Result<Var> {
         let y = self.value().matmul(&b.value())?;
@@ -27,20 +30,38 @@ impl Var {
                 let ga = if !a.requires_grad() {
                     None
                 } else if is_transposed(a) {
-                    Some(b.matmul(&g.t()?)?.t()?) // (b · gᵀ)ᵀ: the same values, in a's layout
+                    Some(product_for(a, b, &g.t()?)?.t()?) // (b · gᵀ)ᵀ: the same values, in a's layout
                 } else {
-                    Some(g.matmul(&b.t()?)?)
+                    Some(product_for(a, g, &b.t()?)?)
                 };
                 let gb = if !b.requires_grad() {
                     None
                 } else if is_transposed(b) {
-                    Some(g.t()?.matmul(a)?.t()?) // (gᵀ · a)ᵀ
+                    Some(product_for(b, &g.t()?, a)?.t()?) // (gᵀ · a)ᵀ
                 } else {
-                    Some(a.t()?.matmul(g)?)
+                    Some(product_for(b, &a.t()?, g)?)
                 };
                 Ok(vec![ga, gb])
             },
         )
+    }
+}
+
+/// `x · y`, the gradient of `operand` (before its own transpose, if any): summed down to the
+/// operand's batch shape as it is computed when the operand was broadcast over leading batch
+/// dims and no graph of the gradient is wanted; otherwise the plain product, which the engine
+/// sums back to the operand's shape.
+fn product_for(operand: &Var, x: &Var, y: &Var) -> Result<Var> {
+    let rank = operand.shape().len();
+    let batch = &operand.shape()[..rank - 2];
+    let (xs, ys) = (x.shape(), y.shape());
+    let product_batch = ferrograd_tensor::broadcast_shapes("matmul", &xs[..xs.len() - 2], &ys[..ys.len() - 2])?;
+    let kept = &batch[batch.iter().take_while(|&&d| d == 1).count()..];
+    let broadcast = product_batch.iter().product::<usize>() > batch.iter().product::<usize>();
+    if broadcast && product_batch.ends_with(kept) && !is_grad_enabled() {
+        Ok(Var::constant(x.value().matmul_summed_to(&y.value(), batch)?))
+    } else {
+        x.matmul(y)
     }
 }
 

@@ -178,3 +178,75 @@ unsafe fn gemm_block<T: Float>(
         ldc as isize,
     );
 }
+
+/// `out[j] = Σ_{b : b mod E = j} a[b] · b[b]` with `E = out.len() / (m·n)` output matrices: the
+/// batched product summed over its leading batch entries, as the gradient of an operand that
+/// was broadcast over them needs (a convolution's weight, shared by every image, gets
+/// `Σₙ gₙ · colsₙᵀ`). Each product is added up as soon as it is made, so the `[batch, m, n]`
+/// products are never stored; in parallel each thread sums into its own accumulator, and the
+/// accumulators are added at the end. `out` is dense `[E, m, n]`, every element written.
+///
+/// Panics as [`matmul`] does, or if the batch is not a multiple of `E`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_sum<T: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    a_layout: &MatrixLayout,
+    b: &[T],
+    b_layout: &MatrixLayout,
+    out: &mut [T],
+) {
+    let batch = a_layout.offsets.len();
+    assert_eq!(batch, b_layout.offsets.len(), "matmul_sum: batch mismatch");
+    assert!(a_layout.extent(m, k) <= a.len(), "matmul_sum: A out of bounds");
+    assert!(b_layout.extent(k, n) <= b.len(), "matmul_sum: B out of bounds");
+    let size = m * n;
+    if out.is_empty() {
+        return;
+    }
+    let entries = out.len() / size;
+    assert!(out.len() == entries * size && batch.is_multiple_of(entries), "matmul_sum: output length");
+    if k == 0 || batch == 0 {
+        out.fill(T::ZERO);
+        return;
+    }
+    // Adds batch entry `bi`'s product into `acc` (an `[E, m, n]` buffer), through `product`.
+    let add_one = |acc: &mut [T], product: &mut Vec<T>, bi: usize| {
+        product.resize(size, T::ZERO);
+        // SAFETY: the asserts above prove every element each operand's layout addresses for this
+        // batch entry is inside `a` / `b`; `product` holds exactly m × n elements.
+        unsafe { gemm_block(m, k, n, a, a_layout, bi, b, b_layout, 0, 0, product.as_mut_ptr(), n) };
+        let dst = &mut acc[(bi % entries) * size..][..size];
+        dst.iter_mut().zip(product.iter()).for_each(|(d, &p)| *d += p);
+    };
+    let work = batch.saturating_mul(m).saturating_mul(n).saturating_mul(k);
+    out.fill(T::ZERO);
+    if work < PAR_MIN_MACS || rayon::current_num_threads() == 1 {
+        let mut product = Vec::new();
+        (0..batch).for_each(|bi| add_one(out, &mut product, bi));
+        return;
+    }
+    let total = (0..batch)
+        .into_par_iter()
+        .fold(
+            || (Vec::new(), Vec::new()),
+            |(mut acc, mut product): (Vec<T>, Vec<T>), bi| {
+                if acc.is_empty() {
+                    acc = vec![T::ZERO; out.len()];
+                }
+                add_one(&mut acc, &mut product, bi);
+                (acc, product)
+            },
+        )
+        .map(|(acc, _)| acc)
+        .reduce(Vec::new, |x, y| match (x.is_empty(), y.is_empty()) {
+            (true, _) => y,
+            (_, true) => x,
+            _ => x.into_iter().zip(y).map(|(p, q)| p + q).collect(),
+        });
+    if !total.is_empty() {
+        out.copy_from_slice(&total);
+    }
+}

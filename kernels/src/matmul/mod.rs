@@ -8,4 +8,4 @@
 pub mod avx512;
 mod cpu;
 
-pub use cpu::{matmul, MatrixLayout};
+pub use cpu::{matmul, matmul_sum, MatrixLayout};
