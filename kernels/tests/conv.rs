@@ -229,3 +229,14 @@ fn conv2d_kernels_match_the_loop_reference_on_many_small_images() {
     let window = Window2d { n: 3, c: 4, h: 3, w: 2, kernel: [3, 2], stride: [2, 1], ..window };
     check_conv::<f64>(&Conv2dGeometry { window, out_channels: 6, groups: 2 }, 8).unwrap();
 }
+
+/// One output channel per group goes the direct way (no columns): a one-channel image layer on
+/// the parallel path, and a depthwise strided convolution.
+#[test]
+fn conv2d_kernels_match_the_loop_reference_with_one_output_channel_per_group() {
+    let window =
+        Window2d { n: 40, c: 16, h: 28, w: 28, kernel: [3, 3], stride: [1, 1], padding: [1, 1], dilation: [1, 1] };
+    check_conv::<f32>(&Conv2dGeometry { window, out_channels: 1, groups: 1 }, 9).unwrap();
+    let window = Window2d { n: 3, c: 8, h: 9, w: 8, kernel: [3, 3], stride: [2, 2], ..window };
+    check_conv::<f64>(&Conv2dGeometry { window, out_channels: 8, groups: 8 }, 10).unwrap();
+}

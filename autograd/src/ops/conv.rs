@@ -75,7 +75,9 @@ impl Var {
     /// the columns once and reusing them for the weight gradient wins — and
     /// [`Var::conv2d_fused`] (blocked, never materialising the columns) above that, or when
     /// each image has a single output position (a transposed convolution from 1×1 inputs
-    /// differentiates into one), where the fused kernel runs one product over the whole batch.
+    /// differentiates into one), where the fused kernel runs one product over the whole batch,
+    /// or one output channel per group (a one-channel image layer, a depthwise convolution),
+    /// which the fused kernel computes directly.
     #[track_caller]
     pub fn conv2d(&self, weight: &Var, bias: Option<&Var>, window: Window, groups: usize) -> Result<Var> {
         let (xs, ws) = (self.shape(), weight.shape());
@@ -83,8 +85,11 @@ impl Var {
         let columns = [n, xs[1], ws[2], ws[3], oh, ow, self.value().dtype().size_in_bytes()];
         let bytes = columns.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
         // One output position per image (the window covers the image): unfolding would give
-        // one-column products, while the fused kernel multiplies the whole batch at once.
-        if oh * ow > 1 && bytes.is_some_and(|b| b <= UNFOLD_MAX_BYTES) {
+        // one-column products, while the fused kernel multiplies the whole batch at once. One
+        // output channel per group: unfolding would give one-row products, while the fused
+        // kernel convolves directly.
+        let one_row = ws[0] == groups;
+        if oh * ow > 1 && !one_row && bytes.is_some_and(|b| b <= UNFOLD_MAX_BYTES) {
             self.conv2d_unfolded(weight, bias, window, groups)
         } else {
             self.conv2d_fused(weight, bias, window, groups)

@@ -82,10 +82,10 @@ fn segments(ow: usize, l0: usize, l1: usize) -> impl Iterator<Item = RowSegment>
 /// A stretch of one row of the column block: `len` entries from `dst` on that copy the input
 /// pixels `src, src + stride, …` of the channel's plane, or read padding (`src = None`).
 #[derive(Clone, Copy, Debug)]
-struct Run {
-    dst: usize,
-    len: usize,
-    src: Option<usize>,
+pub(crate) struct Run {
+    pub(crate) dst: usize,
+    pub(crate) len: usize,
+    pub(crate) src: Option<usize>,
 }
 
 /// Where every entry of columns `l0..l1` comes from, worked out once per block: the runs of
@@ -141,7 +141,7 @@ impl Plan {
     }
 
     /// The runs of tap `t`.
-    fn tap(&self, t: usize) -> &[Run] {
+    pub(crate) fn tap(&self, t: usize) -> &[Run] {
         &self.runs[self.starts[t]..self.starts[t + 1]]
     }
 }
