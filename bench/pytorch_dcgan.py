@@ -7,7 +7,12 @@ of repeated steps, as criterion) and, with --epoch, one full epoch over random d
 size (937 steps). Prints a JSON line.
 
     /work/torchenv/bin/python bench/pytorch_dcgan.py [--epoch]
+    /work/torchenv/bin/python bench/pytorch_dcgan.py --layers
     /work/torchenv/bin/python bench/pytorch_dcgan.py --train N --samples FILE
+
+--layers times each layer of the two networks alone instead (forward and backward of the sum of
+its output, input and parameter gradients, batch 64; the `dcgan_layers` group of
+benches/generative.rs).
 
 --train N trains the same GAN on real MNIST (data/mnist) for N epochs with the example's schedule
 (constant learning rate, then linear decay to 0 over the second half) and writes 10,000 samples
@@ -119,7 +124,48 @@ def train(epochs, samples_path):
     print(f"wrote {samples_path}")
 
 
+def median_ms(f, seconds=2.0):
+    """The median time of `f()` in ms over at least 20 runs and `seconds`, after 5 warm-ups."""
+    for _ in range(5):
+        f()
+    times, end = [], time.perf_counter() + seconds
+    while len(times) < 20 or time.perf_counter() < end:
+        t0 = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def layers():
+    """Forward + backward of each DCGAN layer alone, as `cargo bench --bench generative -- dcgan_layers`."""
+    w, dw = G_WIDTH, D_WIDTH
+    cases = [
+        ("g_convt_1_to_7", nn.ConvTranspose2d(LATENT, 4 * w, 7, 1, 0, bias=False), (LATENT, 1, 1)),
+        ("g_convt_7_to_14", nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1, bias=False), (4 * w, 7, 7)),
+        ("g_convt_14_to_28", nn.ConvTranspose2d(2 * w, w, 4, 2, 1, bias=False), (2 * w, 14, 14)),
+        ("g_conv_out_28", nn.Conv2d(w, 1, 3, 1, 1), (w, 28, 28)),
+        ("g_batchnorm_relu_28", nn.Sequential(nn.BatchNorm2d(w), nn.ReLU()), (w, 28, 28)),
+        ("d_conv_28_to_14", nn.Conv2d(1, dw, 4, 2, 1), (1, 28, 28)),
+        ("d_conv_14_to_7", nn.Conv2d(dw, 2 * dw, 4, 2, 1, bias=False), (dw, 14, 14)),
+        ("d_leaky_relu_14", nn.LeakyReLU(0.2), (dw, 14, 14)),
+    ]
+    result = {}
+    for name, layer, shape in cases:
+        x = torch.randn(BATCH, *shape, requires_grad=True)
+
+        def run():
+            x.grad = None
+            layer.zero_grad()
+            layer(x).sum().backward()
+
+        result[name + "_ms"] = round(median_ms(run), 3)
+    print(json.dumps(result))
+
+
 def main():
+    if "--layers" in sys.argv:
+        layers()
+        return
     if "--train" in sys.argv:
         i = sys.argv.index("--train")
         train(int(sys.argv[i + 1]), sys.argv[sys.argv.index("--samples") + 1])

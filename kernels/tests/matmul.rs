@@ -78,6 +78,19 @@ fn reference(
     [out, scale]
 }
 
+/// The two operands' layouts and fresh random buffers for them, uniform in [−3, 3).
+fn random_operands<T: Float>(
+    (m, k, n): (usize, usize, usize),
+    ao: &Operand,
+    bo: &Operand,
+    seed: u64,
+) -> (MatrixLayout, MatrixLayout, Vec<T>, Vec<T>) {
+    let mut rng = Rng::new(seed);
+    let a = (0..ao.buffer_len(m, k)).map(|_| T::from_f64(rng.uniform(-3.0, 3.0))).collect();
+    let b = (0..bo.buffer_len(k, n)).map(|_| T::from_f64(rng.uniform(-3.0, 3.0))).collect();
+    (ao.layout(m, k), bo.layout(k, n), a, b)
+}
+
 /// Runs `matmul` in `T` on fresh random operands (under a rayon pool of `threads` threads when
 /// given) and checks every output element against the f64 reference.
 fn check<T: Float>(
@@ -88,10 +101,7 @@ fn check<T: Float>(
     threads: Option<usize>,
 ) -> Result<(), TestCaseError> {
     let batch = ao.offsets.len();
-    let (al, bl) = (ao.layout(m, k), bo.layout(k, n));
-    let mut rng = Rng::new(seed);
-    let a: Vec<T> = (0..ao.buffer_len(m, k)).map(|_| T::from_f64(rng.uniform(-3.0, 3.0))).collect();
-    let b: Vec<T> = (0..bo.buffer_len(k, n)).map(|_| T::from_f64(rng.uniform(-3.0, 3.0))).collect();
+    let (al, bl, a, b) = random_operands::<T>((m, k, n), ao, bo, seed);
     // NaN everywhere first: an element the kernel forgets to write cannot pass.
     let mut out = vec![T::from_f64(f64::NAN); batch * m * n];
     match threads {
@@ -181,10 +191,7 @@ fn check_sum<T: Float>(
     threads: usize,
 ) -> Result<(), TestCaseError> {
     let batch = ao.offsets.len();
-    let (al, bl) = (ao.layout(m, k), bo.layout(k, n));
-    let mut rng = Rng::new(seed);
-    let a: Vec<T> = (0..ao.buffer_len(m, k)).map(|_| T::from_f64(rng.uniform(-3.0, 3.0))).collect();
-    let b: Vec<T> = (0..bo.buffer_len(k, n)).map(|_| T::from_f64(rng.uniform(-3.0, 3.0))).collect();
+    let (al, bl, a, b) = random_operands::<T>((m, k, n), ao, bo, seed);
     let mut out = vec![T::from_f64(f64::NAN); entries * m * n];
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

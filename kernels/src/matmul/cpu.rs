@@ -67,6 +67,16 @@ impl<T> OutPtr<T> {
     }
 }
 
+/// Checks that both layouts have the same batch size and stay inside their buffers; returns the
+/// batch size.
+fn check_operands<T>(op: &str, [m, k, n]: [usize; 3], a: &[T], al: &MatrixLayout, b: &[T], bl: &MatrixLayout) -> usize {
+    let batch = al.offsets.len();
+    assert_eq!(batch, bl.offsets.len(), "{op}: batch mismatch");
+    assert!(al.extent(m, k) <= a.len(), "{op}: A out of bounds");
+    assert!(bl.extent(k, n) <= b.len(), "{op}: B out of bounds");
+    batch
+}
+
 /// `out[b] = a[b] · b[b]` for every batch entry `b`, where each `a[b]` is `m × k`, each `b[b]` is
 /// `k × n`, and `out` is a contiguous `[batch, m, n]` buffer (row-major, every element written;
 /// it may be uninitialised: `matrixmultiply` never reads C when β = 0).
@@ -85,11 +95,8 @@ pub fn matmul<T: Float, O: Slot<T>>(
     b_layout: &MatrixLayout,
     out: &mut [O],
 ) {
-    let batch = a_layout.offsets.len();
-    assert_eq!(batch, b_layout.offsets.len(), "matmul: batch mismatch");
+    let batch = check_operands("matmul", [m, k, n], a, a_layout, b, b_layout);
     assert_eq!(out.len(), batch * m * n, "matmul: output length");
-    assert!(a_layout.extent(m, k) <= a.len(), "matmul: A out of bounds");
-    assert!(b_layout.extent(k, n) <= b.len(), "matmul: B out of bounds");
     if out.is_empty() {
         return;
     }
@@ -198,10 +205,7 @@ pub fn matmul_sum<T: Float>(
     b_layout: &MatrixLayout,
     out: &mut [T],
 ) {
-    let batch = a_layout.offsets.len();
-    assert_eq!(batch, b_layout.offsets.len(), "matmul_sum: batch mismatch");
-    assert!(a_layout.extent(m, k) <= a.len(), "matmul_sum: A out of bounds");
-    assert!(b_layout.extent(k, n) <= b.len(), "matmul_sum: B out of bounds");
+    let batch = check_operands("matmul_sum", [m, k, n], a, a_layout, b, b_layout);
     let size = m * n;
     if out.is_empty() {
         return;
