@@ -23,6 +23,7 @@
 
 use super::cpu::{checked_output, col2im_columns, im2col_columns, Plan};
 use super::Window2d;
+use super::{dense, direct};
 use crate::{Float, Slot};
 use rayon::prelude::*;
 
@@ -47,28 +48,28 @@ pub struct Conv2dGeometry {
 
 /// Sizes derived from a [`Conv2dGeometry`].
 #[derive(Clone, Copy, Debug)]
-struct Sizes {
+pub(super) struct Sizes {
     /// Input channels per group.
-    cg: usize,
+    pub(super) cg: usize,
     /// Output channels per group.
-    og: usize,
+    pub(super) og: usize,
     /// Rows of the column matrix per group: `cg · kh · kw`.
-    k: usize,
+    pub(super) k: usize,
     /// Output positions per image: `OH · OW`.
-    l: usize,
+    pub(super) l: usize,
     /// Input pixels per channel: `H · W`.
-    plane: usize,
+    pub(super) plane: usize,
     /// Columns per block and image (`l` when whole images fit in a block).
-    block: usize,
+    pub(super) block: usize,
     /// Images per block: more than one only when a whole image's columns are small, so that
     /// the products are wide enough to run at speed (an image of 7×7 outputs gives 49 columns;
     /// a transposed convolution from a 1×1 input gives one).
-    images: usize,
+    pub(super) images: usize,
     /// Whether the work is split over threads.
-    parallel: bool,
+    pub(super) parallel: bool,
     /// Whether the window is the whole unpadded image (one output position): then the columns
     /// are the images themselves and the convolution is a dense layer (see [`dense`]).
-    whole_window: bool,
+    pub(super) whole_window: bool,
 }
 
 impl Conv2dGeometry {
@@ -393,269 +394,5 @@ pub fn conv2d_weight_grad<T: Float>(x: &[T], gy: &[T], geo: &Conv2dGeometry, gw:
         gw.fill(T::ZERO); // no images
     } else {
         gw.copy_from_slice(&total);
-    }
-}
-
-/// Convolutions whose window is the whole unpadded image, as a transposed convolution from a
-/// 1×1 input has (a DCGAN generator's first layer). Then `cols(x)` of image `n` is its own
-/// group slice, `K = cg·H·W` values long, and each product runs over the whole batch at once,
-/// reading the images in place:
-/// ```text
-/// forward        y[N, og]   =  X[N, K] · Wᵀ[K, og]
-/// input grad     ∂x[N, K]   =  ∂y[N, og] · W[og, K]
-/// weight grad    ∂W[og, K]  =  ∂yᵀ[og, N] · X[N, K]
-/// ```
-/// (per group; `X` rows are `C·H·W` apart, `∂y` rows `O` apart).
-mod dense {
-    use super::{Conv2dGeometry, Sizes};
-    use crate::{Float, Slot};
-    use rayon::prelude::*;
-
-    /// Runs `task(first_image, chunk)` over chunks of whole images (`len` elements each) of
-    /// `out`, two or more chunks per thread when the work is split.
-    fn image_chunks<O: Send>(
-        out: &mut [O],
-        len: usize,
-        n: usize,
-        parallel: bool,
-        task: impl Fn(usize, &mut [O]) + Sync,
-    ) {
-        let per = if parallel { n.div_ceil(2 * rayon::current_num_threads()).max(1) } else { n.max(1) };
-        if parallel {
-            out.par_chunks_mut(per * len).enumerate().for_each(|(i, c)| task(i * per, c));
-        } else {
-            task(0, out);
-        }
-    }
-
-    pub(super) fn forward<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry, s: &Sizes, y: &mut [O]) {
-        let (c, o) = (geo.window.c, geo.out_channels);
-        image_chunks(y, o, geo.window.n, s.parallel, |n0, y| {
-            let nb = y.len() / o;
-            for grp in 0..geo.groups {
-                let (xg, wg) = (&x[n0 * c * s.plane + grp * s.k..], &w[grp * s.og * s.k..][..s.og * s.k]);
-                // SAFETY: A is nb × K, image rows C·H·W apart from this group's first value
-                // (inside `x`: the last row ends at (n0 + nb − 1)·C·H·W + (grp + 1)·K ≤ len);
-                // B = Wᵀ is K × og, read through `wg` with strides (1, K); C is nb × og at
-                // column grp·og of this chunk's rows of O (inside the chunk). `O` is `T` or
-                // `MaybeUninit<T>` (sealed), laid out as `T`, and `gemm` writes C unread.
-                unsafe {
-                    T::gemm(
-                        nb,
-                        s.k,
-                        s.og,
-                        xg.as_ptr(),
-                        [(c * s.plane) as isize, 1],
-                        wg.as_ptr(),
-                        [1, s.k as isize],
-                        (y.as_mut_ptr() as *mut T).add(grp * s.og),
-                        o as isize,
-                    );
-                }
-            }
-        });
-    }
-
-    pub(super) fn input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, s: &Sizes, gx: &mut [T]) {
-        let (c, o) = (geo.window.c, geo.out_channels);
-        image_chunks(gx, c * s.plane, geo.window.n, s.parallel, |n0, gx| {
-            let nb = gx.len() / (c * s.plane);
-            for grp in 0..geo.groups {
-                let (g, wg) = (&gy[n0 * o + grp * s.og..], &w[grp * s.og * s.k..][..s.og * s.k]);
-                // SAFETY: A is nb × og, rows O apart from this group's first channel (inside
-                // `gy`); B is og × K, the group's weights (row-major, inside `wg`); C is
-                // nb × K at column grp·K of this chunk's rows of C·H·W (inside the chunk).
-                unsafe {
-                    T::gemm(
-                        nb,
-                        s.og,
-                        s.k,
-                        g.as_ptr(),
-                        [o as isize, 1],
-                        wg.as_ptr(),
-                        [s.k as isize, 1],
-                        gx.as_mut_ptr().add(grp * s.k),
-                        (c * s.plane) as isize,
-                    );
-                }
-            }
-        });
-    }
-
-    pub(super) fn weight_grad<T: Float>(x: &[T], gy: &[T], geo: &Conv2dGeometry, s: &Sizes, gw: &mut [T]) {
-        let (c, o, n) = (geo.window.c, geo.out_channels, geo.window.n);
-        if n == 0 {
-            return gw.fill(T::ZERO); // no images: an empty sum
-        }
-        for grp in 0..geo.groups {
-            let (g, xg) = (&gy[grp * s.og..], &x[grp * s.k..]);
-            // SAFETY: A = ∂yᵀ is og × N, read with strides (1, O) from this group's first
-            // channel (inside `gy`); B is N × K, image rows C·H·W apart (inside `x`); C is the
-            // group's og × K block of `gw` (row-major, inside it).
-            unsafe {
-                T::gemm(
-                    s.og,
-                    n,
-                    s.k,
-                    g.as_ptr(),
-                    [1, o as isize],
-                    xg.as_ptr(),
-                    [(c * s.plane) as isize, 1],
-                    gw.as_mut_ptr().add(grp * s.og * s.k),
-                    s.k as isize,
-                );
-            }
-        }
-    }
-}
-
-/// Convolutions with one output channel per group (an image-producing last layer, or a
-/// depthwise convolution), computed directly: unfolding would write `cg·kh·kw` column values per
-/// output value only for a one-row product to read them once. Instead each kernel tap adds its
-/// weight times the input run it sees straight into the output (forward), the output gradient
-/// into the input gradient (input gradient), or the dot product of the two into its weight
-/// (weight gradient), over the runs of a [`Plan`] of the whole image:
-/// ```text
-/// forward        y[o, l]          += w[o, c, t] · x[c, src_t(l)]
-/// input grad     ∂x[c, src_t(l)]  += w[o, c, t] · ∂y[o, l]
-/// weight grad    ∂w[o, c, t]      += Σ_l ∂y[o, l] · x[c, src_t(l)]
-/// ```
-/// (`o` the group's one output channel, `src_t(l)` the input pixel tap `t` reads at output
-/// position `l`, padding contributing nothing). Parallel over images.
-mod direct {
-    use super::{Conv2dGeometry, Plan, Sizes};
-    use crate::{Float, Slot};
-    use rayon::prelude::*;
-
-    /// `out[dst + j] += w · src[x0 + j·stride]` over the runs of tap `t` (padding skipped).
-    #[inline(always)]
-    fn gather_axpy<T: Float>(plan: &Plan, t: usize, stride: usize, w: T, src: &[T], out: &mut [T]) {
-        for run in plan.tap(t) {
-            let Some(x0) = run.src else { continue };
-            let out = &mut out[run.dst..run.dst + run.len];
-            if stride == 1 {
-                out.iter_mut().zip(&src[x0..x0 + run.len]).for_each(|(o, &v)| *o += w * v);
-            } else {
-                out.iter_mut().zip(src[x0..].iter().step_by(stride)).for_each(|(o, &v)| *o += w * v);
-            }
-        }
-    }
-
-    /// `dst[x0 + j·stride] += w · g[dst + j]` over the runs of tap `t`: the adjoint of
-    /// [`gather_axpy`].
-    #[inline(always)]
-    fn scatter_axpy<T: Float>(plan: &Plan, t: usize, stride: usize, w: T, g: &[T], img: &mut [T]) {
-        for run in plan.tap(t) {
-            let Some(x0) = run.src else { continue };
-            let g = &g[run.dst..run.dst + run.len];
-            if stride == 1 {
-                img[x0..x0 + run.len].iter_mut().zip(g).for_each(|(d, &v)| *d += w * v);
-            } else {
-                img[x0..].iter_mut().step_by(stride).zip(g).for_each(|(d, &v)| *d += w * v);
-            }
-        }
-    }
-
-    /// `Σ_j g[dst + j] · src[x0 + j·stride]` over the runs of tap `t`.
-    #[inline(always)]
-    fn gather_dot<T: Float>(plan: &Plan, t: usize, stride: usize, g: &[T], src: &[T]) -> T {
-        let mut dot = T::ZERO;
-        for run in plan.tap(t) {
-            let Some(x0) = run.src else { continue };
-            let g = &g[run.dst..run.dst + run.len];
-            if stride == 1 {
-                dot += g.iter().zip(&src[x0..x0 + run.len]).fold(T::ZERO, |a, (&p, &q)| a + p * q);
-            } else {
-                dot += g.iter().zip(src[x0..].iter().step_by(stride)).fold(T::ZERO, |a, (&p, &q)| a + p * q);
-            }
-        }
-        dot
-    }
-
-    fn taps(geo: &Conv2dGeometry) -> usize {
-        geo.window.kernel[0] * geo.window.kernel[1]
-    }
-
-    /// Runs `task(n, chunk)` over the per-image chunks (`len` elements) of `out`.
-    fn per_image<O: Send>(out: &mut [O], len: usize, parallel: bool, task: impl Fn(usize, &mut [O]) + Sync) {
-        if parallel {
-            out.par_chunks_mut(len).enumerate().for_each(|(n, c)| task(n, c));
-        } else {
-            out.chunks_mut(len).enumerate().for_each(|(n, c)| task(n, c));
-        }
-    }
-
-    pub(super) fn forward<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry, s: &Sizes, y: &mut [O]) {
-        let (plan, taps, stride) = (Plan::new(&geo.window, [0, s.l]), taps(geo), geo.window.stride[1]);
-        let c_all = geo.window.c;
-        per_image(y, geo.out_channels * s.l, s.parallel, |n, y| {
-            let mut acc = vec![T::ZERO; s.l];
-            for grp in 0..geo.groups {
-                acc.fill(T::ZERO);
-                for c in 0..s.cg {
-                    let img = &x[(n * c_all + grp * s.cg + c) * s.plane..][..s.plane];
-                    for t in 0..taps {
-                        let wv = w[(grp * s.cg + c) * taps + t];
-                        gather_axpy(&plan, t, stride, wv, img, &mut acc);
-                    }
-                }
-                y[grp * s.l..][..s.l].iter_mut().zip(&acc).for_each(|(o, &v)| o.set(v));
-            }
-        });
-    }
-
-    pub(super) fn input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, s: &Sizes, gx: &mut [T]) {
-        let (plan, taps, stride) = (Plan::new(&geo.window, [0, s.l]), taps(geo), geo.window.stride[1]);
-        let c_all = geo.window.c;
-        per_image(gx, c_all * s.plane, s.parallel, |n, gx| {
-            gx.fill(T::ZERO);
-            for grp in 0..geo.groups {
-                let g = &gy[(n * geo.out_channels + grp) * s.l..][..s.l];
-                for c in 0..s.cg {
-                    let img = &mut gx[(grp * s.cg + c) * s.plane..][..s.plane];
-                    for t in 0..taps {
-                        let wv = w[(grp * s.cg + c) * taps + t];
-                        scatter_axpy(&plan, t, stride, wv, g, img);
-                    }
-                }
-            }
-        });
-    }
-
-    pub(super) fn weight_grad<T: Float>(x: &[T], gy: &[T], geo: &Conv2dGeometry, s: &Sizes, gw: &mut [T]) {
-        let (plan, taps, stride) = (Plan::new(&geo.window, [0, s.l]), taps(geo), geo.window.stride[1]);
-        let c_all = geo.window.c;
-        let one_image = |mut acc: Vec<T>, n: usize| {
-            if acc.is_empty() {
-                acc = vec![T::ZERO; gw.len()];
-            }
-            for grp in 0..geo.groups {
-                let g = &gy[(n * geo.out_channels + grp) * s.l..][..s.l];
-                for c in 0..s.cg {
-                    let img = &x[(n * c_all + grp * s.cg + c) * s.plane..][..s.plane];
-                    for t in 0..taps {
-                        acc[(grp * s.cg + c) * taps + t] += gather_dot(&plan, t, stride, g, img);
-                    }
-                }
-            }
-            acc
-        };
-        let n = geo.window.n;
-        let total = if s.parallel {
-            (0..n).into_par_iter().fold(Vec::new, one_image).reduce(Vec::new, |a, b| {
-                match (a.is_empty(), b.is_empty()) {
-                    (true, _) => b,
-                    (_, true) => a,
-                    _ => a.into_iter().zip(b).map(|(p, q)| p + q).collect(),
-                }
-            })
-        } else {
-            (0..n).fold(Vec::new(), one_image)
-        };
-        if total.is_empty() {
-            gw.fill(T::ZERO);
-        } else {
-            gw.copy_from_slice(&total);
-        }
     }
 }

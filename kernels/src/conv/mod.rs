@@ -1,5 +1,7 @@
 //! Convolution: `im2col` (unfold), its adjoint `col2im` (fold), and the convolution kernels
-//! built on them (`conv2d` and its two gradients, as blocked GEMMs).
+//! built on them (`conv2d` and its two gradients, as blocked GEMMs), with two special cases
+//! that need no columns: a window covering the whole image (`dense`: one product over the
+//! batch) and one output channel per group (`direct`).
 //!
 //! `im2col` lays every receptive field of a batch of images out as a column, so that a
 //! convolution becomes one matrix product (`weights · columns`) and a pooling becomes a reduction
@@ -8,6 +10,8 @@
 
 mod conv2d;
 mod cpu;
+mod dense;
+mod direct;
 
 pub use conv2d::{conv2d, conv2d_input_grad, conv2d_weight_grad, Conv2dGeometry};
 pub use cpu::{col2im, im2col};

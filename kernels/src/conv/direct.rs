@@ -1,0 +1,148 @@
+//! Convolutions with one output channel per group (an image-producing last layer, or a
+//! depthwise convolution), computed directly: unfolding would write `cg·kh·kw` column values per
+//! output value only for a one-row product to read them once. Instead each kernel tap adds its
+//! weight times the input run it sees straight into the output (forward), the output gradient
+//! into the input gradient (input gradient), or the dot product of the two into its weight
+//! (weight gradient), over the runs of a [`Plan`] of the whole image:
+//! ```text
+//! forward        y[o, l]          += w[o, c, t] · x[c, src_t(l)]
+//! input grad     ∂x[c, src_t(l)]  += w[o, c, t] · ∂y[o, l]
+//! weight grad    ∂w[o, c, t]      += Σ_l ∂y[o, l] · x[c, src_t(l)]
+//! ```
+//! (`o` the group's one output channel, `src_t(l)` the input pixel tap `t` reads at output
+//! position `l`, padding contributing nothing). Parallel over images.
+
+use super::conv2d::{Conv2dGeometry, Sizes};
+use super::cpu::Plan;
+use crate::{Float, Slot};
+use rayon::prelude::*;
+
+/// `out[dst + j] += w · src[x0 + j·stride]` over the runs of tap `t` (padding skipped).
+#[inline(always)]
+fn gather_axpy<T: Float>(plan: &Plan, t: usize, stride: usize, w: T, src: &[T], out: &mut [T]) {
+    for run in plan.tap(t) {
+        let Some(x0) = run.src else { continue };
+        let out = &mut out[run.dst..run.dst + run.len];
+        if stride == 1 {
+            out.iter_mut().zip(&src[x0..x0 + run.len]).for_each(|(o, &v)| *o += w * v);
+        } else {
+            out.iter_mut().zip(src[x0..].iter().step_by(stride)).for_each(|(o, &v)| *o += w * v);
+        }
+    }
+}
+
+/// `dst[x0 + j·stride] += w · g[dst + j]` over the runs of tap `t`: the adjoint of
+/// [`gather_axpy`].
+#[inline(always)]
+fn scatter_axpy<T: Float>(plan: &Plan, t: usize, stride: usize, w: T, g: &[T], img: &mut [T]) {
+    for run in plan.tap(t) {
+        let Some(x0) = run.src else { continue };
+        let g = &g[run.dst..run.dst + run.len];
+        if stride == 1 {
+            img[x0..x0 + run.len].iter_mut().zip(g).for_each(|(d, &v)| *d += w * v);
+        } else {
+            img[x0..].iter_mut().step_by(stride).zip(g).for_each(|(d, &v)| *d += w * v);
+        }
+    }
+}
+
+/// `Σ_j g[dst + j] · src[x0 + j·stride]` over the runs of tap `t`.
+#[inline(always)]
+fn gather_dot<T: Float>(plan: &Plan, t: usize, stride: usize, g: &[T], src: &[T]) -> T {
+    let mut dot = T::ZERO;
+    for run in plan.tap(t) {
+        let Some(x0) = run.src else { continue };
+        let g = &g[run.dst..run.dst + run.len];
+        if stride == 1 {
+            dot += g.iter().zip(&src[x0..x0 + run.len]).fold(T::ZERO, |a, (&p, &q)| a + p * q);
+        } else {
+            dot += g.iter().zip(src[x0..].iter().step_by(stride)).fold(T::ZERO, |a, (&p, &q)| a + p * q);
+        }
+    }
+    dot
+}
+
+fn taps(geo: &Conv2dGeometry) -> usize {
+    geo.window.kernel[0] * geo.window.kernel[1]
+}
+
+/// Runs `task(n, chunk)` over the per-image chunks (`len` elements) of `out`.
+fn per_image<O: Send>(out: &mut [O], len: usize, parallel: bool, task: impl Fn(usize, &mut [O]) + Sync) {
+    if parallel {
+        out.par_chunks_mut(len).enumerate().for_each(|(n, c)| task(n, c));
+    } else {
+        out.chunks_mut(len).enumerate().for_each(|(n, c)| task(n, c));
+    }
+}
+
+pub(super) fn forward<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry, s: &Sizes, y: &mut [O]) {
+    let (plan, taps, stride) = (Plan::new(&geo.window, [0, s.l]), taps(geo), geo.window.stride[1]);
+    let c_all = geo.window.c;
+    per_image(y, geo.out_channels * s.l, s.parallel, |n, y| {
+        let mut acc = vec![T::ZERO; s.l];
+        for grp in 0..geo.groups {
+            acc.fill(T::ZERO);
+            for c in 0..s.cg {
+                let img = &x[(n * c_all + grp * s.cg + c) * s.plane..][..s.plane];
+                for t in 0..taps {
+                    let wv = w[(grp * s.cg + c) * taps + t];
+                    gather_axpy(&plan, t, stride, wv, img, &mut acc);
+                }
+            }
+            y[grp * s.l..][..s.l].iter_mut().zip(&acc).for_each(|(o, &v)| o.set(v));
+        }
+    });
+}
+
+pub(super) fn input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, s: &Sizes, gx: &mut [T]) {
+    let (plan, taps, stride) = (Plan::new(&geo.window, [0, s.l]), taps(geo), geo.window.stride[1]);
+    let c_all = geo.window.c;
+    per_image(gx, c_all * s.plane, s.parallel, |n, gx| {
+        gx.fill(T::ZERO);
+        for grp in 0..geo.groups {
+            let g = &gy[(n * geo.out_channels + grp) * s.l..][..s.l];
+            for c in 0..s.cg {
+                let img = &mut gx[(grp * s.cg + c) * s.plane..][..s.plane];
+                for t in 0..taps {
+                    let wv = w[(grp * s.cg + c) * taps + t];
+                    scatter_axpy(&plan, t, stride, wv, g, img);
+                }
+            }
+        }
+    });
+}
+
+pub(super) fn weight_grad<T: Float>(x: &[T], gy: &[T], geo: &Conv2dGeometry, s: &Sizes, gw: &mut [T]) {
+    let (plan, taps, stride) = (Plan::new(&geo.window, [0, s.l]), taps(geo), geo.window.stride[1]);
+    let c_all = geo.window.c;
+    let one_image = |mut acc: Vec<T>, n: usize| {
+        if acc.is_empty() {
+            acc = vec![T::ZERO; gw.len()];
+        }
+        for grp in 0..geo.groups {
+            let g = &gy[(n * geo.out_channels + grp) * s.l..][..s.l];
+            for c in 0..s.cg {
+                let img = &x[(n * c_all + grp * s.cg + c) * s.plane..][..s.plane];
+                for t in 0..taps {
+                    acc[(grp * s.cg + c) * taps + t] += gather_dot(&plan, t, stride, g, img);
+                }
+            }
+        }
+        acc
+    };
+    let n = geo.window.n;
+    let total = if s.parallel {
+        (0..n).into_par_iter().fold(Vec::new, one_image).reduce(Vec::new, |a, b| match (a.is_empty(), b.is_empty()) {
+            (true, _) => b,
+            (_, true) => a,
+            _ => a.into_iter().zip(b).map(|(p, q)| p + q).collect(),
+        })
+    } else {
+        (0..n).fold(Vec::new(), one_image)
+    };
+    if total.is_empty() {
+        gw.fill(T::ZERO);
+    } else {
+        gw.copy_from_slice(&total);
+    }
+}
