@@ -56,3 +56,43 @@ pub fn row_blocks<D: Send>(dst: &mut [D], row_len: usize, f: impl Fn(usize, &mut
         dst.par_chunks_mut(rows_per * row_len).enumerate().for_each(|(i, d)| f(i * rows_per, d));
     }
 }
+
+/// `out = Σ_{i < n}` of the contributions `add(i, acc, scratch)` adds into an accumulator the
+/// size of `out` (overwritten). In parallel each worker sums into its own accumulator (and keeps
+/// its own `scratch`), and the accumulators are added up at the end: no lock per element, and
+/// no per-item buffer. On the calling thread `add` accumulates into `out` directly.
+pub fn sum_into<T: crate::Float, S: Default + Send>(
+    n: usize,
+    parallel: bool,
+    out: &mut [T],
+    add: impl Fn(usize, &mut [T], &mut S) + Sync,
+) {
+    out.fill(T::ZERO);
+    if !parallel {
+        let mut scratch = S::default();
+        (0..n).for_each(|i| add(i, out, &mut scratch));
+        return;
+    }
+    let len = out.len();
+    let total = (0..n)
+        .into_par_iter()
+        .fold(
+            || (Vec::new(), S::default()),
+            |(mut acc, mut scratch): (Vec<T>, S), i| {
+                if acc.is_empty() {
+                    acc = vec![T::ZERO; len];
+                }
+                add(i, &mut acc, &mut scratch);
+                (acc, scratch)
+            },
+        )
+        .map(|(acc, _)| acc)
+        .reduce(Vec::new, |a, b| match (a.is_empty(), b.is_empty()) {
+            (true, _) => b,
+            (_, true) => a,
+            _ => a.into_iter().zip(b).map(|(p, q)| p + q).collect(),
+        });
+    if !total.is_empty() {
+        out.copy_from_slice(&total);
+    }
+}

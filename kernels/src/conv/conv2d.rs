@@ -24,6 +24,7 @@
 use super::cpu::{checked_output, col2im_columns, im2col_columns, Plan};
 use super::Window2d;
 use super::{dense, direct};
+use crate::parallel::sum_into;
 use crate::{Float, Slot};
 use rayon::prelude::*;
 
@@ -118,15 +119,16 @@ impl Conv2dGeometry {
     }
 }
 
-/// The column blocks `[l0, l1)` covering `0..L` (one block when whole images fit).
-fn blocks(s: &Sizes) -> impl Iterator<Item = [usize; 2]> {
+/// The plans of the column blocks `[l0, l1)` covering `0..L` (one block when whole images
+/// fit), made once per call and shared by every task.
+fn planned_blocks(geo: &Conv2dGeometry, s: &Sizes) -> Vec<Plan> {
     let (l, block) = (s.l, s.block);
-    (0..l.div_ceil(block)).map(move |b| [b * block, (b * block + block).min(l)])
+    (0..l.div_ceil(block)).map(|b| Plan::new(&geo.window, [b * block, (b * block + block).min(l)])).collect()
 }
 
 /// Runs `task(index, chunk, scratch)` over the `len`-element chunks of `out`, in parallel when
 /// `parallel`, with one reusable scratch buffer per worker.
-fn for_each_chunk<T: Float, O: Slot<T>>(
+pub(super) fn for_each_chunk<T: Float, O: Slot<T>>(
     out: &mut [O],
     len: usize,
     parallel: bool,
@@ -144,54 +146,56 @@ fn for_each_chunk<T: Float, O: Slot<T>>(
 
 /// A worker's reusable buffers.
 #[derive(Default)]
-struct Scratch<T> {
+pub(super) struct Scratch<T> {
     /// A block of im2col columns, `k × width`.
     cols: Vec<T>,
     /// A block of output values (or output gradients), `og × width`, images side by side.
-    out: Vec<T>,
-    /// The weight gradient summed so far (weight gradient only).
-    acc: Vec<T>,
+    pub(super) out: Vec<T>,
     /// One block's weight-gradient product (weight gradient only).
     product: Vec<T>,
 }
 
-/// The im2col columns `l0..l1` of the images `n0..n0 + nb`, group `grp`, side by side into
-/// `cols` (resized to `k × nb·(l1 − l0)`): image `j`'s columns start at column `j·(l1 − l0)`.
+/// The im2col columns of `plan` (`l0..l1`) of the images `n0..n0 + nb`, group `grp`, side by
+/// side into `cols` (resized to `k × nb·(l1 − l0)`): image `j`'s start at column `j·(l1 − l0)`.
 fn fill_columns<T: Float>(
     x: &[T],
     geo: &Conv2dGeometry,
     s: &Sizes,
     [n0, nb, grp]: [usize; 3],
-    l: [usize; 2],
+    plan: &Plan,
     cols: &mut Vec<T>,
 ) {
-    let width = l[1] - l[0];
+    let width = plan.width();
     cols.resize(s.k * nb * width, T::ZERO);
-    let plan = Plan::new(&geo.window, l);
     for j in 0..nb {
         let img = &x[((n0 + j) * geo.window.c + grp * s.cg) * s.plane..][..s.cg * s.plane];
-        im2col_columns(img, &geo.window, s.cg, &plan, T::ZERO, &mut cols[j * width..], nb * width);
+        im2col_columns(img, &geo.window, s.cg, plan, T::ZERO, &mut cols[j * width..], nb * width);
     }
 }
 
-/// Copies columns `l0..l1` of group `grp`'s output rows of images `n0..n0 + nb` out of `ys`
-/// (`[N, O, L]`) into `block` (`og × nb·(l1 − l0)`, images side by side), or back when `back`.
-fn gather_rows<T: Float>(
+/// Group `grp`'s output(-gradient) rows, columns `l0..l1`, of images `n0..n0 + nb` of `ys`
+/// (`[N, O, L]`) as a GEMM operand `og × nb·(l1 − l0)`: `(pointer, row stride)`. One image's
+/// rows are read in place (row stride L); several images' are copied side by side into `block`.
+fn output_rows<T: Float>(
     ys: &[T],
     block: &mut Vec<T>,
     geo: &Conv2dGeometry,
     s: &Sizes,
     [n0, nb, grp]: [usize; 3],
     [l0, l1]: [usize; 2],
-) {
+) -> (*const T, usize) {
+    let first = |j: usize| ((n0 + j) * geo.out_channels + grp * s.og) * s.l + l0;
+    if nb == 1 {
+        return (ys[first(0)..].as_ptr(), s.l);
+    }
     let width = l1 - l0;
     block.resize(s.og * nb * width, T::ZERO);
     for j in 0..nb {
         for o in 0..s.og {
-            let src = &ys[((n0 + j) * geo.out_channels + grp * s.og + o) * s.l + l0..][..width];
-            block[(o * nb + j) * width..][..width].copy_from_slice(src);
+            block[(o * nb + j) * width..][..width].copy_from_slice(&ys[first(j) + o * s.l..][..width]);
         }
     }
+    (block.as_ptr(), nb * width)
 }
 
 /// `y = conv2d(x, w)`: `x` dense `[N, C, H, W]`, `w` dense `[O, C/groups, kh, kw]`, `y` dense
@@ -210,15 +214,15 @@ pub fn conv2d<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry, y: &
     if s.og == 1 {
         return direct::forward(x, w, geo, &s, y);
     }
-    let image_len = geo.out_channels * s.l;
+    let (image_len, plans) = (geo.out_channels * s.l, planned_blocks(geo, &s));
     // One task per block of images: it owns their outputs `y[n0..n0 + nb]`.
     for_each_chunk(y, s.images * image_len, s.parallel, |task, y, sc| {
         let (n0, nb) = (task * s.images, y.len() / image_len);
         for grp in 0..geo.groups {
             let wg = &w[grp * s.og * s.k..][..s.og * s.k];
-            for [l0, l1] in blocks(&s) {
-                let width = nb * (l1 - l0);
-                fill_columns(x, geo, &s, [n0, nb, grp], [l0, l1], &mut sc.cols);
+            for plan in &plans {
+                let (l0, width) = (plan.columns()[0], nb * plan.width());
+                fill_columns(x, geo, &s, [n0, nb, grp], plan, &mut sc.cols);
                 // One image: the product goes straight into its output rows (row stride L).
                 // Several: into the scratch block, then out to each image's rows.
                 let (c, ldc) = if nb == 1 {
@@ -245,6 +249,7 @@ pub fn conv2d<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry, y: &
                         ldc as isize,
                     );
                 }
+                // Several images (whole ones, so width = nb·L): each row back to its image.
                 if nb > 1 {
                     for j in 0..nb {
                         for o in 0..s.og {
@@ -276,7 +281,7 @@ pub fn conv2d_input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, gx: 
     if s.og == 1 {
         return direct::input_grad(gy, w, geo, &s, gx);
     }
-    let image_len = geo.window.c * s.plane;
+    let (image_len, plans) = (geo.window.c * s.plane, planned_blocks(geo, &s));
     // One task per block of images: it owns their input-gradient planes (blocks of columns
     // overlap on the image, so they run one after the other within the task).
     for_each_chunk(gx, s.images * image_len, s.parallel, |task, gx, sc| {
@@ -284,16 +289,9 @@ pub fn conv2d_input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, gx: 
         let (n0, nb) = (task * s.images, gx.len() / image_len);
         for grp in 0..geo.groups {
             let wg = &w[grp * s.og * s.k..][..s.og * s.k];
-            for [l0, l1] in blocks(&s) {
-                let width = nb * (l1 - l0);
-                // B: one image's gradient rows read in place (row stride L), or several
-                // images' gathered side by side.
-                let (b, ldb) = if nb == 1 {
-                    (gy[(n0 * geo.out_channels + grp * s.og) * s.l + l0..].as_ptr(), s.l)
-                } else {
-                    gather_rows(gy, &mut sc.out, geo, &s, [n0, nb, grp], [l0, l1]);
-                    (sc.out.as_ptr(), width)
-                };
+            for plan in &plans {
+                let width = nb * plan.width();
+                let (b, ldb) = output_rows(gy, &mut sc.out, geo, &s, [n0, nb, grp], plan.columns());
                 sc.cols.resize(s.k * width, T::ZERO);
                 // SAFETY: A = Wᵀ is k × og, read through `wg` with strides (1, k); B is
                 // og × width, inside `gy` (rows of L, from column l0) or the gathered block;
@@ -311,10 +309,9 @@ pub fn conv2d_input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, gx: 
                         width as isize,
                     );
                 }
-                let plan = Plan::new(&geo.window, [l0, l1]);
                 for j in 0..nb {
                     let img = &mut gx[j * image_len + grp * s.cg * s.plane..][..s.cg * s.plane];
-                    col2im_columns(&sc.cols[j * (l1 - l0)..], &geo.window, s.cg, &plan, img, width);
+                    col2im_columns(&sc.cols[j * plan.width()..], &geo.window, s.cg, plan, img, width);
                 }
             }
         }
@@ -337,24 +334,18 @@ pub fn conv2d_weight_grad<T: Float>(x: &[T], gy: &[T], geo: &Conv2dGeometry, gw:
     if s.og == 1 {
         return direct::weight_grad(x, gy, geo, &s, gw);
     }
-    // Each worker sums its blocks of images into its own accumulator.
-    let one_block = |mut sc: Scratch<T>, block: usize| {
-        if sc.acc.is_empty() {
-            sc.acc = vec![T::ZERO; gw.len()];
-        }
+    // Each worker sums the products of its blocks of images into its own accumulator.
+    let plans = planned_blocks(geo, &s);
+    let blocks_of_images = geo.window.n.div_ceil(s.images);
+    sum_into(blocks_of_images, s.parallel, gw, |block, acc, sc: &mut Scratch<T>| {
         sc.product.resize(s.og * s.k, T::ZERO);
         let n0 = block * s.images;
         let nb = s.images.min(geo.window.n - n0);
         for grp in 0..geo.groups {
-            for [l0, l1] in blocks(&s) {
-                let width = nb * (l1 - l0);
-                fill_columns(x, geo, &s, [n0, nb, grp], [l0, l1], &mut sc.cols);
-                let (a, lda) = if nb == 1 {
-                    (gy[(n0 * geo.out_channels + grp * s.og) * s.l + l0..].as_ptr(), s.l)
-                } else {
-                    gather_rows(gy, &mut sc.out, geo, &s, [n0, nb, grp], [l0, l1]);
-                    (sc.out.as_ptr(), width)
-                };
+            for plan in &plans {
+                let width = nb * plan.width();
+                fill_columns(x, geo, &s, [n0, nb, grp], plan, &mut sc.cols);
+                let (a, lda) = output_rows(gy, &mut sc.out, geo, &s, [n0, nb, grp], plan.columns());
                 // SAFETY: A is og × width, inside `gy` (rows of L, from column l0) or the
                 // gathered block; B = colsᵀ is width × k, read through the k × width block
                 // with strides (1, width); C is the og × k product buffer.
@@ -371,28 +362,9 @@ pub fn conv2d_weight_grad<T: Float>(x: &[T], gy: &[T], geo: &Conv2dGeometry, gw:
                         s.k as isize,
                     );
                 }
-                let acc = &mut sc.acc[grp * s.og * s.k..][..s.og * s.k];
+                let acc = &mut acc[grp * s.og * s.k..][..s.og * s.k];
                 acc.iter_mut().zip(&sc.product).for_each(|(a, &p)| *a += p);
             }
         }
-        sc
-    };
-    let blocks_of_images = geo.window.n.div_ceil(s.images);
-    let total = if s.parallel {
-        (0..blocks_of_images).into_par_iter().fold(Scratch::default, one_block).map(|sc| sc.acc).reduce(
-            Vec::new,
-            |a, b| match (a.is_empty(), b.is_empty()) {
-                (true, _) => b,
-                (_, true) => a,
-                _ => a.into_iter().zip(b).map(|(a, b)| a + b).collect(),
-            },
-        )
-    } else {
-        (0..blocks_of_images).fold(Scratch::default(), one_block).acc
-    };
-    if total.is_empty() {
-        gw.fill(T::ZERO); // no images
-    } else {
-        gw.copy_from_slice(&total);
-    }
+    });
 }

@@ -140,6 +140,16 @@ impl Plan {
         Plan { columns: [l0, l1], runs, starts }
     }
 
+    /// The columns `[l0, l1)` this plan covers.
+    pub(crate) fn columns(&self) -> [usize; 2] {
+        self.columns
+    }
+
+    /// Columns per row, `l1 − l0`.
+    pub(crate) fn width(&self) -> usize {
+        self.columns[1] - self.columns[0]
+    }
+
     /// The runs of tap `t`.
     pub(crate) fn tap(&self, t: usize) -> &[Run] {
         &self.runs[self.starts[t]..self.starts[t + 1]]
@@ -159,7 +169,7 @@ pub(crate) fn im2col_columns<T: Float, O: Slot<T>>(
     out: &mut [O],
     ld: usize,
 ) {
-    let (plane, width, taps) = (g.h * g.w, plan.columns[1] - plan.columns[0], g.kernel[0] * g.kernel[1]);
+    let (plane, width, taps) = (g.h * g.w, plan.width(), g.kernel[0] * g.kernel[1]);
     let rows = channels * taps;
     assert!(width <= ld && (rows == 0 || out.len() >= (rows - 1) * ld + width), "im2col: output too short");
     for c in 0..channels {
@@ -192,7 +202,7 @@ pub(crate) fn col2im_columns<T: Float>(
     img: &mut [T],
     ld: usize,
 ) {
-    let (plane, width, taps) = (g.h * g.w, plan.columns[1] - plan.columns[0], g.kernel[0] * g.kernel[1]);
+    let (plane, width, taps) = (g.h * g.w, plan.width(), g.kernel[0] * g.kernel[1]);
     let rows = channels * taps;
     assert!(width <= ld && (rows == 0 || cols.len() >= (rows - 1) * ld + width), "col2im: input too short");
     for c in 0..channels {

@@ -8,25 +8,20 @@
 //! weight grad    ∂W[og, K]  =  ∂yᵀ[og, N] · X[N, K]
 //! ```
 //! (per group; `X` rows are `C·H·W` apart, `∂y` rows `O` apart).
-use super::conv2d::{Conv2dGeometry, Sizes};
+use super::conv2d::{for_each_chunk, Conv2dGeometry, Sizes};
 use crate::{Float, Slot};
-use rayon::prelude::*;
 
-/// Runs `task(first_image, chunk)` over chunks of whole images (`len` elements each) of
-/// `out`, two or more chunks per thread when the work is split.
-fn image_chunks<O: Send>(out: &mut [O], len: usize, n: usize, parallel: bool, task: impl Fn(usize, &mut [O]) + Sync) {
-    let per = if parallel { n.div_ceil(2 * rayon::current_num_threads()).max(1) } else { n.max(1) };
-    if parallel {
-        out.par_chunks_mut(per * len).enumerate().for_each(|(i, c)| task(i * per, c));
-    } else {
-        task(0, out);
-    }
+/// Images per task: the whole batch on one thread, else two tasks per thread.
+fn images_per_task(geo: &Conv2dGeometry, s: &Sizes) -> usize {
+    let n = geo.window.n;
+    if s.parallel { n.div_ceil(2 * rayon::current_num_threads()) } else { n }.max(1)
 }
 
 pub(super) fn forward<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry, s: &Sizes, y: &mut [O]) {
     let (c, o) = (geo.window.c, geo.out_channels);
-    image_chunks(y, o, geo.window.n, s.parallel, |n0, y| {
-        let nb = y.len() / o;
+    let per = images_per_task(geo, s);
+    for_each_chunk(y, per * o, s.parallel, |task, y, _| {
+        let (n0, nb) = (task * per, y.len() / o);
         for grp in 0..geo.groups {
             let (xg, wg) = (&x[n0 * c * s.plane + grp * s.k..], &w[grp * s.og * s.k..][..s.og * s.k]);
             // SAFETY: A is nb × K, image rows C·H·W apart from this group's first value
@@ -53,8 +48,9 @@ pub(super) fn forward<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeomet
 
 pub(super) fn input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, s: &Sizes, gx: &mut [T]) {
     let (c, o) = (geo.window.c, geo.out_channels);
-    image_chunks(gx, c * s.plane, geo.window.n, s.parallel, |n0, gx| {
-        let nb = gx.len() / (c * s.plane);
+    let per = images_per_task(geo, s);
+    for_each_chunk(gx, per * c * s.plane, s.parallel, |task, gx, _| {
+        let (n0, nb) = (task * per, gx.len() / (c * s.plane));
         for grp in 0..geo.groups {
             let (g, wg) = (&gy[n0 * o + grp * s.og..], &w[grp * s.og * s.k..][..s.og * s.k]);
             // SAFETY: A is nb × og, rows O apart from this group's first channel (inside

@@ -12,10 +12,10 @@
 //! (`o` the group's one output channel, `src_t(l)` the input pixel tap `t` reads at output
 //! position `l`, padding contributing nothing). Parallel over images.
 
-use super::conv2d::{Conv2dGeometry, Sizes};
+use super::conv2d::{for_each_chunk, Conv2dGeometry, Sizes};
 use super::cpu::Plan;
+use crate::parallel::sum_into;
 use crate::{Float, Slot};
-use rayon::prelude::*;
 
 /// `out[dst + j] += w · src[x0 + j·stride]` over the runs of tap `t` (padding skipped).
 #[inline(always)]
@@ -66,30 +66,23 @@ fn taps(geo: &Conv2dGeometry) -> usize {
     geo.window.kernel[0] * geo.window.kernel[1]
 }
 
-/// Runs `task(n, chunk)` over the per-image chunks (`len` elements) of `out`.
-fn per_image<O: Send>(out: &mut [O], len: usize, parallel: bool, task: impl Fn(usize, &mut [O]) + Sync) {
-    if parallel {
-        out.par_chunks_mut(len).enumerate().for_each(|(n, c)| task(n, c));
-    } else {
-        out.chunks_mut(len).enumerate().for_each(|(n, c)| task(n, c));
-    }
-}
-
 pub(super) fn forward<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry, s: &Sizes, y: &mut [O]) {
     let (plan, taps, stride) = (Plan::new(&geo.window, [0, s.l]), taps(geo), geo.window.stride[1]);
     let c_all = geo.window.c;
-    per_image(y, geo.out_channels * s.l, s.parallel, |n, y| {
-        let mut acc = vec![T::ZERO; s.l];
+    for_each_chunk(y, geo.out_channels * s.l, s.parallel, |n, y, sc| {
+        // The output row is summed in the worker's scratch, then written once.
+        let acc = &mut sc.out;
         for grp in 0..geo.groups {
-            acc.fill(T::ZERO);
+            acc.clear();
+            acc.resize(s.l, T::ZERO);
             for c in 0..s.cg {
                 let img = &x[(n * c_all + grp * s.cg + c) * s.plane..][..s.plane];
                 for t in 0..taps {
                     let wv = w[(grp * s.cg + c) * taps + t];
-                    gather_axpy(&plan, t, stride, wv, img, &mut acc);
+                    gather_axpy(&plan, t, stride, wv, img, acc);
                 }
             }
-            y[grp * s.l..][..s.l].iter_mut().zip(&acc).for_each(|(o, &v)| o.set(v));
+            y[grp * s.l..][..s.l].iter_mut().zip(acc.iter()).for_each(|(o, &v)| o.set(v));
         }
     });
 }
@@ -97,7 +90,7 @@ pub(super) fn forward<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeomet
 pub(super) fn input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, s: &Sizes, gx: &mut [T]) {
     let (plan, taps, stride) = (Plan::new(&geo.window, [0, s.l]), taps(geo), geo.window.stride[1]);
     let c_all = geo.window.c;
-    per_image(gx, c_all * s.plane, s.parallel, |n, gx| {
+    for_each_chunk(gx, c_all * s.plane, s.parallel, |n, gx, _| {
         gx.fill(T::ZERO);
         for grp in 0..geo.groups {
             let g = &gy[(n * geo.out_channels + grp) * s.l..][..s.l];
@@ -115,10 +108,7 @@ pub(super) fn input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, s: &
 pub(super) fn weight_grad<T: Float>(x: &[T], gy: &[T], geo: &Conv2dGeometry, s: &Sizes, gw: &mut [T]) {
     let (plan, taps, stride) = (Plan::new(&geo.window, [0, s.l]), taps(geo), geo.window.stride[1]);
     let c_all = geo.window.c;
-    let one_image = |mut acc: Vec<T>, n: usize| {
-        if acc.is_empty() {
-            acc = vec![T::ZERO; gw.len()];
-        }
+    sum_into(geo.window.n, s.parallel, gw, |n, acc, _: &mut ()| {
         for grp in 0..geo.groups {
             let g = &gy[(n * geo.out_channels + grp) * s.l..][..s.l];
             for c in 0..s.cg {
@@ -128,21 +118,5 @@ pub(super) fn weight_grad<T: Float>(x: &[T], gy: &[T], geo: &Conv2dGeometry, s: 
                 }
             }
         }
-        acc
-    };
-    let n = geo.window.n;
-    let total = if s.parallel {
-        (0..n).into_par_iter().fold(Vec::new, one_image).reduce(Vec::new, |a, b| match (a.is_empty(), b.is_empty()) {
-            (true, _) => b,
-            (_, true) => a,
-            _ => a.into_iter().zip(b).map(|(p, q)| p + q).collect(),
-        })
-    } else {
-        (0..n).fold(Vec::new(), one_image)
-    };
-    if total.is_empty() {
-        gw.fill(T::ZERO);
-    } else {
-        gw.copy_from_slice(&total);
-    }
+    });
 }

@@ -14,6 +14,7 @@
 //! Small products (under 2^22 multiply-adds) stay on the calling thread: a rayon hand-off
 //! costs more than they do.
 
+use crate::parallel::sum_into;
 use crate::{Float, Slot};
 use rayon::prelude::*;
 
@@ -212,45 +213,19 @@ pub fn matmul_sum<T: Float>(
     }
     let entries = out.len() / size;
     assert!(out.len() == entries * size && batch.is_multiple_of(entries), "matmul_sum: output length");
-    if k == 0 || batch == 0 {
+    if k == 0 {
         out.fill(T::ZERO);
         return;
     }
-    // Adds batch entry `bi`'s product into `acc` (an `[E, m, n]` buffer), through `product`.
-    let add_one = |acc: &mut [T], product: &mut Vec<T>, bi: usize| {
+    let work = batch.saturating_mul(m).saturating_mul(n).saturating_mul(k);
+    let parallel = work >= PAR_MIN_MACS && rayon::current_num_threads() > 1;
+    // Each batch entry's product goes through a per-worker `product` buffer into its output.
+    sum_into(batch, parallel, out, |bi, acc, product: &mut Vec<T>| {
         product.resize(size, T::ZERO);
         // SAFETY: the asserts above prove every element each operand's layout addresses for this
         // batch entry is inside `a` / `b`; `product` holds exactly m × n elements.
         unsafe { gemm_block(m, k, n, a, a_layout, bi, b, b_layout, 0, 0, product.as_mut_ptr(), n) };
         let dst = &mut acc[(bi % entries) * size..][..size];
         dst.iter_mut().zip(product.iter()).for_each(|(d, &p)| *d += p);
-    };
-    let work = batch.saturating_mul(m).saturating_mul(n).saturating_mul(k);
-    out.fill(T::ZERO);
-    if work < PAR_MIN_MACS || rayon::current_num_threads() == 1 {
-        let mut product = Vec::new();
-        (0..batch).for_each(|bi| add_one(out, &mut product, bi));
-        return;
-    }
-    let total = (0..batch)
-        .into_par_iter()
-        .fold(
-            || (Vec::new(), Vec::new()),
-            |(mut acc, mut product): (Vec<T>, Vec<T>), bi| {
-                if acc.is_empty() {
-                    acc = vec![T::ZERO; out.len()];
-                }
-                add_one(&mut acc, &mut product, bi);
-                (acc, product)
-            },
-        )
-        .map(|(acc, _)| acc)
-        .reduce(Vec::new, |x, y| match (x.is_empty(), y.is_empty()) {
-            (true, _) => y,
-            (_, true) => x,
-            _ => x.into_iter().zip(y).map(|(p, q)| p + q).collect(),
-        });
-    if !total.is_empty() {
-        out.copy_from_slice(&total);
-    }
+    });
 }
