@@ -290,9 +290,21 @@ pub fn catalog(seed: u64) -> Vec<OpCase> {
     cases.push(case("max_pool2d", true, "overlapping, pad 1", vec![g.uniform(&[1, 2, 4, 3])], max_pool));
     let avg_pool: CaseFn = Rc::new(move |v: &[Var]| v[0].avg_pool2d([2, 2], pool));
     cases.push(case("avg_pool2d", true, "overlapping, pad 1", vec![g.uniform(&[1, 2, 4, 3])], avg_pool));
+    // Layer norm: the fused op over one and two trailing dims and on a non-contiguous view;
+    // and its composed form, with and without the affine map.
     let norm: CaseFn = Rc::new(|v: &[Var]| v[0].layer_norm(&[4], Some(&v[1]), Some(&v[2]), 1e-5));
     let inputs = vec![g.uniform(&[3, 4]), g.uniform(&[4]), g.uniform(&[4])];
-    cases.push(case("layer_norm", true, "affine", inputs, norm));
+    cases.push(case("layer_norm", false, "affine, [3, 4]", inputs.clone(), norm));
+    let norm2: CaseFn = Rc::new(|v: &[Var]| v[0].layer_norm(&[2, 3], Some(&v[1]), Some(&v[2]), 1e-5));
+    let inputs2 = vec![g.uniform(&[2, 2, 3]), g.uniform(&[2, 3]), g.uniform(&[2, 3])];
+    cases.push(case("layer_norm", false, "affine, two normalised dims", inputs2, norm2));
+    let norm_t: CaseFn = Rc::new(|v: &[Var]| v[0].transpose(0, 1)?.layer_norm(&[4], Some(&v[1]), Some(&v[2]), 1e-5));
+    let transposed = vec![g.uniform(&[4, 3]), g.uniform(&[4]), g.uniform(&[4])];
+    cases.push(case("layer_norm", false, "non-contiguous", transposed, norm_t));
+    let composed: CaseFn = Rc::new(|v: &[Var]| v[0].layer_norm_composed(&[4], Some(&v[1]), Some(&v[2]), 1e-5));
+    cases.push(case("layer_norm_composed", true, "affine", inputs.clone(), composed));
+    let plain: CaseFn = Rc::new(|v: &[Var]| v[0].layer_norm(&[4], None, None, 1e-5));
+    cases.push(case("layer_norm_composed", true, "no affine", vec![inputs[0].clone()], plain));
     // Batch norm: the fused op on images, on features, and on a non-contiguous view (the input
     // stored as [C, N, H, W]); and its composed form.
     let bn: CaseFn = Rc::new(|v: &[Var]| Ok(v[0].batch_norm_train(&v[1], &v[2], 1e-5)?.0));
@@ -304,6 +316,23 @@ pub fn catalog(seed: u64) -> Vec<OpCase> {
     cases.push(case("batch_norm", false, "non-contiguous", transposed, bn_t));
     let bn_composed: CaseFn = Rc::new(|v: &[Var]| v[0].batch_norm_composed(&v[1], &v[2], 1e-5));
     cases.push(case("batch_norm_composed", true, "[N, C, H, W]", inputs, bn_composed));
+
+    // Attention: the fused op, causal with more keys than queries (as when decoding with a
+    // cache), and full attention on heads split from a [B, T, H, d] projection (a strided view);
+    // and the composed form with a padding mask that broadcasts.
+    let inputs = vec![g.uniform(&[2, 3, 3]), g.uniform(&[2, 4, 3]), g.uniform(&[2, 4, 2])];
+    let causal: CaseFn = Rc::new(|v: &[Var]| v[0].scaled_dot_product_attention(&v[1], &v[2], None, true));
+    cases.push(case("attention", false, "causal, tq < tk", inputs.clone(), causal));
+    let heads: CaseFn = Rc::new(|v: &[Var]| {
+        let split = |x: &Var| x.permute(&[0, 2, 1, 3]);
+        split(&v[0])?.scaled_dot_product_attention(&split(&v[1])?, &split(&v[2])?, None, false)
+    });
+    let inputs_heads = vec![g.uniform(&[1, 3, 2, 2]), g.uniform(&[1, 3, 2, 2]), g.uniform(&[1, 3, 2, 3])];
+    cases.push(case("attention", false, "heads of [B, T, H, d]", inputs_heads, heads));
+    let mask = Tensor::from_vec(vec![0.0f64, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0], &[2, 1, 4]).expect("valid shape");
+    let composed: CaseFn =
+        Rc::new(move |v: &[Var]| v[0].scaled_dot_product_attention_composed(&v[1], &v[2], Some(&mask), true));
+    cases.push(case("attention_composed", true, "causal and padding mask", inputs, composed));
 
     // Recurrences over 3 steps, both directions: the fused ops, and their unfused forms.
     let (b, s, h) = (2, 3, 2);
@@ -336,7 +365,8 @@ pub fn catalog(seed: u64) -> Vec<OpCase> {
 /// [`crate::OpInfo`] in the sources of [`crate::ops`] (for the test that the catalog is
 /// complete).
 pub fn ops_with_rules() -> Vec<&'static str> {
-    const SOURCES: [&str; 10] = [
+    const SOURCES: [&str; 11] = [
+        include_str!("ops/attention.rs"),
         include_str!("ops/conv.rs"),
         include_str!("ops/elementwise.rs"),
         include_str!("ops/index.rs"),

@@ -4,8 +4,8 @@
 //! slices, sizes and strides, and writes its result into a slice it is given.
 //!
 //! One folder per op family, named the same as in `ferrograd-tensor` and `ferrograd-autograd`
-//! (`matmul`, `elementwise`, `reduce`, `softmax`, `copy`, `index`, `optim`), so that an op can be
-//! followed from API to kernel to backward rule. Each family's `cpu.rs` holds its CPU kernel; the
+//! (`matmul`, `elementwise`, `reduce`, `softmax`, `attention`, `conv`, `norm`, `recurrent`, `copy`,
+//! `index`, `optim`), so that an op can be followed from API to kernel to backward rule. Each family's `cpu.rs` holds its CPU kernel; the
 //! CUDA twin (`<family>.cu` + `cuda.rs`) sits beside it when the CUDA backend lands.
 //!
 //! ## How the CPU kernels are made fast
@@ -21,6 +21,7 @@
 
 #![warn(missing_docs)]
 
+pub mod attention;
 pub mod conv;
 pub mod copy;
 pub mod elementwise;

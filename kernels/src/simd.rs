@@ -11,6 +11,7 @@
 //! any x86-64.
 
 #[cfg(target_arch = "x86_64")]
+use crate::Float;
 use std::sync::OnceLock;
 
 /// The environment variable that caps the SIMD level (`avx512`, `avx2` or `baseline`), so that
@@ -105,4 +106,62 @@ unsafe fn run_avx512<R>(f: impl FnOnce() -> R) -> R {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2_fma<R>(f: impl FnOnce() -> R) -> R {
     f()
+}
+
+/// Independent accumulators of the lane reductions below: one AVX-512 register of f32.
+const LANES: usize = 16;
+
+/// Folds a row with `LANES` independent accumulators, then combines them. A single running
+/// accumulator would chain every step on the one before and nothing would vectorise; `LANES`
+/// independent ones become one vector register. Call it inside [`vectorized`].
+#[inline(always)]
+pub(crate) fn fold_lanes<T: Float>(x: &[T], init: T, f: impl Fn(T, T) -> T, map: impl Fn(T) -> T) -> T {
+    let mut lanes = [init; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let mut acc = init;
+    for &v in chunks.remainder() {
+        acc = f(acc, map(v));
+    }
+    for c in chunks {
+        for l in 0..LANES {
+            lanes[l] = f(lanes[l], map(c[l]));
+        }
+    }
+    lanes.into_iter().fold(acc, f)
+}
+
+/// `Σ f(u_i, v_i)` over two equally long rows, with `LANES` independent accumulators (as
+/// [`fold_lanes`]).
+#[inline(always)]
+pub(crate) fn row_sum<T: Float>(u: &[T], v: &[T], f: impl Fn(T, T) -> T) -> T {
+    let mut lanes = [T::ZERO; LANES];
+    let (uc, vc) = (u.chunks_exact(LANES), v.chunks_exact(LANES));
+    let mut acc = T::ZERO;
+    for (&a, &b) in uc.remainder().iter().zip(vc.remainder()) {
+        acc += f(a, b);
+    }
+    for (a, b) in uc.zip(vc) {
+        for l in 0..LANES {
+            lanes[l] += f(a[l], b[l]);
+        }
+    }
+    lanes.into_iter().fold(acc, |x, y| x + y)
+}
+
+/// `Σ f(a_i, b_i, c_i)` over three equally long rows, with `LANES` independent accumulators (as
+/// [`fold_lanes`]).
+#[inline(always)]
+pub(crate) fn row_sum3<T: Float>(a: &[T], b: &[T], c: &[T], f: impl Fn(T, T, T) -> T) -> T {
+    let mut lanes = [T::ZERO; LANES];
+    let (ac, bc, cc) = (a.chunks_exact(LANES), b.chunks_exact(LANES), c.chunks_exact(LANES));
+    let mut acc = T::ZERO;
+    for ((&x, &y), &z) in ac.remainder().iter().zip(bc.remainder()).zip(cc.remainder()) {
+        acc += f(x, y, z);
+    }
+    for ((x, y), z) in ac.zip(bc).zip(cc) {
+        for l in 0..LANES {
+            lanes[l] += f(x[l], y[l], z[l]);
+        }
+    }
+    lanes.into_iter().fold(acc, |p, q| p + q)
 }

@@ -1,11 +1,13 @@
-//! The fused batch-norm kernels against plain f64 loops over random layouts (one value per
-//! channel and sample up to whole images, several channels, inputs with a large mean), and one
-//! layout large enough for the parallel paths.
+//! The fused batch-norm and layer-norm kernels against plain f64 loops over random layouts (one
+//! value per channel and sample up to whole images, several channels, rows of 1 to 300 values,
+//! inputs with a large mean), and layouts large enough for the parallel paths.
 
 mod common;
 
 use common::{close, gamma, to_f64, uniform, unit_roundoff, U64};
-use ferrograd_kernels::norm::{batch_norm_backward, batch_norm_forward, ChannelLayout};
+use ferrograd_kernels::norm::{
+    batch_norm_backward, batch_norm_forward, layer_norm_backward, layer_norm_forward, ChannelLayout,
+};
 use ferrograd_kernels::Float;
 use proptest::prelude::*;
 
@@ -110,4 +112,83 @@ proptest! {
 #[test]
 fn batch_norm_matches_the_loop_reference_on_the_parallel_path() {
     check::<f32>(ChannelLayout { n: 8, c: 16, s: 400 }, 3.0, 11).unwrap();
+}
+
+/// Checks both layer-norm kernels on `rows` rows of `n` values. The error bounds are batch
+/// norm's (see `check`) with the roles exchanged: statistics per row over its `n` values, and
+/// `γ`, `β` per column, so `ĝ = γ·g` replaces `γ·g` inside the sums of `∂x`, and `∂γ`, `∂β` sum
+/// over rows.
+fn check_layer<T: Float>(rows: usize, n: usize, offset: f64, seed: u64) -> Result<(), TestCaseError> {
+    let len = rows * n;
+    let x: Vec<T> = uniform(seed, len, offset - 1.0, offset + 1.0);
+    let g: Vec<T> = uniform(seed + 1, len, -1.0, 1.0);
+    let w: Vec<T> = uniform(seed + 2, n, -2.0, 2.0);
+    let b: Vec<T> = uniform(seed + 3, n, -2.0, 2.0);
+    let (xf, gf, wf, bf) = (to_f64(&x), to_f64(&g), to_f64(&w), to_f64(&b));
+    let nan = T::from_f64(f64::NAN);
+    let (mut y, mut mean, mut rstd) = (vec![nan; len], vec![nan; rows], vec![nan; rows]);
+    layer_norm_forward(&x, n, [&w, &b], EPS, &mut y, &mut mean, &mut rstd);
+    let (mut gx, mut gw, mut gb) = (vec![nan; len], vec![nan; n], vec![nan; n]);
+    layer_norm_backward(&x, &g, n, [&w, &mean, &rstd], &mut gx, &mut gw, &mut gb);
+
+    let rel = gamma(2 * n + 10, unit_roundoff::<T>()) + gamma(2 * n + 10, U64);
+    let (mut want_gw, mut tol_gw, mut want_gb, mut tol_gb) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    for row in 0..rows {
+        let (xr, gr) = (&xf[row * n..][..n], &gf[row * n..][..n]);
+        let mu = xr.iter().sum::<f64>() / n as f64;
+        let var = xr.iter().map(|v| (v - mu) * (v - mu)).sum::<f64>() / n as f64;
+        let a = xr.iter().map(|v| v.abs()).sum::<f64>() / n as f64;
+        let r = 1.0 / (var + EPS).sqrt();
+        prop_assert!(close(mean[row].to_f64(), mu, rel * a), "mean[{row}]: {} vs {mu}", mean[row].to_f64());
+        let tol_r = rel * r * r * r * (var + a * a);
+        prop_assert!(close(rstd[row].to_f64(), r, tol_r), "rstd[{row}]: {} vs {r}", rstd[row].to_f64());
+        let (mut sum_g, mut sum_gxc, mut abs_g, mut abs_gxc) = (0.0, 0.0, 0.0, 0.0);
+        for j in 0..n {
+            let xc = xr[j] - mu;
+            sum_g += wf[j] * gr[j];
+            sum_gxc += wf[j] * gr[j] * xc;
+            abs_g += (wf[j] * gr[j]).abs();
+            abs_gxc += (wf[j] * gr[j]).abs() * (xc.abs() + a);
+            want_gw[j] += gr[j] * xc * r;
+            tol_gw[j] += rel * gr[j].abs() * (xc.abs() + a) * r;
+            want_gb[j] += gr[j];
+            tol_gb[j] += rel * gr[j].abs();
+        }
+        let m = n as f64;
+        for j in 0..n {
+            let (i, xc) = (row * n + j, xr[j] - mu);
+            let want_y = wf[j] * r * xc + bf[j];
+            let tol_y = rel * (wf[j].abs() * r * (xc.abs() + a) + bf[j].abs());
+            prop_assert!(close(y[i].to_f64(), want_y, tol_y), "y[{i}]: {} vs {want_y}", y[i].to_f64());
+            let want_gx = r * (wf[j] * gr[j] - sum_g / m - xc * r * r * sum_gxc / m);
+            let tol_gx = rel * r * ((wf[j] * gr[j]).abs() + abs_g / m + (xc.abs() + a) * r * r * abs_gxc / m);
+            prop_assert!(close(gx[i].to_f64(), want_gx, tol_gx), "∂x[{i}]: {} vs {want_gx}", gx[i].to_f64());
+        }
+    }
+    for j in 0..n {
+        prop_assert!(close(gw[j].to_f64(), want_gw[j], tol_gw[j]), "∂γ[{j}]: {} vs {}", gw[j].to_f64(), want_gw[j]);
+        prop_assert!(close(gb[j].to_f64(), want_gb[j], tol_gb[j]), "∂β[{j}]: {} vs {}", gb[j].to_f64(), want_gb[j]);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn layer_norm_matches_the_loop_reference(
+        rows in 1usize..=8,
+        n in 1usize..=300,
+        offset in -10.0f64..10.0,
+        seed in any::<u64>(),
+    ) {
+        check_layer::<f32>(rows, n, offset, seed)?;
+        check_layer::<f64>(rows, n, offset, seed)?;
+    }
+}
+
+/// 512 rows of 128 values (a Transformer's activations): both passes split over threads.
+#[test]
+fn layer_norm_matches_the_loop_reference_on_the_parallel_path() {
+    check_layer::<f32>(512, 128, 3.0, 5).unwrap();
 }

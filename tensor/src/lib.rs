@@ -25,7 +25,10 @@ pub use device::Device;
 pub use dtype::{DType, Element, FloatElement};
 pub use error::{Error, Result};
 pub use ferrograd_kernels::elementwise::{BinaryOp, UnaryOp};
-pub use ops::{BatchNormGrads, BatchNormOutput, RecurrentGrads, Window};
+pub use ops::{
+    AttentionGrads, AttentionOutput, BatchNormGrads, BatchNormOutput, LayerNormGrads, LayerNormOutput, RecurrentGrads,
+    Window,
+};
 pub use random::Rng;
 pub use shape::{broadcast_shapes, checked_numel, Dim, Dims};
 pub use tensor::Tensor;

@@ -78,8 +78,8 @@ pub(crate) fn written_by<T: Element>(len: usize, write: impl FnOnce(&mut [MaybeU
     write(&mut v.spare_capacity_mut()[..len]);
     // SAFETY: the callers pass kernels that write every element of the slice they are given
     // (documented on each: `unary`, `binary`, `select`, `copy_strided`, `matmul`, `softmax_rows`,
-    // `im2col`, `conv2d`, `batch_norm_forward`, `batch_norm_backward`), so the first `len`
-    // elements are initialised.
+    // `im2col`, `conv2d`, `batch_norm_forward`, `batch_norm_backward`, `layer_norm_forward`,
+    // `layer_norm_backward`, `attention_forward`, `attention_backward`), so the first `len` elements are initialised.
     unsafe { v.set_len(len) };
     v
 }

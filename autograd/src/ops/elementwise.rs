@@ -1,7 +1,7 @@
 //! Elementwise ops and their derivatives. Binary ops broadcast; their rules return gradients of
 //! the broadcast shape and the engine sums them back to each input's shape.
 
-use crate::{OpInfo, Saved, Var};
+use crate::{is_grad_enabled, OpInfo, Saved, Var};
 use ferrograd_tensor::{Error, Result, Tensor};
 use std::f64::consts::{FRAC_1_SQRT_2, PI};
 
@@ -225,6 +225,9 @@ impl Var {
 
     /// `x · Φ(x)` with `Φ(x) = ½(1 + erf(x/√2))` — `∂x = g · (Φ(x) + x · φ(x))`, where
     /// `φ(x) = e^(−x²/2) / √(2π)` is the normal density.
+    ///
+    /// The derivative is one fused pass (`Tensor::gelu_grad`); with `create_graph` it is built
+    /// from differentiable ops instead, so that it can be differentiated again.
     #[track_caller]
     pub fn gelu(&self) -> Result<Var> {
         Var::from_op(
@@ -233,6 +236,9 @@ impl Var {
             &[self],
             |x, _, g| {
                 let x = &x[0];
+                if !is_grad_enabled() {
+                    return Ok(vec![Some(g.mul(&Var::constant(x.value().gelu_grad()?))?)]);
+                }
                 let cdf = x.mul_scalar(FRAC_1_SQRT_2)?.erf()?.add_scalar(1.0)?.mul_scalar(0.5)?;
                 let pdf = x.mul(x)?.mul_scalar(-0.5)?.exp()?.mul_scalar(1.0 / (2.0 * PI).sqrt())?;
                 Ok(vec![Some(g.mul(&cdf.add(&x.mul(&pdf)?)?)?)])

@@ -1,17 +1,70 @@
-//! Normalisation. Layer norm is composed from differentiable reductions (so gradients and
-//! second derivatives come from the rules of `mean`, `sub`, `mul`, `sqrt` …). Batch norm in
-//! training mode is also one fused op with a hand-derived rule ([`Var::batch_norm_train`]),
-//! which differentiates the composed form only when a graph of the gradient is asked for.
+//! Normalisation. Layer norm and batch norm in training mode are each one fused op with a
+//! hand-derived rule ([`Var::layer_norm`], [`Var::batch_norm_train`]), and each also exists
+//! composed from differentiable reductions ([`Var::layer_norm_composed`],
+//! [`Var::batch_norm_composed`]: gradients and second derivatives from the rules of `mean`,
+//! `sub`, `mul`, `sqrt` …). The fused rules differentiate the composed forms only when a graph
+//! of the gradient is asked for.
 
 use crate::{grad, is_grad_enabled, OpInfo, Saved, Var};
-use ferrograd_tensor::{Error, Result, Tensor};
+use ferrograd_tensor::{Device, Error, Result, Tensor};
 
 impl Var {
     /// `(x − mean) / √(var + eps)` over the last `normalized.len()` dims, whose sizes must equal
     /// `normalized` (population variance, as `torch.nn.functional.layer_norm`), then the optional
     /// elementwise affine `· weight + bias` (both of shape `normalized`).
+    ///
+    /// With both `weight` (γ) and `bias` (β), on the CPU, this is one fused op (the `LayerNorm`
+    /// layer's case) whose rule, per row of `n` values with `x̂ = (x − μ)·r`, `r = 1/√(σ² + ε)`
+    /// and `ĝ = γ·g`, is
+    /// ```text
+    /// ∂x = r·(ĝ − Σĝ/n − x̂·Σ(ĝ·x̂)/n)      ∂γ = Σ_rows g·x̂      ∂β = Σ_rows g
+    /// ```
+    /// (batch norm's rule with rows and channels exchanged). Otherwise, and for a second
+    /// derivative, it is [`Var::layer_norm_composed`].
     #[track_caller]
     pub fn layer_norm(&self, normalized: &[usize], weight: Option<&Var>, bias: Option<&Var>, eps: f64) -> Result<Var> {
+        let (Some(weight), Some(bias)) = (weight, bias) else {
+            return self.layer_norm_composed(normalized, weight, bias, eps);
+        };
+        if [self, weight, bias].iter().any(|t| t.value().device() != Device::Cpu) {
+            return self.layer_norm_composed(normalized, Some(weight), Some(bias), eps);
+        }
+        let out = self.value().layer_norm(normalized, &weight.value(), &bias.value(), eps)?;
+        let (mean, rstd, normalized) = (out.mean, out.rstd, normalized.to_vec());
+        Var::from_op(
+            &OpInfo {
+                name: "layer_norm",
+                rule: "∂x = r·(ĝ − Σĝ/n − x̂·Σĝx̂/n) with ĝ = γ·g, ∂γ = Σ g·x̂, ∂β = Σ g",
+                saves: &[Saved::Input(0), Saved::Input(1), Saved::Extra("row mean, 1/std")],
+            },
+            out.y,
+            &[self, weight, bias],
+            move |v, _, g| {
+                if is_grad_enabled() {
+                    // Double backward: differentiate the composed form.
+                    let y = v[0].layer_norm_composed(&normalized, Some(&v[1]), Some(&v[2]), eps)?;
+                    return grad(&[&y], &[&v[0], &v[1], &v[2]], &[g], true);
+                }
+                let grads = v[0].value().layer_norm_backward(&g.value(), &normalized, &v[1].value(), &mean, &rstd)?;
+                Ok(vec![
+                    Some(Var::constant(grads.input)),
+                    Some(Var::constant(grads.weight)),
+                    Some(Var::constant(grads.bias)),
+                ])
+            },
+        )
+    }
+
+    /// [`Var::layer_norm`] written with elementary ops, as a textbook derives it: `standardize`
+    /// over the trailing dims, then `· weight + bias`.
+    #[track_caller]
+    pub fn layer_norm_composed(
+        &self,
+        normalized: &[usize],
+        weight: Option<&Var>,
+        bias: Option<&Var>,
+        eps: f64,
+    ) -> Result<Var> {
         let s = self.shape();
         if normalized.is_empty() || normalized.len() > s.len() || s[s.len() - normalized.len()..] != *normalized {
             return Err(Error::shape(

@@ -52,6 +52,7 @@ pub fn unary<T: Float, O: Slot<T>>(op: UnaryOp, x: &[T], out: &mut [O]) {
         UnaryOp::Recip => map!(UnaryOp::Recip),
         UnaryOp::Step => map!(UnaryOp::Step),
         UnaryOp::LeakyStep(s) => map!(UnaryOp::LeakyStep(s)),
+        UnaryOp::GeluGrad => map!(UnaryOp::GeluGrad),
     }
 }
 

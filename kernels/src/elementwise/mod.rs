@@ -53,6 +53,9 @@ pub enum UnaryOp {
     Step,
     /// `1` where `x > 0`, else `slope` (the derivative of `leaky_relu`).
     LeakyStep(f64),
+    /// `Φ(x) + x·φ(x)`, with `φ(x) = e^(−x²/2)/√(2π)` the normal density: the derivative of
+    /// `gelu`, in one pass.
+    GeluGrad,
 }
 
 impl UnaryOp {
@@ -79,6 +82,7 @@ impl UnaryOp {
             UnaryOp::Recip => "recip",
             UnaryOp::Step => "step",
             UnaryOp::LeakyStep(_) => "leaky_step",
+            UnaryOp::GeluGrad => "gelu_grad",
         }
     }
 
@@ -107,6 +111,7 @@ impl UnaryOp {
             UnaryOp::Recip => T::ONE / x,
             UnaryOp::Step => step(x),
             UnaryOp::LeakyStep(s) => leaky_step(x, f(s)),
+            UnaryOp::GeluGrad => gelu_grad(x),
         }
     }
 }
@@ -175,6 +180,16 @@ fn gelu<T: Float>(x: T) -> T {
     let half = T::from_f64(0.5);
     let inv_sqrt2 = T::from_f64(std::f64::consts::FRAC_1_SQRT_2);
     x * half * (T::ONE + (x * inv_sqrt2).erf())
+}
+
+#[inline(always)]
+fn gelu_grad<T: Float>(x: T) -> T {
+    let half = T::from_f64(0.5);
+    let inv_sqrt2 = T::from_f64(std::f64::consts::FRAC_1_SQRT_2);
+    let inv_sqrt_2pi = T::from_f64(0.5 * std::f64::consts::FRAC_2_SQRT_PI * std::f64::consts::FRAC_1_SQRT_2);
+    let cdf = half * (T::ONE + (x * inv_sqrt2).erf());
+    let pdf = (-(half * x * x)).exp() * inv_sqrt_2pi;
+    cdf + x * pdf
 }
 
 #[inline(always)]

@@ -33,7 +33,7 @@ pub struct MatrixLayout {
 impl MatrixLayout {
     /// The largest index touched by a `rows × cols` matrix under this layout, plus one
     /// (`usize::MAX` if the arithmetic overflows, which no buffer can satisfy).
-    fn extent(&self, rows: usize, cols: usize) -> usize {
+    pub(crate) fn extent(&self, rows: usize, cols: usize) -> usize {
         if rows == 0 || cols == 0 {
             return 0;
         }

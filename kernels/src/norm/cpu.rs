@@ -11,16 +11,13 @@
 //!
 //! Each pass is either a per-channel reduction (parallel over channels, reading a channel's
 //! `N` rows of `S` values) or a per-row affine map `out = a·u + b·v + c` with per-channel
-//! coefficients (parallel over rows). Row sums are taken in `T` with 16 independent lanes, and
+//! coefficients (parallel over rows). Row sums are taken in `T` with independent lanes ([`row_sum`]), and
 //! added up over rows in `f64`.
 
 use crate::parallel::{row_blocks, PAR_MIN_ELEMS};
-use crate::simd::vectorized;
+use crate::simd::{row_sum, vectorized};
 use crate::{Float, Slot};
 use rayon::prelude::*;
-
-/// Independent accumulators per row sum: one AVX-512 register of f32.
-const LANES: usize = 16;
 
 /// The layout of batch-norm data: `n` samples of `c` channels of `s` values each (`[N, C, S]`,
 /// dense, row-major).
@@ -49,23 +46,6 @@ impl ChannelLayout {
     fn per_channel(&self) -> usize {
         self.n * self.s
     }
-}
-
-/// `Σ f(u_i, v_i)` over two equally long rows, with `LANES` independent accumulators.
-#[inline(always)]
-fn row_sum<T: Float>(u: &[T], v: &[T], f: impl Fn(T, T) -> T) -> T {
-    let mut lanes = [T::ZERO; LANES];
-    let (uc, vc) = (u.chunks_exact(LANES), v.chunks_exact(LANES));
-    let mut acc = T::ZERO;
-    for (&a, &b) in uc.remainder().iter().zip(vc.remainder()) {
-        acc += f(a, b);
-    }
-    for (a, b) in uc.zip(vc) {
-        for l in 0..LANES {
-            lanes[l] += f(a[l], b[l]);
-        }
-    }
-    lanes.into_iter().fold(acc, |x, y| x + y)
 }
 
 /// For every channel `ch`, `Σ_{n, j} f(u[n, ch, j], v[n, ch, j])` in `f64`, computed by

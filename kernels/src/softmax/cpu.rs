@@ -11,11 +11,8 @@
 //! [`crate::Slot`]). Rows are split over threads in blocks.
 
 use crate::parallel::row_blocks;
-use crate::simd::vectorized;
+use crate::simd::{fold_lanes, vectorized};
 use crate::{Float, Slot};
-
-/// Independent accumulators per reduction: enough for one AVX-512 register of f32.
-const LANES: usize = 16;
 
 /// Softmax (or log-softmax when `log`) of each `cols`-long row of `x` into `out`. Writes every
 /// element of `out`.
@@ -35,24 +32,6 @@ pub fn softmax_rows<T: Float, O: Slot<T>>(x: &[T], cols: usize, log: bool, out: 
             );
         }
     });
-}
-
-/// Folds a row with `LANES` independent accumulators (so the loop vectorises), then combines
-/// them.
-#[inline(always)]
-fn fold_lanes<T: Float>(x: &[T], init: T, f: impl Fn(T, T) -> T, map: impl Fn(T) -> T) -> T {
-    let mut lanes = [init; LANES];
-    let chunks = x.chunks_exact(LANES);
-    let mut acc = init;
-    for &v in chunks.remainder() {
-        acc = f(acc, map(v));
-    }
-    for c in chunks {
-        for l in 0..LANES {
-            lanes[l] = f(lanes[l], map(c[l]));
-        }
-    }
-    lanes.into_iter().fold(acc, f)
 }
 
 #[inline(always)]

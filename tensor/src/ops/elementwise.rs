@@ -100,6 +100,8 @@ unary_ops! {
     recip => UnaryOp::Recip;
     /// `1` where `x > 0`, else `0`.
     step => UnaryOp::Step;
+    /// `Φ(x) + x·φ(x)`: the derivative of `gelu`.
+    gelu_grad => UnaryOp::GeluGrad;
 }
 
 impl Tensor {

@@ -80,7 +80,7 @@ impl Tensor {
 }
 
 /// Each batch entry's offset, and the row/column strides of the last two dims.
-fn layout(t: &Tensor, batch_shape: &[usize]) -> MatrixLayout {
+pub(crate) fn layout(t: &Tensor, batch_shape: &[usize]) -> MatrixLayout {
     let r = t.rank();
     let mut offsets = vec![t.offset];
     for (d, &size) in batch_shape.iter().enumerate() {

@@ -1,6 +1,7 @@
 //! Tensor ops, one file per op family (the same names as in `ferrograd-kernels` and
 //! `ferrograd-autograd`). Each op is an inherent method on [`crate::Tensor`].
 
+mod attention;
 mod conv;
 mod elementwise;
 mod index;
@@ -12,6 +13,7 @@ mod reduce;
 mod softmax;
 mod view;
 
+pub use attention::{AttentionGrads, AttentionOutput};
 pub use conv::Window;
-pub use norm::{BatchNormGrads, BatchNormOutput};
+pub use norm::{BatchNormGrads, BatchNormOutput, LayerNormGrads, LayerNormOutput};
 pub use recurrent::RecurrentGrads;

@@ -1,10 +1,13 @@
-//! Batch normalisation in training mode, fused: the batch statistics, the normalised output and
-//! the hand-derived gradients in a few passes (see `ferrograd_kernels::norm`).
+//! Batch normalisation in training mode and layer normalisation, fused: the statistics, the
+//! normalised output and the hand-derived gradients in a few passes (see
+//! `ferrograd_kernels::norm`).
 
 use crate::pool::written_by;
 use crate::tensor::with_float;
 use crate::{Error, Result, Tensor};
-use ferrograd_kernels::norm::{batch_norm_backward, batch_norm_forward, ChannelLayout};
+use ferrograd_kernels::norm::{
+    batch_norm_backward, batch_norm_forward, layer_norm_backward, layer_norm_forward, ChannelLayout,
+};
 
 /// The values a training-mode batch norm produces: the output and the batch's per-channel
 /// statistics (which the backward pass and the running averages need).
@@ -26,6 +29,28 @@ pub struct BatchNormGrads {
     /// `∂γ`, `[C]`.
     pub weight: Tensor,
     /// `∂β`, `[C]`.
+    pub bias: Tensor,
+}
+
+/// The values a layer norm produces.
+#[derive(Clone, Debug)]
+pub struct LayerNormOutput {
+    /// `γ·(x − μ)·r + β`, the input's shape.
+    pub y: Tensor,
+    /// Each row's mean `μ`, the input's shape without the normalised dims.
+    pub mean: Tensor,
+    /// Each row's `r = 1/√(σ² + ε)`, shaped as `mean`.
+    pub rstd: Tensor,
+}
+
+/// The gradients of a layer norm.
+#[derive(Clone, Debug)]
+pub struct LayerNormGrads {
+    /// `∂x`, the input's shape.
+    pub input: Tensor,
+    /// `∂γ`, the normalised shape.
+    pub weight: Tensor,
+    /// `∂β`, the normalised shape.
     pub bias: Tensor,
 }
 
@@ -94,6 +119,97 @@ impl Tensor {
                 input: Tensor::dense(gx, self.shape().to_vec()),
                 weight: Tensor::dense(gw, vec![lay.c]),
                 bias: Tensor::dense(gb, vec![lay.c]),
+            })
+        })
+    }
+}
+
+impl Tensor {
+    /// Checks that the trailing dims equal `normalized` (non-empty) and that each parameter has
+    /// the normalised shape; returns the row length `n`.
+    fn layer_norm_row(&self, normalized: &[usize], params: &[&Tensor], op: &'static str) -> Result<usize> {
+        let s = self.shape();
+        if normalized.is_empty() || normalized.len() > s.len() || s[s.len() - normalized.len()..] != *normalized {
+            return Err(Error::shape(op, &[s, normalized], "the trailing dims must equal the normalized shape"));
+        }
+        for p in params {
+            self.same_kind(p, op)?;
+            if p.shape() != normalized {
+                return Err(Error::shape(
+                    op,
+                    &[p.shape(), normalized],
+                    "weight and bias must have the normalized shape",
+                ));
+            }
+        }
+        let n: usize = normalized.iter().product();
+        if n == 0 {
+            return Err(Error::shape(op, &[s, normalized], "the normalized shape has no elements"));
+        }
+        Ok(n)
+    }
+
+    /// Layer normalisation over the trailing dims `normalized`, as
+    /// `torch.nn.functional.layer_norm`: each row `x` of those dims becomes
+    /// `γ·(x − μ)/√(σ² + ε) + β` with its own mean `μ` and population variance `σ²`; `weight`
+    /// (γ) and `bias` (β) have the normalised shape. Returns the row statistics beside `y`.
+    pub fn layer_norm(
+        &self,
+        normalized: &[usize],
+        weight: &Tensor,
+        bias: &Tensor,
+        eps: f64,
+    ) -> Result<LayerNormOutput> {
+        let op = "layer_norm";
+        let n = self.layer_norm_row(normalized, &[weight, bias], op)?;
+        let stat_shape = self.shape()[..self.rank() - normalized.len()].to_vec();
+        let rows = self.numel() / n;
+        with_float!(self, op, |T| {
+            let x = self.dense_data::<T>(op)?;
+            let (w, b) = (weight.dense_data::<T>(op)?, bias.dense_data::<T>(op)?);
+            let (mut mean, mut rstd) = (vec![0 as T; rows], vec![0 as T; rows]);
+            let y = written_by(x.len(), |y| layer_norm_forward(&x, n, [&w, &b], eps, y, &mut mean, &mut rstd));
+            Ok(LayerNormOutput {
+                y: Tensor::dense(y, self.shape().to_vec()),
+                mean: Tensor::dense(mean, stat_shape.clone()),
+                rstd: Tensor::dense(rstd, stat_shape),
+            })
+        })
+    }
+
+    /// The gradients of [`Tensor::layer_norm`] at input `self`, given the output gradient `grad`
+    /// and the saved row `mean` and `rstd`: with `x̂ = (x − μ)·r` and `ĝ = γ·g`,
+    /// `∂x = r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))` per row, `∂γ = Σ g·x̂`, `∂β = Σ g` over rows.
+    pub fn layer_norm_backward(
+        &self,
+        grad: &Tensor,
+        normalized: &[usize],
+        weight: &Tensor,
+        mean: &Tensor,
+        rstd: &Tensor,
+    ) -> Result<LayerNormGrads> {
+        let op = "layer_norm_backward";
+        let n = self.layer_norm_row(normalized, &[weight], op)?;
+        let stat_shape = &self.shape()[..self.rank() - normalized.len()];
+        for t in [grad, mean, rstd] {
+            self.same_kind(t, op)?;
+        }
+        if grad.shape() != self.shape() || mean.shape() != stat_shape || rstd.shape() != stat_shape {
+            return Err(Error::shape(
+                op,
+                &[self.shape(), grad.shape(), mean.shape(), rstd.shape()],
+                "expected the gradient in the input's shape and the statistics in its leading shape",
+            ));
+        }
+        with_float!(self, op, |T| {
+            let (x, g) = (self.dense_data::<T>(op)?, grad.dense_data::<T>(op)?);
+            let (w, m, r) = (weight.dense_data::<T>(op)?, mean.dense_data::<T>(op)?, rstd.dense_data::<T>(op)?);
+            let (mut gw, mut gb) = (vec![0 as T; n], vec![0 as T; n]);
+            let gx = written_by(x.len(), |gx| layer_norm_backward(&x, &g, n, [&w, &m, &r], gx, &mut gw, &mut gb));
+            Ok(LayerNormGrads {
+                input: Tensor::dense(gx, self.shape().to_vec()),
+                weight: Tensor::dense(gw, normalized.to_vec()),
+                bias: Tensor::dense(gb, normalized.to_vec()),
             })
         })
     }

@@ -1,0 +1,147 @@
+//! Scaled dot-product attention as one fused op per head (see `ferrograd_kernels::attention`):
+//! the forward pass returns the attention weights beside the output, and the backward pass
+//! takes them back.
+
+use super::matmul::layout;
+use crate::pool::written_by;
+use crate::tensor::with_float;
+use crate::{Error, Result, Tensor};
+use ferrograd_kernels::attention::{attention_backward, attention_forward, AttentionSizes};
+
+/// The values a fused attention produces.
+#[derive(Clone, Debug)]
+pub struct AttentionOutput {
+    /// `softmax(c·q·kᵀ)·v`, `[.., tq, dv]`.
+    pub out: Tensor,
+    /// The attention weights `P = softmax(c·q·kᵀ)`, `[.., tq, tk]` (0 at hidden keys).
+    pub probs: Tensor,
+}
+
+/// The gradients of a fused attention, each of its input's shape.
+#[derive(Clone, Debug)]
+pub struct AttentionGrads {
+    /// `∂q`.
+    pub q: Tensor,
+    /// `∂k`.
+    pub k: Tensor,
+    /// `∂v`.
+    pub v: Tensor,
+}
+
+impl Tensor {
+    /// Checks `q = self [.., tq, d]`, `k [.., tk, d]`, `v [.., tk, dv]` with equal leading dims
+    /// and positive sizes, and a positive finite `scale`; returns the leading dims and sizes.
+    fn attention_sizes(
+        &self,
+        k: &Tensor,
+        v: &Tensor,
+        scale: f64,
+        causal: bool,
+        op: &'static str,
+    ) -> Result<(Vec<usize>, AttentionSizes)> {
+        self.same_kind(k, op)?;
+        self.same_kind(v, op)?;
+        let (qs, ks, vs) = (self.shape(), k.shape(), v.shape());
+        let r = qs.len();
+        let ok = r >= 2
+            && ks.len() == r
+            && vs.len() == r
+            && qs[..r - 2] == ks[..r - 2]
+            && qs[..r - 2] == vs[..r - 2]
+            && qs[r - 1] == ks[r - 1]
+            && ks[r - 2] == vs[r - 2];
+        if !ok {
+            return Err(Error::shape(
+                op,
+                &[qs, ks, vs],
+                "expected q [.., tq, d], k [.., tk, d], v [.., tk, dv] with the same leading dims",
+            ));
+        }
+        if qs.contains(&0) || ks.contains(&0) || vs.contains(&0) {
+            return Err(Error::shape(op, &[qs, ks, vs], "every size must be positive"));
+        }
+        if !(scale > 0.0 && scale.is_finite()) {
+            return Err(Error::invalid(op, format!("the scale {scale} must be positive and finite")));
+        }
+        let lead = qs[..r - 2].to_vec();
+        let sizes = AttentionSizes {
+            batch: lead.iter().product(),
+            tq: qs[r - 2],
+            tk: ks[r - 2],
+            d: qs[r - 1],
+            dv: vs[r - 1],
+            scale,
+            causal,
+        };
+        Ok((lead, sizes))
+    }
+
+    /// Scaled dot-product attention of the queries `self [.., tq, d]` to `k [.., tk, d]` and
+    /// `v [.., tk, dv]` (equal leading dims, e.g. `[batch, heads]`): `P = softmax(scale·q·kᵀ)`
+    /// over the keys, then `P·v`. With `causal`, query `i` sees only keys `j ≤ i + tk − tq`.
+    /// Operands are read through their strides (heads split from `[B, T, H, d]` need no copy).
+    pub fn attention(&self, k: &Tensor, v: &Tensor, scale: f64, causal: bool) -> Result<AttentionOutput> {
+        let op = "attention";
+        let (lead, s) = self.attention_sizes(k, v, scale, causal, op)?;
+        with_float!(self, op, |T| {
+            let (ql, kl, vl) = (layout(self, &lead), layout(k, &lead), layout(v, &lead));
+            let (qb, kb, vb) = (self.buffer::<T>(op)?, k.buffer::<T>(op)?, v.buffer::<T>(op)?);
+            let mut probs = None;
+            let out = written_by(s.batch * s.tq * s.dv, |out| {
+                probs = Some(written_by(s.batch * s.tq * s.tk, |p| {
+                    attention_forward(&s, qb, &ql, kb, &kl, vb, &vl, out, p)
+                }));
+            });
+            let probs = probs.expect("written_by runs its writer");
+            Ok(AttentionOutput {
+                out: Tensor::dense(out, [lead.as_slice(), &[s.tq, s.dv]].concat()),
+                probs: Tensor::dense(probs, [lead.as_slice(), &[s.tq, s.tk]].concat()),
+            })
+        })
+    }
+
+    /// The gradients of [`Tensor::attention`] at `q = self`, `k`, `v`, given its weights
+    /// `probs` and the output gradient `grad`: `∂v = Pᵀ·g`, `∂S = P ⊙ (g·vᵀ − rowsum(g·vᵀ ⊙ P))`,
+    /// `∂q = scale·∂S·k`, `∂k = scale·∂Sᵀ·q`.
+    pub fn attention_backward(
+        &self,
+        k: &Tensor,
+        v: &Tensor,
+        probs: &Tensor,
+        grad: &Tensor,
+        scale: f64,
+        causal: bool,
+    ) -> Result<AttentionGrads> {
+        let op = "attention_backward";
+        let (lead, s) = self.attention_sizes(k, v, scale, causal, op)?;
+        self.same_kind(probs, op)?;
+        self.same_kind(grad, op)?;
+        let (p_shape, g_shape) = ([lead.as_slice(), &[s.tq, s.tk]].concat(), [lead.as_slice(), &[s.tq, s.dv]].concat());
+        if probs.shape() != p_shape || grad.shape() != g_shape {
+            return Err(Error::shape(
+                op,
+                &[probs.shape(), grad.shape(), &p_shape, &g_shape],
+                "the weights and the output gradient must have the forward pass's shapes",
+            ));
+        }
+        with_float!(self, op, |T| {
+            let (ql, kl, vl) = (layout(self, &lead), layout(k, &lead), layout(v, &lead));
+            let (qb, kb, vb) = (self.buffer::<T>(op)?, k.buffer::<T>(op)?, v.buffer::<T>(op)?);
+            let (p, g) = (probs.dense_data::<T>(op)?, grad.dense_data::<T>(op)?);
+            let (mut gk, mut gv) = (None, None);
+            let gq = written_by(s.batch * s.tq * s.d, |gq| {
+                gk = Some(written_by(s.batch * s.tk * s.d, |gk| {
+                    gv = Some(written_by(s.batch * s.tk * s.dv, |gv| {
+                        attention_backward(&s, qb, &ql, kb, &kl, vb, &vl, &p, &g, gq, gk, gv)
+                    }));
+                }));
+            });
+            let missing = "written_by runs its writer";
+            Ok(AttentionGrads {
+                q: Tensor::dense(gq, self.shape().to_vec()),
+                k: Tensor::dense(gk.expect(missing), k.shape().to_vec()),
+                v: Tensor::dense(gv.expect(missing), v.shape().to_vec()),
+            })
+        })
+    }
+}
