@@ -8,7 +8,7 @@ size (937 steps). Prints a JSON line.
 
     /work/torchenv/bin/python bench/pytorch_dcgan.py [--epoch]
     /work/torchenv/bin/python bench/pytorch_dcgan.py --layers
-    /work/torchenv/bin/python bench/pytorch_dcgan.py --train N --samples FILE
+    /work/torchenv/bin/python bench/pytorch_dcgan.py --train N --samples FILE [--g-steps K]
 
 --layers times each layer of the two networks alone instead (forward and backward of the sum of
 its output, input and parameter gradients, batch 64; the `dcgan_layers` group of
@@ -17,7 +17,8 @@ benches/generative.rs).
 --train N trains the same GAN on real MNIST (data/mnist) for N epochs with the example's schedule
 (constant learning rate, then linear decay to 0 over the second half) and writes 10,000 samples
 as raw little-endian f32 pixels in [0, 1] to FILE, for `cargo run --release --example dcgan --
---epochs 0 --score-file FILE` to score with the same classifier.
+--epochs 0 --score-file FILE` to score with the same classifier. --g-steps K takes K generator
+updates per discriminator update (the example's --g-steps).
 """
 import json
 import statistics
@@ -62,8 +63,9 @@ def dcgan_init(m):
                 p.normal_(0.0, 0.02)
 
 
-def make_step(g, d, opt_g, opt_d):
-    """One training step of the non-saturating GAN on a real batch, as gan_train_step."""
+def make_step(g, d, opt_g, opt_d, g_steps=1):
+    """One training step of the non-saturating GAN on a real batch, as gan_train_step, then
+    g_steps - 1 more generator updates on fresh noise, as generator_step."""
     ones, zeros = torch.ones(BATCH, 1), torch.zeros(BATCH, 1)
 
     def step(real):
@@ -73,11 +75,16 @@ def make_step(g, d, opt_g, opt_d):
         opt_d.zero_grad()
         d_loss.backward()
         opt_d.step()
-        g_loss = F.binary_cross_entropy_with_logits(d(fake), ones)
-        opt_g.zero_grad()
-        g_loss.backward()
-        opt_g.step()
-        return d_loss.item(), g_loss.item()
+        for s in range(g_steps):
+            if s > 0:
+                fake = g(torch.randn(BATCH, LATENT))
+            g_loss = F.binary_cross_entropy_with_logits(d(fake), ones)
+            if s == 0:
+                first = g_loss.item()
+            opt_g.zero_grad()
+            g_loss.backward()
+            opt_g.step()
+        return d_loss.item(), first
 
     return step
 
@@ -101,9 +108,9 @@ def load_mnist_pixels():
     return images.float() / 255.0
 
 
-def train(epochs, samples_path):
+def train(epochs, samples_path, g_steps=1):
     g, d, opt_g, opt_d = networks()
-    step = make_step(g, d, opt_g, opt_d)
+    step = make_step(g, d, opt_g, opt_d, g_steps)
     pixels = load_mnist_pixels() * 2 - 1
     total, done = epochs * STEPS_PER_EPOCH, 0
     for epoch in range(epochs):
@@ -168,7 +175,8 @@ def main():
         return
     if "--train" in sys.argv:
         i = sys.argv.index("--train")
-        train(int(sys.argv[i + 1]), sys.argv[sys.argv.index("--samples") + 1])
+        g_steps = int(sys.argv[sys.argv.index("--g-steps") + 1]) if "--g-steps" in sys.argv else 1
+        train(int(sys.argv[i + 1]), sys.argv[sys.argv.index("--samples") + 1], g_steps)
         return
     real = torch.rand(BATCH, 1, 28, 28) * 2 - 1
     train_step = make_step(*networks())

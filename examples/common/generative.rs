@@ -17,7 +17,7 @@ use ferrograd::models::data::{DataLoader, TensorDataset};
 use ferrograd::models::layers::Sequential;
 use ferrograd::models::metrics::{class_histogram, inception_score};
 use ferrograd::models::optim::{Adam, AdamConfig, Optimizer};
-use ferrograd::models::zoo::{gan_train_step, mnist_cnn};
+use ferrograd::models::zoo::{gan_train_step, generator_step, mnist_cnn};
 use ferrograd::{no_grad, DType, Device, Error, Module, Rng, Tensor, Var};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -248,6 +248,9 @@ pub struct GanArgs {
     /// Dropout in the discriminator.
     #[arg(long, default_value_t = 0.0)]
     pub dropout: f64,
+    /// Generator updates per discriminator update (each extra one on fresh noise).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub g_steps: u32,
     /// Folder for the sample grids and the loss plot.
     #[arg(long, default_value = "out")]
     pub out_dir: PathBuf,
@@ -380,9 +383,9 @@ pub fn sample_many(generator: &dyn Module, n: usize, cfg: &GanConfig, rng: &mut 
     Tensor::cat(&batches.iter().collect::<Vec<_>>(), 0)
 }
 
-/// Trains a GAN with [`gan_train_step`] (the non-saturating loss) and Adam for both networks,
-/// the learning rate constant for the first half of the steps and then decayed linearly to 0
-/// (unless `cfg.gan.constant_lr`).
+/// Trains a GAN with [`gan_train_step`] (the non-saturating loss; `--g-steps` > 1 adds
+/// [`generator_step`]s on fresh noise) and Adam for both networks, the learning rate constant
+/// for the first half of the steps and then decayed linearly to 0 (unless `cfg.gan.constant_lr`).
 /// Real pixels are scaled to [−1, 1] to match the generator's tanh. After every epoch, writes
 /// `<example>_epoch<N>.png`: 64 samples from fixed noise, so successive grids show the same
 /// latent points improving.
@@ -422,6 +425,10 @@ pub fn train_gan(
             }
             step += 1;
             let losses = gan_train_step(generator, discriminator, &mut opt_g, &mut opt_d, &real, &noise)?;
+            for _ in 1..cfg.gan.g_steps {
+                let noise = rng.normal_tensor(&[b, cfg.gan.latent], 0.0, 1.0, DType::F32)?.to_device(cfg.device)?;
+                generator_step(generator, discriminator, &mut opt_g, &Var::constant(noise))?;
+            }
             history.discriminator.push(losses.discriminator);
             history.generator.push(losses.generator);
             if history.generator.len().is_multiple_of(20) {

@@ -11,8 +11,8 @@ use ferrograd_models::loss::{binary_cross_entropy_with_logits, gaussian_kl_diver
 use ferrograd_models::metrics::{class_histogram, inception_score};
 use ferrograd_models::optim::{Sgd, SgdConfig};
 use ferrograd_models::zoo::{
-    dcgan_discriminator, dcgan_generator, dcgan_init, gan_train_step, mlp_discriminator, mlp_generator, mnist_cnn,
-    Autoencoder, Vae,
+    dcgan_discriminator, dcgan_generator, dcgan_init, gan_train_step, generator_step, mlp_discriminator, mlp_generator,
+    mnist_cnn, Autoencoder, Vae,
 };
 use ferrograd_models::Module;
 use proptest::prelude::*;
@@ -183,4 +183,28 @@ fn a_gan_step_moves_both_networks_with_the_losses_it_reports() {
     // discriminator (no dropout here, so it can be recomputed exactly).
     let want_g = bce(&fake, 1.0);
     assert!((losses.generator - want_g).abs() < 1e-5, "{} vs {want_g}", losses.generator);
+}
+
+#[test]
+fn a_generator_step_moves_only_the_generator_and_reports_its_loss() {
+    let mut rng = Rng::new(10);
+    let g = mlp_generator(4, &mut rng).unwrap();
+    let d = mlp_discriminator(0.0, 0, &mut rng).unwrap();
+    let z = noise(&[6, 4], 11);
+    let ones = Var::constant(Tensor::full(&[6, 1], 1.0, DType::F32));
+    let d_of = |x: &Var| d.forward(x).unwrap();
+    let want = binary_cross_entropy_with_logits(&d_of(&g.forward(&z).unwrap()), &ones, Reduction::Mean).unwrap();
+    let (g_before, d_before): (Vec<Vec<f64>>, Vec<Vec<f64>>) = (
+        g.parameters().iter().map(|p| vals(&p.value())).collect(),
+        d.parameters().iter().map(|p| vals(&p.value())).collect(),
+    );
+    let mut opt_g = Sgd::new(g.parameters(), SgdConfig { lr: 0.1, ..Default::default() }).unwrap();
+    let loss = generator_step(&g, &d, &mut opt_g, &z).unwrap();
+    assert!((loss - want.value().item().unwrap()).abs() < 1e-6);
+    for (i, (b, p)) in g_before.iter().zip(g.parameters()).enumerate() {
+        assert_ne!(b, &vals(&p.value()), "generator parameter {i} did not move");
+    }
+    for (i, (b, p)) in d_before.iter().zip(d.parameters()).enumerate() {
+        assert_eq!(b, &vals(&p.value()), "discriminator parameter {i} moved");
+    }
 }

@@ -182,6 +182,54 @@ fn attention_matches_a_loop_reference_with_causal_and_padding_masks() {
     assert_eq!(causal_mask(2, 3).unwrap().to_vec::<f32>().unwrap(), [0., 0., 1., 0., 0., 0.]);
 }
 
+/// Without a mask the fused kernel runs (with a mask, the composed form above): it matches
+/// the same loop reference, causal and not.
+#[test]
+fn fused_attention_matches_the_loop_reference() {
+    let mut rng = Rng::new(9);
+    let (b, tq, tk, d) = (3, 4, 6, 5);
+    let q = rng.normal_tensor(&[b, tq, d], 0.0, 1.0, DType::F64).unwrap();
+    let k = rng.normal_tensor(&[b, tk, d], 0.0, 1.0, DType::F64).unwrap();
+    let v = rng.normal_tensor(&[b, tk, d], 0.0, 1.0, DType::F64).unwrap();
+    let (qv, kv, vv) = (q.to_vec::<f64>().unwrap(), k.to_vec::<f64>().unwrap(), v.to_vec::<f64>().unwrap());
+    for causal in [false, true] {
+        let y = Var::constant(q.clone())
+            .scaled_dot_product_attention(&Var::constant(k.clone()), &Var::constant(v.clone()), None, causal)
+            .unwrap();
+        // Queries are the last `tq` of `tk` positions.
+        let want = reference_attention(&qv, &kv, &vv, b, tq, tk, d, |_, i, j| causal && j > i + tk - tq);
+        for (g, w) in y.value().to_vec::<f64>().unwrap().iter().zip(&want) {
+            assert!((g - w).abs() < 1e-12, "causal {causal}: {g} vs {w}");
+        }
+    }
+}
+
+/// Self-attention projects q, k and v in one stacked product; attending from three distinct
+/// (equal) inputs projects them one by one. Same outputs, same parameter gradients.
+#[test]
+fn self_attention_stacks_its_projections_without_changing_the_result() {
+    let mut rng = Rng::new(10);
+    let mha = MultiHeadAttention::new(8, 2, DType::F64, &mut rng).unwrap();
+    let x = Var::constant(rng.normal_tensor(&[2, 5, 8], 0.0, 1.0, DType::F64).unwrap());
+    let mut runs = Vec::new();
+    for stacked in [true, false] {
+        mha.zero_grad();
+        let y = if stacked {
+            mha.self_attend(&x, None, true).unwrap()
+        } else {
+            let (k, v) = (x.mul_scalar(1.0).unwrap(), x.mul_scalar(1.0).unwrap());
+            mha.attend(&x, &k, &v, None, true).unwrap()
+        };
+        y.mul(&y).unwrap().sum_all().unwrap().backward().unwrap();
+        let grads: Vec<Tensor> = mha.parameters().iter().map(|p| p.grad().unwrap()).collect();
+        runs.push((y.value(), grads));
+    }
+    assert!(max_diff(&runs[0].0, &runs[1].0) < 1e-12);
+    for (a, b) in runs[0].1.iter().zip(&runs[1].1) {
+        assert!(max_diff(a, b) < 1e-12);
+    }
+}
+
 #[test]
 fn attention_passes_gradcheck_with_masks() {
     let mut rng = Rng::new(7);

@@ -140,10 +140,30 @@ pub fn gan_train_step(
     d_loss.backward()?;
     opt_d.step()?;
 
-    // Generator step: make the discriminator call its samples real.
-    let g_loss = binary_cross_entropy_with_logits(&discriminator.forward(&fake)?, &ones, Reduction::Mean)?;
+    let generator_loss = update_generator(&fake, discriminator, opt_g)?;
+    Ok(GanLosses { discriminator: d_loss.value().item()?, generator: generator_loss })
+}
+
+/// One more generator update on fresh `noise`, without a discriminator update: the same
+/// non-saturating loss as the second half of [`gan_train_step`]. Taking two generator steps per
+/// discriminator step keeps a small generator from falling behind its discriminator. Returns
+/// the generator's loss.
+pub fn generator_step(
+    generator: &dyn Module,
+    discriminator: &dyn Module,
+    opt_g: &mut dyn Optimizer,
+    noise: &Var,
+) -> Result<f64> {
+    update_generator(&generator.forward(noise)?, discriminator, opt_g)
+}
+
+/// Generator step: make the discriminator call the generated batch `fake` real.
+fn update_generator(fake: &Var, discriminator: &dyn Module, opt_g: &mut dyn Optimizer) -> Result<f64> {
+    let (batch, dtype, device) = (fake.shape()[0], fake.dtype(), fake.value().device());
+    let ones = Var::constant(Tensor::ones(&[batch, 1], dtype).to_device(device)?);
+    let g_loss = binary_cross_entropy_with_logits(&discriminator.forward(fake)?, &ones, Reduction::Mean)?;
     opt_g.zero_grad();
     g_loss.backward()?;
     opt_g.step()?;
-    Ok(GanLosses { discriminator: d_loss.value().item()?, generator: g_loss.value().item()? })
+    g_loss.value().item()
 }

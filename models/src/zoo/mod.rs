@@ -11,6 +11,7 @@ mod vae;
 pub use autoencoder::Autoencoder;
 pub use classifier::mnist_cnn;
 pub use gan::{
-    dcgan_discriminator, dcgan_generator, dcgan_init, gan_train_step, mlp_discriminator, mlp_generator, GanLosses,
+    dcgan_discriminator, dcgan_generator, dcgan_init, gan_train_step, generator_step, mlp_discriminator, mlp_generator,
+    GanLosses,
 };
 pub use vae::{Vae, VaeLoss};
