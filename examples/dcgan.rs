@@ -1,7 +1,8 @@
 //! Trains a DCGAN (Radford et al., 2016) on MNIST: a generator of transposed convolutions with
 //! BatchNorm and ReLU, then a 3×3 convolution at full size and tanh, against a discriminator of
 //! strided convolutions with BatchNorm and LeakyReLU (dropout optional), with the
-//! non-saturating loss and Adam(2e-4, β₁ = 0.5).
+//! non-saturating loss and Adam(2e-4, β₁ = 0.5), and two generator updates per discriminator
+//! update (`--g-steps`).
 //!
 //! ```text
 //! cargo run --release --example dcgan
@@ -27,6 +28,7 @@ mod generative;
     version,
     about = "Train a DCGAN on MNIST and score its samples (ferrograd example)",
     mut_arg("epochs", |a| a.default_value("20")),
+    mut_arg("g_steps", |a| a.default_value("2")),
     mut_arg("lr", |a| a.default_value("0.0002").help("Adam learning rate of both networks"))
 )]
 struct Args {
