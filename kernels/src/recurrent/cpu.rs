@@ -182,8 +182,8 @@ pub fn rnn_forward<T: Float>(r: Recurrence, xproj: &[T], w_hh: &[T], h0: &[T], o
             vectorized(
                 #[inline(always)]
                 || {
-                    for j in 0..h {
-                        y[j] = (x[j] + rr[j]).tanh();
+                    for ((y, &x), &r) in y.iter_mut().zip(x).zip(rr) {
+                        *y = (x + r).tanh();
                     }
                 },
             );
@@ -225,8 +225,8 @@ pub fn rnn_backward<T: Float>(
             vectorized(
                 #[inline(always)]
                 || {
-                    for j in 0..h {
-                        da[j] = (gy[j] + dhr[j]) * (T::ONE - y[j] * y[j]);
+                    for (((da, &g), &d), &y) in da.iter_mut().zip(gy).zip(dhr).zip(y) {
+                        *da = (g + d) * (T::ONE - y * y);
                     }
                 },
             );
@@ -346,31 +346,51 @@ fn lstm_cell<T: Float>(x: &[T], rec: &[T], c_prev: &[T], act: &mut [T], c: &mut 
     vectorized(
         #[inline(always)]
         || {
-            for j in 0..h {
-                let i = sigmoid(xi[j] + ri[j]);
-                let f = sigmoid(xf[j] + rf[j]);
-                let g = (xg[j] + rg[j]).tanh();
-                let o = sigmoid(xo[j] + ro[j]);
-                let cj = f * c_prev[j] + i * g;
-                (ai[j], af[j], ag[j], ao[j]) = (i, f, g, o);
-                c[j] = cj;
-                h_out[j] = o * cj.tanh();
+            // Iterators rather than indices. Indexed (`x[j]`), this loop compiled to a vector
+            // loop behind run-time checks plus a scalar loop that still took about a third of
+            // the cell's time; zipped iterators have one exit and need no checks (LSTM forward
+            // 3.17 → 2.82 ms in `cargo bench --bench sequence`).
+            let inputs = xi.iter().zip(ri).zip(xf.iter().zip(rf)).zip(xg.iter().zip(rg)).zip(xo.iter().zip(ro));
+            let gates = ai.iter_mut().zip(af.iter_mut()).zip(ag.iter_mut().zip(ao.iter_mut()));
+            let state = c.iter_mut().zip(h_out.iter_mut()).zip(c_prev);
+            for (((((x_i, r_i), (x_f, r_f)), (x_g, r_g)), (x_o, r_o)), (((a_i, a_f), (a_g, a_o)), ((c, h), c_prev))) in
+                inputs.zip(gates.zip(state))
+            {
+                let i = sigmoid(*x_i + *r_i);
+                let f = sigmoid(*x_f + *r_f);
+                let g = (*x_g + *r_g).tanh();
+                let o = sigmoid(*x_o + *r_o);
+                let cj = f * *c_prev + i * g;
+                (*a_i, *a_f, *a_g, *a_o) = (i, f, g, o);
+                *c = cj;
+                *h = o * cj.tanh();
             }
         },
     );
 }
 
-/// The `N` consecutive `h`-long gate blocks of a row.
+/// The `N` consecutive `h`-long gate blocks of a row (each from `split_at`, so that its
+/// length is known to be `h`).
 #[inline(always)]
 fn gate_slices<T, const N: usize>(row: &[T], h: usize) -> [&[T]; N] {
-    std::array::from_fn(|k| &row[k * h..(k + 1) * h])
+    let mut rest = &row[..N * h];
+    std::array::from_fn(|_| {
+        let (block, tail) = rest.split_at(h);
+        rest = tail;
+        block
+    })
 }
 
-/// The `N` consecutive `h`-long gate blocks of a row, for writing.
+/// The `N` consecutive `h`-long gate blocks of a row, for writing (each from `split_at_mut`,
+/// so that its length is known to be `h`).
 #[inline(always)]
 fn gate_slices_mut<T, const N: usize>(row: &mut [T], h: usize) -> [&mut [T]; N] {
-    let mut blocks = row[..N * h].chunks_exact_mut(h.max(1));
-    std::array::from_fn(|_| blocks.next().unwrap_or_default())
+    let mut rest = &mut row[..N * h];
+    std::array::from_fn(|_| {
+        let (block, tail) = std::mem::take(&mut rest).split_at_mut(h);
+        rest = tail;
+        block
+    })
 }
 
 /// Backward of [`lstm_forward`], given `g = ∂L/∂states` (`[2, B, T, H]`: the gradients of every
@@ -542,16 +562,21 @@ impl<T: Float> LstmStepGrad<'_, T> {
         vectorized(
             #[inline(always)]
             || {
-                for j in 0..h {
-                    let (i, f, g, o) = (ai[j], af[j], ag[j], ao[j]);
-                    let dhj = gh[j] + dh_next[j];
-                    let tc = c[j].tanh();
-                    let dcj = gc[j] + dc[j] + dhj * o * (T::ONE - tc * tc);
-                    di[j] = dcj * g * i * (T::ONE - i);
-                    df[j] = dcj * c_prev[j] * f * (T::ONE - f);
-                    dg[j] = dcj * i * (T::ONE - g * g);
-                    dout[j] = dhj * tc * o * (T::ONE - o);
-                    dc[j] = dcj * f;
+                // Iterators rather than indices, as in `lstm_cell`.
+                let gates = ai.iter().zip(af).zip(ag.iter().zip(ao));
+                let state = c.iter().zip(c_prev).zip(gh.iter().zip(gc)).zip(dh_next);
+                let outs = di.iter_mut().zip(df.iter_mut()).zip(dg.iter_mut().zip(dout.iter_mut())).zip(dc.iter_mut());
+                for ((((&i, &f), (&g, &o)), (((&cj, &cp), (&ghj, &gcj)), &dhn)), (((di, df), (dg, dout)), dc)) in
+                    gates.zip(state).zip(outs)
+                {
+                    let dhj = ghj + dhn;
+                    let tc = cj.tanh();
+                    let dcj = gcj + *dc + dhj * o * (T::ONE - tc * tc);
+                    *di = dcj * g * i * (T::ONE - i);
+                    *df = dcj * cp * f * (T::ONE - f);
+                    *dg = dcj * i * (T::ONE - g * g);
+                    *dout = dhj * tc * o * (T::ONE - o);
+                    *dc = dcj * f;
                 }
             },
         );
@@ -608,13 +633,22 @@ pub fn gru_forward<T: Float>(
             vectorized(
                 #[inline(always)]
                 || {
-                    for j in 0..h {
-                        let rg = sigmoid(xr[j] + ur[j] + br[j]);
-                        let z = sigmoid(xz[j] + uz[j] + bz[j]);
-                        let u = un[j] + bn[j];
-                        let n = (xn[j] + rg * u).tanh();
-                        (sr[j], sz[j], sn[j], su[j]) = (rg, z, n, u);
-                        y[j] = n + z * (h_prev[j] - n);
+                    // Iterators rather than indices, as in `lstm_cell`.
+                    let r_in = xr.iter().zip(ur).zip(br);
+                    let z_in = xz.iter().zip(uz).zip(bz);
+                    let n_in = xn.iter().zip(un).zip(bn);
+                    let saved = sr.iter_mut().zip(sz.iter_mut()).zip(sn.iter_mut().zip(su.iter_mut()));
+                    let state = y.iter_mut().zip(h_prev);
+                    for (((((&x_r, &u_r), &b_r), ((&x_z, &u_z), &b_z)), ((&x_n, &u_n), &b_n)), (saved, (y, &hp))) in
+                        r_in.zip(z_in).zip(n_in).zip(saved.zip(state))
+                    {
+                        let rg = sigmoid(x_r + u_r + b_r);
+                        let z = sigmoid(x_z + u_z + b_z);
+                        let u = u_n + b_n;
+                        let n = (x_n + rg * u).tanh();
+                        let ((s_r, s_z), (s_n, s_u)) = saved;
+                        (*s_r, *s_z, *s_n, *s_u) = (rg, z, n, u);
+                        *y = n + z * (hp - n);
                     }
                 },
             );
@@ -674,15 +708,21 @@ pub fn gru_backward<T: Float>(
             vectorized(
                 #[inline(always)]
                 || {
-                    for j in 0..h {
-                        let (rg, z, n, un) = (sr[j], sz[j], sn[j], su[j]);
-                        let dht = gy[j] + dhr[j];
+                    // Iterators rather than indices, as in `lstm_cell`.
+                    let saved = sr.iter().zip(sz).zip(sn.iter().zip(su));
+                    let state = gy.iter().zip(h_prev).zip(dhr.iter_mut());
+                    let dx = dxr.iter_mut().zip(dxz.iter_mut()).zip(dxn.iter_mut());
+                    let du = dur.iter_mut().zip(duz.iter_mut()).zip(dun.iter_mut());
+                    for ((((&rg, &z), (&n, &un)), ((&gyj, &hp), dh)), (((dx_r, dx_z), dx_n), ((du_r, du_z), du_n))) in
+                        saved.zip(state).zip(dx.zip(du))
+                    {
+                        let dht = gyj + *dh;
                         let dan = dht * (T::ONE - z) * (T::ONE - n * n);
                         let dar = dan * un * rg * (T::ONE - rg);
-                        let daz = dht * (h_prev[j] - n) * z * (T::ONE - z);
-                        (dxr[j], dxz[j], dxn[j]) = (dar, daz, dan);
-                        (dur[j], duz[j], dun[j]) = (dar, daz, dan * rg);
-                        dhr[j] = dht * z;
+                        let daz = dht * (hp - n) * z * (T::ONE - z);
+                        (*dx_r, *dx_z, *dx_n) = (dar, daz, dan);
+                        (*du_r, *du_z, *du_n) = (dar, daz, dan * rg);
+                        *dh = dht * z;
                     }
                 },
             );
