@@ -6,7 +6,7 @@
 mod common;
 
 use common::{close, gamma, to_f64, uniform, unit_roundoff, Rng, U64};
-use ferrograd_kernels::attention::{attention_backward, attention_forward, AttentionSizes};
+use ferrograd_kernels::attention::{attention_backward, attention_forward, AttentionInputs, AttentionSizes};
 use ferrograd_kernels::matmul::MatrixLayout;
 use ferrograd_kernels::Float;
 use proptest::prelude::*;
@@ -189,12 +189,11 @@ fn check<T: Float>(s: AttentionSizes, kinds: [usize; 3], seed: u64) -> Result<()
     let g: Vec<T> = uniform(seed + 3, s.batch * s.tq * s.dv, -1.0, 1.0);
     let nan = T::from_f64(f64::NAN);
     let (mut out, mut p) = (vec![nan; s.batch * s.tq * s.dv], vec![nan; s.batch * s.tq * s.tk]);
-    attention_forward(&s, &q.data, &q.layout, &k.data, &k.layout, &v.data, &v.layout, &mut out, &mut p);
+    let inputs = AttentionInputs { q: (&q.data, &q.layout), k: (&k.data, &k.layout), v: (&v.data, &v.layout) };
+    attention_forward(&s, &inputs, &mut out, &mut p);
     let (mut dq, mut dk, mut dv) =
         (vec![nan; s.batch * s.tq * s.d], vec![nan; s.batch * s.tk * s.d], vec![nan; s.batch * s.tk * s.dv]);
-    attention_backward(
-        &s, &q.data, &q.layout, &k.data, &k.layout, &v.data, &v.layout, &p, &g, &mut dq, &mut dk, &mut dv,
-    );
+    attention_backward(&s, &inputs, &p, &g, &mut dq, &mut dk, &mut dv);
     let gf = to_f64(&g);
     let (want, tol) = reference(&s, &q, &k, &v, &gf, unit_roundoff::<T>());
     let (_, tol64) = reference(&s, &q, &k, &v, &gf, U64);

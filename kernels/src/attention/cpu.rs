@@ -43,6 +43,18 @@ pub struct AttentionSizes {
     pub causal: bool,
 }
 
+/// The three operands of a batched attention: each a buffer with the layout of its heads
+/// (`q`: `tq × d` per head, `k`: `tk × d`, `v`: `tk × dv`).
+#[derive(Clone, Copy, Debug)]
+pub struct AttentionInputs<'a, T> {
+    /// The queries.
+    pub q: (&'a [T], &'a MatrixLayout),
+    /// The keys.
+    pub k: (&'a [T], &'a MatrixLayout),
+    /// The values.
+    pub v: (&'a [T], &'a MatrixLayout),
+}
+
 impl AttentionSizes {
     /// How many keys (a prefix) query `i` may attend to.
     fn visible(&self, i: usize) -> usize {
@@ -59,10 +71,11 @@ impl AttentionSizes {
 
     /// Panics unless every size is positive, the scale is positive and finite, and each layout
     /// has `batch` heads inside its buffer.
-    fn check<T>(&self, q: (&[T], &MatrixLayout), k: (&[T], &MatrixLayout), v: (&[T], &MatrixLayout)) {
+    fn check<T>(&self, inputs: &AttentionInputs<'_, T>) {
         let AttentionSizes { batch, tq, tk, d, dv, scale, .. } = *self;
         assert!(batch > 0 && tq > 0 && tk > 0 && d > 0 && dv > 0, "attention: empty sizes {self:?}");
         assert!(scale > 0.0 && scale.is_finite(), "attention: scale {scale} is not positive");
+        let AttentionInputs { q, k, v } = *inputs;
         for ((data, layout), rows, cols, name) in [(q, tq, d, "q"), (k, tk, d, "k"), (v, tk, dv, "v")] {
             assert_eq!(layout.offsets.len(), batch, "attention: {name} has the wrong number of heads");
             assert!(layout.extent(rows, cols) <= data.len(), "attention: {name} out of bounds");
@@ -110,7 +123,7 @@ struct Mat<T> {
 
 impl<T> Mat<T> {
     /// Head `h` of an operand.
-    fn head(data: &[T], layout: &MatrixLayout, h: usize) -> Mat<T> {
+    fn head((data, layout): (&[T], &MatrixLayout), h: usize) -> Mat<T> {
         Mat {
             ptr: data.as_ptr().wrapping_add(layout.offsets[h]),
             rs: layout.row_stride as isize,
@@ -139,7 +152,6 @@ impl<T> Mat<T> {
 /// # Safety
 /// As [`Float::gemm`]: every element of the two `m × k` and `k × n` operands must be readable,
 /// and the `m × n` block at `c` writable and not aliased.
-#[allow(clippy::too_many_arguments)]
 unsafe fn product<T: Float>(m: usize, k: usize, n: usize, a: Mat<T>, b: Mat<T>, c: *mut T, ldc: usize) {
     // SAFETY: forwarded from the caller.
     unsafe { T::gemm(m, k, n, a.ptr, [a.rs, a.cs], b.ptr, [b.rs, b.cs], c, ldc as isize) }
@@ -150,25 +162,19 @@ unsafe fn product<T: Float>(m: usize, k: usize, n: usize, a: Mat<T>, b: Mat<T>, 
 /// Both are fully written and may start uninitialised.
 ///
 /// Panics on inconsistent sizes or layouts (the tensor layer checks shapes first).
-#[allow(clippy::too_many_arguments)]
 pub fn attention_forward<T: Float, O: Slot<T>>(
     s: &AttentionSizes,
-    q: &[T],
-    ql: &MatrixLayout,
-    k: &[T],
-    kl: &MatrixLayout,
-    v: &[T],
-    vl: &MatrixLayout,
+    inputs: &AttentionInputs<'_, T>,
     out: &mut [O],
     probs: &mut [O],
 ) {
-    s.check((q, ql), (k, kl), (v, vl));
+    s.check(inputs);
     let (tq, tk, d, dv) = (s.tq, s.tk, s.d, s.dv);
     assert_eq!(out.len(), s.batch * tq * dv, "attention: output length");
     assert_eq!(probs.len(), s.batch * tq * tk, "attention: probabilities length");
     let c = T::from_f64(s.scale);
     let head = |h: usize, o: &mut [O], p: &mut [O]| {
-        let (qm, km, vm) = (Mat::head(q, ql, h), Mat::head(k, kl, h), Mat::head(v, vl, h));
+        let (qm, km, vm) = (Mat::head(inputs.q, h), Mat::head(inputs.k, h), Mat::head(inputs.v, h));
         for (r0, r1, keys) in s.query_blocks() {
             let rows = &mut p[r0 * tk..r1 * tk];
             // SAFETY: `check` proved that head `h` of each layout lies inside its buffer, so
@@ -235,22 +241,16 @@ fn softmax_prefix<T: Float>(row: &mut [T], visible: usize, c: T) {
 /// (`[batch, tk, d]`) and `∂V` (`[batch, tk, dv]`), all dense and fully written.
 ///
 /// Panics on inconsistent sizes or layouts.
-#[allow(clippy::too_many_arguments)]
 pub fn attention_backward<T: Float, O: Slot<T>>(
     s: &AttentionSizes,
-    q: &[T],
-    ql: &MatrixLayout,
-    k: &[T],
-    kl: &MatrixLayout,
-    v: &[T],
-    vl: &MatrixLayout,
+    inputs: &AttentionInputs<'_, T>,
     probs: &[T],
     grad: &[T],
     dq: &mut [O],
     dk: &mut [O],
     dv_out: &mut [O],
 ) {
-    s.check((q, ql), (k, kl), (v, vl));
+    s.check(inputs);
     let (tq, tk, d, dv) = (s.tq, s.tk, s.d, s.dv);
     assert_eq!(probs.len(), s.batch * tq * tk, "attention_backward: probabilities length");
     assert_eq!(grad.len(), s.batch * tq * dv, "attention_backward: gradient length");
@@ -263,7 +263,7 @@ pub fn attention_backward<T: Float, O: Slot<T>>(
         let p = &probs[h * tq * tk..][..tq * tk];
         let g = &grad[h * tq * dv..][..tq * dv];
         ds.resize(tq * tk, T::ZERO);
-        let (qm, km, vm) = (Mat::head(q, ql, h), Mat::head(k, kl, h), Mat::head(v, vl, h));
+        let (qm, km, vm) = (Mat::head(inputs.q, h), Mat::head(inputs.k, h), Mat::head(inputs.v, h));
         let (pm, gm) = (Mat::dense(p, tk), Mat::dense(g, dv));
         // Per block of queries: ∂P = G·Vᵀ, then ∂S (into `ds`), then ∂Q = c·∂S·K.
         for (r0, r1, keys) in s.query_blocks() {

@@ -3,4 +3,4 @@
 
 mod cpu;
 
-pub use cpu::{attention_backward, attention_forward, AttentionSizes};
+pub use cpu::{attention_backward, attention_forward, AttentionInputs, AttentionSizes};

@@ -5,8 +5,9 @@
 use super::matmul::layout;
 use crate::pool::written_by;
 use crate::tensor::with_float;
-use crate::{Error, Result, Tensor};
-use ferrograd_kernels::attention::{attention_backward, attention_forward, AttentionSizes};
+use crate::{Element, Error, Result, Tensor};
+use ferrograd_kernels::attention::{attention_backward, attention_forward, AttentionInputs, AttentionSizes};
+use ferrograd_kernels::matmul::MatrixLayout;
 
 /// The values a fused attention produces.
 #[derive(Clone, Debug)]
@@ -84,13 +85,11 @@ impl Tensor {
         let op = "attention";
         let (lead, s) = self.attention_sizes(k, v, scale, causal, op)?;
         with_float!(self, op, |T| {
-            let (ql, kl, vl) = (layout(self, &lead), layout(k, &lead), layout(v, &lead));
-            let (qb, kb, vb) = (self.buffer::<T>(op)?, k.buffer::<T>(op)?, v.buffer::<T>(op)?);
+            let layouts = [self, k, v].map(|t| layout(t, &lead));
+            let inputs = attention_inputs::<T>([self, k, v], &layouts, op)?;
             let mut probs = None;
             let out = written_by(s.batch * s.tq * s.dv, |out| {
-                probs = Some(written_by(s.batch * s.tq * s.tk, |p| {
-                    attention_forward(&s, qb, &ql, kb, &kl, vb, &vl, out, p)
-                }));
+                probs = Some(written_by(s.batch * s.tq * s.tk, |p| attention_forward(&s, &inputs, out, p)));
             });
             let probs = probs.expect("written_by runs its writer");
             Ok(AttentionOutput {
@@ -125,14 +124,14 @@ impl Tensor {
             ));
         }
         with_float!(self, op, |T| {
-            let (ql, kl, vl) = (layout(self, &lead), layout(k, &lead), layout(v, &lead));
-            let (qb, kb, vb) = (self.buffer::<T>(op)?, k.buffer::<T>(op)?, v.buffer::<T>(op)?);
+            let layouts = [self, k, v].map(|t| layout(t, &lead));
+            let inputs = attention_inputs::<T>([self, k, v], &layouts, op)?;
             let (p, g) = (probs.dense_data::<T>(op)?, grad.dense_data::<T>(op)?);
             let (mut gk, mut gv) = (None, None);
             let gq = written_by(s.batch * s.tq * s.d, |gq| {
                 gk = Some(written_by(s.batch * s.tk * s.d, |gk| {
                     gv = Some(written_by(s.batch * s.tk * s.dv, |gv| {
-                        attention_backward(&s, qb, &ql, kb, &kl, vb, &vl, &p, &g, gq, gk, gv)
+                        attention_backward(&s, &inputs, &p, &g, gq, gk, gv)
                     }));
                 }));
             });
@@ -144,4 +143,13 @@ impl Tensor {
             })
         })
     }
+}
+
+/// The kernels' view of `q, k, v`: each buffer beside its heads' layout.
+fn attention_inputs<'a, T: Element>(
+    [q, k, v]: [&'a Tensor; 3],
+    [ql, kl, vl]: &'a [MatrixLayout; 3],
+    op: &'static str,
+) -> Result<AttentionInputs<'a, T>> {
+    Ok(AttentionInputs { q: (q.buffer::<T>(op)?, ql), k: (k.buffer::<T>(op)?, kl), v: (v.buffer::<T>(op)?, vl) })
 }
