@@ -37,3 +37,33 @@ proptest! {
         check("batch_norm (train)", |v| v[0].standardize(&[0, 2, 3], 1e-5), &[x], seed);
     }
 }
+
+/// The fused layer norm and its composed form reject the same bad shapes with the same typed
+/// error, and an empty batch (no rows) gives an empty result rather than an error.
+#[test]
+fn layer_norm_shape_errors_and_empty_batches() {
+    let x = Var::constant(uniform(&[2, 3], 1, -1.0, 1.0));
+    let (w, b) = (Var::constant(uniform(&[3], 2, 0.5, 1.5)), Var::constant(uniform(&[3], 3, -1.0, 1.0)));
+    let bad_w = Var::constant(uniform(&[2], 4, 0.5, 1.5));
+    for fused in [true, false] {
+        let run = |norm: &[usize], w: &Var| {
+            if fused {
+                x.layer_norm(norm, Some(w), Some(&b), 1e-5)
+            } else {
+                x.layer_norm_composed(norm, Some(w), Some(&b), 1e-5)
+            }
+        };
+        for (norm, w) in [(&[2usize][..], &w), (&[3][..], &bad_w)] {
+            let err = run(norm, w).unwrap_err().to_string();
+            assert!(err.contains("layer_norm"), "fused {fused}: {err}");
+        }
+    }
+    let empty = Var::constant(uniform(&[0, 3], 5, -1.0, 1.0));
+    let y = empty.layer_norm(&[3], Some(&w), Some(&b), 1e-5).unwrap();
+    assert_eq!(y.shape(), [0, 3]);
+    // Rows of no values (the fused kernel needs at least one): the composed form answers.
+    let no_values = Var::constant(uniform(&[2, 0], 6, -1.0, 1.0));
+    let (w0, b0) = (Var::constant(uniform(&[0], 7, 0.5, 1.5)), Var::constant(uniform(&[0], 8, -1.0, 1.0)));
+    let y = no_values.layer_norm(&[0], Some(&w0), Some(&b0), 1e-5).unwrap();
+    assert_eq!(y.shape(), [2, 0]);
+}

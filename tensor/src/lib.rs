@@ -26,8 +26,8 @@ pub use dtype::{DType, Element, FloatElement};
 pub use error::{Error, Result};
 pub use ferrograd_kernels::elementwise::{BinaryOp, UnaryOp};
 pub use ops::{
-    AttentionGrads, AttentionOutput, BatchNormGrads, BatchNormOutput, LayerNormGrads, LayerNormOutput, RecurrentGrads,
-    Window,
+    check_layer_norm_shapes, AttentionGrads, AttentionOutput, BatchNormGrads, BatchNormOutput, LayerNormGrads,
+    LayerNormOutput, RecurrentGrads, Window,
 };
 pub use random::Rng;
 pub use shape::{broadcast_shapes, checked_numel, Dim, Dims};

@@ -6,7 +6,7 @@
 //! of the gradient is asked for.
 
 use crate::{grad, is_grad_enabled, OpInfo, Saved, Var};
-use ferrograd_tensor::{Device, Error, Result, Tensor};
+use ferrograd_tensor::{check_layer_norm_shapes, Device, Error, Result, Tensor};
 
 impl Var {
     /// `(x − mean) / √(var + eps)` over the last `normalized.len()` dims, whose sizes must equal
@@ -26,7 +26,8 @@ impl Var {
         let (Some(weight), Some(bias)) = (weight, bias) else {
             return self.layer_norm_composed(normalized, weight, bias, eps);
         };
-        if [self, weight, bias].iter().any(|t| t.value().device() != Device::Cpu) {
+        // The fused kernel runs on the CPU and needs rows of at least one value.
+        if self.value().numel() == 0 || [self, weight, bias].iter().any(|t| t.value().device() != Device::Cpu) {
             return self.layer_norm_composed(normalized, Some(weight), Some(bias), eps);
         }
         let out = self.value().layer_norm(normalized, &weight.value(), &bias.value(), eps)?;
@@ -66,22 +67,8 @@ impl Var {
         eps: f64,
     ) -> Result<Var> {
         let s = self.shape();
-        if normalized.is_empty() || normalized.len() > s.len() || s[s.len() - normalized.len()..] != *normalized {
-            return Err(Error::shape(
-                "layer_norm",
-                &[&s, normalized],
-                "the trailing dims must equal the normalized shape",
-            ));
-        }
-        for p in [weight, bias].into_iter().flatten() {
-            if p.shape() != normalized {
-                return Err(Error::shape(
-                    "layer_norm",
-                    &[&p.shape(), normalized],
-                    "weight and bias must have the normalized shape",
-                ));
-            }
-        }
+        let params: Vec<Vec<usize>> = [weight, bias].into_iter().flatten().map(|p| p.shape()).collect();
+        check_layer_norm_shapes("layer_norm", &s, normalized, &params.iter().map(Vec::as_slice).collect::<Vec<_>>())?;
         let dims: Vec<usize> = (s.len() - normalized.len()..s.len()).collect();
         let mut y = self.standardize(&dims, eps)?;
         if let Some(w) = weight {

@@ -55,6 +55,12 @@ pub struct AttentionInputs<'a, T> {
     pub v: (&'a [T], &'a MatrixLayout),
 }
 
+/// Rows of queries (and of keys) per block of a causal head: a block's products stop at the
+/// last key its last query may see, which skips most of the hidden upper triangle (with 128
+/// positions, 62% of the full products are computed) while keeping each product large enough
+/// for an efficient `gemm`.
+const CAUSAL_BLOCK: usize = 32;
+
 impl AttentionSizes {
     /// How many keys (a prefix) query `i` may attend to.
     fn visible(&self, i: usize) -> usize {
@@ -65,6 +71,7 @@ impl AttentionSizes {
         }
     }
 
+    /// Multiply-adds of the full products (what decides whether to split over threads).
     fn macs(&self) -> usize {
         self.batch * self.tq * self.tk * (self.d + self.dv)
     }
@@ -81,15 +88,7 @@ impl AttentionSizes {
             assert!(layout.extent(rows, cols) <= data.len(), "attention: {name} out of bounds");
         }
     }
-}
 
-/// Rows of queries (and of keys) per block of a causal head: a block's products stop at the
-/// last key its last query may see, which skips most of the hidden upper triangle (with 128
-/// positions, 62% of the full products are computed) while keeping each product large enough
-/// for an efficient `gemm`.
-const CAUSAL_BLOCK: usize = 32;
-
-impl AttentionSizes {
     /// Blocks of query rows `(first, end, keys)`: rows `first..end` see at most the first
     /// `keys` keys. One block with every key unless causal.
     fn query_blocks(&self) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
@@ -190,7 +189,7 @@ pub fn attention_forward<T: Float, O: Slot<T>>(
                 let visible = s.visible(i);
                 vectorized(
                     #[inline(always)]
-                    || softmax_prefix(row, visible, c),
+                    || softmax_prefix(&mut row[..keys], visible, c),
                 );
             }
             // SAFETY: the first `keys` columns of these rows of P (dense, row stride `tk`) and
@@ -222,7 +221,8 @@ unsafe fn written<T, O: Slot<T>>(block: &mut [O]) -> &mut [T] {
     unsafe { &mut *(block as *mut [O] as *mut [T]) }
 }
 
-/// One row of scores in place: `softmax(c·row)` over its first `visible` entries, 0 after.
+/// The computed part of a row of scores, in place: `softmax(c·row)` over its first `visible`
+/// entries, 0 over the rest of the slice (hidden keys the block's product still computed).
 /// With `c > 0`, `max(c·s) = c·max(s)`, so the scaled scores are never stored.
 #[inline(always)]
 fn softmax_prefix<T: Float>(row: &mut [T], visible: usize, c: T) {

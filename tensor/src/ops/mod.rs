@@ -15,5 +15,5 @@ mod view;
 
 pub use attention::{AttentionGrads, AttentionOutput};
 pub use conv::Window;
-pub use norm::{BatchNormGrads, BatchNormOutput, LayerNormGrads, LayerNormOutput};
+pub use norm::{check_layer_norm_shapes, BatchNormGrads, BatchNormOutput, LayerNormGrads, LayerNormOutput};
 pub use recurrent::RecurrentGrads;

@@ -124,27 +124,37 @@ impl Tensor {
     }
 }
 
+/// Checks a layer norm's shapes: the input's trailing dims equal `normalized` (non-empty), and
+/// each parameter (weight, bias) has the normalised shape. Shared by the fused op and the
+/// composed form (`Var::layer_norm_composed`), so both reject the same inputs the same way.
+pub fn check_layer_norm_shapes(
+    op: &'static str,
+    input: &[usize],
+    normalized: &[usize],
+    params: &[&[usize]],
+) -> Result<()> {
+    if normalized.is_empty() || normalized.len() > input.len() || input[input.len() - normalized.len()..] != *normalized
+    {
+        return Err(Error::shape(op, &[input, normalized], "the trailing dims must equal the normalized shape"));
+    }
+    if let Some(bad) = params.iter().find(|p| **p != normalized) {
+        return Err(Error::shape(op, &[bad, normalized], "weight and bias must have the normalized shape"));
+    }
+    Ok(())
+}
+
 impl Tensor {
-    /// Checks that the trailing dims equal `normalized` (non-empty) and that each parameter has
-    /// the normalised shape; returns the row length `n`.
+    /// Checks the shapes ([`check_layer_norm_shapes`]) and that the parameters are of this
+    /// tensor's kind; returns the row length `n` (positive).
     fn layer_norm_row(&self, normalized: &[usize], params: &[&Tensor], op: &'static str) -> Result<usize> {
-        let s = self.shape();
-        if normalized.is_empty() || normalized.len() > s.len() || s[s.len() - normalized.len()..] != *normalized {
-            return Err(Error::shape(op, &[s, normalized], "the trailing dims must equal the normalized shape"));
-        }
+        let shapes: Vec<&[usize]> = params.iter().map(|p| p.shape()).collect();
+        check_layer_norm_shapes(op, self.shape(), normalized, &shapes)?;
         for p in params {
             self.same_kind(p, op)?;
-            if p.shape() != normalized {
-                return Err(Error::shape(
-                    op,
-                    &[p.shape(), normalized],
-                    "weight and bias must have the normalized shape",
-                ));
-            }
         }
         let n: usize = normalized.iter().product();
         if n == 0 {
-            return Err(Error::shape(op, &[s, normalized], "the normalized shape has no elements"));
+            return Err(Error::shape(op, &[self.shape(), normalized], "the normalized shape has no elements"));
         }
         Ok(n)
     }
