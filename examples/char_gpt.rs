@@ -76,6 +76,9 @@ struct Args {
     /// Where to save the weights (safetensors) at the end.
     #[arg(long, default_value = "char_gpt.safetensors")]
     checkpoint: PathBuf,
+    /// Start from these weights (safetensors); with `--epochs 0`, only evaluate and sample.
+    #[arg(long)]
+    load: Option<PathBuf>,
     /// Sampling temperature.
     #[arg(long, default_value_t = 0.8)]
     temperature: f64,
@@ -148,19 +151,37 @@ fn windows(ids: &[i64], starts: &[usize], t: usize) -> ferrograd::Result<(Tensor
     Ok((Tensor::from_vec(x, &[starts.len(), t])?, Tensor::from_vec(y, &[starts.len() * t])?))
 }
 
-/// Mean cross-entropy (nats/char) over consecutive windows of `ids`, no graph.
-fn evaluate(model: &CharGpt, ids: &[i64], batch: usize, t: usize) -> ferrograd::Result<f64> {
+/// Mean cross-entropy (nats/char) of `ids`, no graph, every character scored once.
+///
+/// `stride == t` cuts the text into consecutive windows, so a character's context is whatever
+/// precedes it in its window (0 to t − 1 characters, nanoGPT's estimate). `stride < t` slides
+/// the window by `stride` and scores only each window's last `stride` positions (the first
+/// window scores all of them), so every character after the first window sees at least
+/// `t − stride` characters of context, the way the model reads text when it generates.
+fn evaluate(model: &CharGpt, ids: &[i64], batch: usize, t: usize, stride: usize) -> ferrograd::Result<f64> {
     model.eval();
-    let starts: Vec<usize> = (0..(ids.len() - 1) / t).map(|w| w * t).collect();
-    let (mut total, mut count) = (0.0, 0);
+    let last_start = ids.len().saturating_sub(t + 1);
+    let starts: Vec<usize> = (0..=last_start / stride).map(|w| w * stride).collect();
+    let (mut total, mut count) = (0.0, 0usize);
     no_grad(|| {
         for chunk in starts.chunks(batch) {
             let (x, y) = windows(ids, chunk, t)?;
-            total += cross_entropy(&model.logits(&x)?, &y)?.value().item()? * chunk.len() as f64;
-            count += chunk.len();
+            let loss = cross_entropy_per_position(&model.logits(&x)?, &y)?;
+            for (row, &s) in loss.chunks(t).zip(chunk) {
+                let first_scored = if s == 0 { 0 } else { t - stride };
+                total += row[first_scored..].iter().map(|&l| l as f64).sum::<f64>();
+                count += t - first_scored;
+            }
         }
         Ok(total / count.max(1) as f64)
     })
+}
+
+/// The loss `−log softmax(logits)[target]` at each row of `logits` `[n, V]`.
+fn cross_entropy_per_position(logits: &Var, targets: &Tensor) -> ferrograd::Result<Vec<f32>> {
+    let log_probs = logits.value().log_softmax(-1)?;
+    let picked = log_probs.gather(1, &targets.reshape(&[targets.numel(), 1])?)?;
+    Ok(picked.to_vec::<f32>()?.into_iter().map(|l| -l).collect())
 }
 
 /// `len` characters sampled one at a time from a newline, the context cropped to `t`.
@@ -208,6 +229,10 @@ fn run(args: &Args) -> ferrograd::Result<()> {
         args.heads,
         model.num_parameters()
     );
+    if let Some(path) = &args.load {
+        checkpoint::load(&model, path)?;
+        println!("loaded weights from {}", path.display());
+    }
     let params = model.parameters();
     let mut opt = Adam::new(params.clone(), AdamConfig { lr: args.lr, ..AdamConfig::adamw() })?;
     let steps_per_epoch = corpus.train.len() / (args.batch_size * t);
@@ -250,18 +275,24 @@ fn run(args: &Args) -> ferrograd::Result<()> {
             start.elapsed().as_secs_f64()
         );
         if args.val_each_epoch {
-            println!("epoch {epoch}: val loss {:.4}", evaluate(&model, &corpus.val, args.batch_size, t)?);
+            let val = evaluate(&model, &corpus.val, args.batch_size, t, t / 2)?;
+            println!("epoch {epoch}: val loss {val:.4}");
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    let val_loss = evaluate(&model, &corpus.val, args.batch_size, t)?;
-    println!("after {step} steps: val loss {val_loss:.4} nats/char");
+    let val_loss = evaluate(&model, &corpus.val, args.batch_size, t, t / 2)?;
+    let val_loss_windows = evaluate(&model, &corpus.val, args.batch_size, t, t)?;
+    println!(
+        "after {step} steps: val loss {val_loss:.4} nats/char (≥ {} characters of context; \
+         {val_loss_windows:.4} over consecutive windows)",
+        t - t / 2
+    );
     checkpoint::save(&model, &args.checkpoint)?;
     let text = generate(&model, &corpus, args, &mut rng)?;
     println!("--- sample (temperature {}, top-k {}) ---\n{text}\n---", args.temperature, args.top_k);
     let train = if train_loss.is_finite() { format!("{train_loss:.4}") } else { "null".into() };
     println!(
-        "{{\"example\":\"char_gpt\",\"device\":\"cpu\",\"epochs\":{epochs_run},\"steps\":{step},\"batch_size\":{},\"context\":{t},\"layers\":{},\"d_model\":{d},\"lr\":{},\"seed\":{},\"train_loss\":{train},\"val_loss\":{val_loss:.4},\"chars_per_sec\":{:.0},\"train_seconds\":{secs:.1}}}",
+        "{{\"example\":\"char_gpt\",\"device\":\"cpu\",\"epochs\":{epochs_run},\"steps\":{step},\"batch_size\":{},\"context\":{t},\"layers\":{},\"d_model\":{d},\"lr\":{},\"seed\":{},\"train_loss\":{train},\"val_loss\":{val_loss:.4},\"val_loss_windows\":{val_loss_windows:.4},\"chars_per_sec\":{:.0},\"train_seconds\":{secs:.1}}}",
         args.batch_size,
         args.layers,
         args.lr,

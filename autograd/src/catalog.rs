@@ -258,6 +258,13 @@ pub fn catalog(seed: u64) -> Vec<OpCase> {
     cases.push(case("matmul", false, "broadcast a over 3×2", shared, f));
     let xwt = vec![g.uniform(&[2, m, k]), g.uniform(&[n, k])];
     cases.push(case("matmul", false, "broadcast transposed b", xwt, ft));
+    // A linear layer, x · Wᵀ + b, and the same over a batch of matrices.
+    let f: CaseFn = Rc::new(|v: &[Var]| v[0].matmul_bias(&v[1].t()?, &v[2]));
+    let linear = vec![g.uniform(&[m, k]), g.uniform(&[n, k]), g.uniform(&[n])];
+    cases.push(case("matmul_bias", false, "linear (transposed b)", linear, f));
+    let f: CaseFn = Rc::new(|v: &[Var]| v[0].matmul_bias(&v[1], &v[2]));
+    let batched = vec![g.uniform(&[2, m, k]), g.uniform(&[k, n + 1]), g.uniform(&[n + 1])];
+    cases.push(case("matmul_bias", false, "broadcast batch", batched, f));
 
     // Convolution family: stride 2, padding 1, groups 2.
     let win = Window { stride: [2, 1], padding: [1, 1], dilation: [1, 1] };

@@ -125,6 +125,13 @@ pub fn is_grad_enabled() -> bool {
     GRAD_ENABLED.with(|g| g.get())
 }
 
+/// Whether an op on `inputs` records a node in the graph: grad mode is on and one of them
+/// requires a gradient. An op can check this before its forward pass to skip keeping what only
+/// its backward pass would read.
+pub fn records_graph(inputs: &[&Var]) -> bool {
+    is_grad_enabled() && inputs.iter().any(|v| v.requires_grad())
+}
+
 /// Restores the previous grad mode when dropped. Made by [`NoGradGuard::new`].
 pub struct NoGradGuard {
     previous: bool,
@@ -215,7 +222,7 @@ impl Var {
         if anomaly::is_enabled() {
             anomaly::check_forward(op, &value, Location::caller())?;
         }
-        if !is_grad_enabled() || !inputs.iter().any(|v| v.requires_grad()) {
+        if !records_graph(inputs) {
             return Ok(Self::constant(value));
         }
         let input_versions = inputs.iter().map(|v| v.0.version.get()).collect();

@@ -76,6 +76,17 @@ proptest! {
         check("matmul (batched @ shared, strided)", |v| v[0].matmul(&v[1].t()?), &[bt, wt], seed);
     }
 
+    /// `x · Wᵀ + b` (a linear layer, W read through a transposed view) and a broadcast batch
+    /// with a non-contiguous left operand, each with its bias gradient.
+    #[test]
+    fn matmul_bias(batch in 1usize..4, m in 1usize..5, k in 1usize..5, n in 1usize..5, seed in any::<u64>()) {
+        let (x, w, b) = (uniform(&[m, k], seed, -1.0, 1.0), uniform(&[n, k], seed ^ 1, -1.0, 1.0), uniform(&[n], seed ^ 2, -1.0, 1.0));
+        check("matmul_bias (linear)", |v| v[0].matmul_bias(&v[1].t()?, &v[2]), &[x, w.clone(), b.clone()], seed);
+        let xt = uniform(&[batch, k, m], seed ^ 3, -1.0, 1.0);
+        let f = |v: &[Var]| v[0].transpose(1, 2)?.matmul_bias(&v[1].t()?, &v[2]);
+        check("matmul_bias (batched, transposed x)", f, &[xt, w, b], seed);
+    }
+
     #[test]
     fn softmax_family(shape in shape(), seed in any::<u64>()) {
         let x = uniform(&shape, seed, -3.0, 3.0);

@@ -137,6 +137,29 @@ fn fused_matches_unfused_when_the_batch_is_split_over_threads() {
     }
 }
 
+/// Batches and widths at which each thread's per-step products go to the few-rows AVX-512
+/// GEMM (8 to 32 sequences per thread, gate widths that end in a ragged 16-lane tail: 4·37 =
+/// 148 columns = three 48-column panels and a masked tail of 4).
+#[test]
+fn fused_matches_unfused_at_the_few_rows_kernels_sizes() {
+    for (kind, b, h) in [(Kind::Lstm, 24, 37), (Kind::Gru, 12, 40), (Kind::Rnn, 16, 50), (Kind::Lstm, 64, 16)] {
+        fused_matches_unfused(kind, b, 4, h, false, 13);
+    }
+}
+
+/// Without a graph (`no_grad`) the fused LSTM keeps no gates for backward; its states must be
+/// the same, bit for bit, as with the graph.
+#[test]
+fn the_lstm_without_a_graph_gives_the_same_states() {
+    let mut rng = Rng::new(17);
+    let inputs = Kind::Lstm.inputs(20, 5, 24, DType::F32, &mut rng);
+    let vars: Vec<Var> = inputs.iter().map(|t| Var::parameter(t.clone())).collect();
+    let with_graph = Kind::Lstm.run(&vars, true, false).unwrap();
+    let without = ferrograd_autograd::no_grad(|| Kind::Lstm.run(&vars, true, false)).unwrap();
+    assert!(with_graph.requires_grad() && !without.requires_grad());
+    assert_eq!(with_graph.value().to_vec::<f32>().unwrap(), without.value().to_vec::<f32>().unwrap());
+}
+
 /// One LSTM step with `W_hh = 0`, written out with scalar formulas.
 #[test]
 fn an_lstm_step_has_the_closed_form() {

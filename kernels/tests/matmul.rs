@@ -6,7 +6,7 @@
 mod common;
 
 use common::{gamma, unit_roundoff, Rng, U64};
-use ferrograd_kernels::matmul::{matmul, matmul_sum, MatrixLayout};
+use ferrograd_kernels::matmul::{matmul, matmul_bias, matmul_sum, MatrixLayout};
 use ferrograd_kernels::Float;
 use proptest::prelude::*;
 
@@ -92,32 +92,47 @@ fn random_operands<T: Float>(
 }
 
 /// Runs `matmul` in `T` on fresh random operands (under a rayon pool of `threads` threads when
-/// given) and checks every output element against the f64 reference.
+/// given) and checks every output element against the f64 reference. With `bias`, runs
+/// `matmul_bias` with a fresh random bias row instead.
 fn check<T: Float>(
     (m, k, n): (usize, usize, usize),
     ao: &Operand,
     bo: &Operand,
     seed: u64,
     threads: Option<usize>,
+    bias: bool,
 ) -> Result<(), TestCaseError> {
     let batch = ao.offsets.len();
     let (al, bl, a, b) = random_operands::<T>((m, k, n), ao, bo, seed);
+    let mut rng = Rng::new(seed ^ 0xB1A5);
+    let bias: Option<Vec<T>> = bias.then(|| (0..n).map(|_| T::from_f64(rng.uniform(-3.0, 3.0))).collect());
     // NaN everywhere first: an element the kernel forgets to write cannot pass.
     let mut out = vec![T::from_f64(f64::NAN); batch * m * n];
+    let run = |out: &mut [T]| match &bias {
+        Some(bias) => matmul_bias(m, k, n, &a, &al, &b, &bl, Some(bias), out),
+        None => matmul(m, k, n, &a, &al, &b, &bl, out),
+    };
     match threads {
-        Some(t) => rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build()
-            .expect("thread pool")
-            .install(|| matmul(m, k, n, &a, &al, &b, &bl, &mut out)),
-        None => matmul(m, k, n, &a, &al, &b, &bl, &mut out),
+        Some(t) => {
+            rayon::ThreadPoolBuilder::new().num_threads(t).build().expect("thread pool").install(|| run(&mut out))
+        }
+        None => run(&mut out),
     }
-    let [want, scale] = reference(m, k, n, &common::to_f64(&a), &al, &common::to_f64(&b), &bl);
+    let [mut want, mut scale] = reference(m, k, n, &common::to_f64(&a), &al, &common::to_f64(&b), &bl);
+    if let Some(bias) = &bias {
+        for (i, (w, s)) in want.iter_mut().zip(&mut scale).enumerate() {
+            let v = bias[i % n].to_f64();
+            *w += v;
+            *s += v.abs();
+        }
+    }
     // A dot product of length k, summed in any order, with or without FMA, is within
     // γ_k·Σ|a_ip·b_pj| of the exact value (Higham, Accuracy and Stability, §3.1); one more
-    // rounding covers the kernel's `alpha · ab` write-back. The f64 reference has the same kind
-    // of error at f64 precision.
-    let rel = gamma(k + 1, unit_roundoff::<T>()) + gamma(k + 1, U64);
+    // rounding covers the kernel's `alpha · ab` write-back, and with a bias the scale includes
+    // |bias_j| and the bound one more term for its addition. The f64 reference has the same
+    // kind of error at f64 precision.
+    let terms = k + 1 + usize::from(bias.is_some());
+    let rel = gamma(terms, unit_roundoff::<T>()) + gamma(terms, U64);
     for (i, (&got, (&w, &s))) in out.iter().zip(want.iter().zip(&scale)).enumerate() {
         let got = got.to_f64();
         prop_assert!(
@@ -160,9 +175,9 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn matmul_matches_naive_product((mkn, a, b, seed) in small_case()) {
-        check::<f32>(mkn, &a, &b, seed, None)?;
-        check::<f64>(mkn, &a, &b, seed, None)?;
+    fn matmul_matches_naive_product((mkn, a, b, seed) in small_case(), bias: bool) {
+        check::<f32>(mkn, &a, &b, seed, None, bias)?;
+        check::<f64>(mkn, &a, &b, seed, None, bias)?;
     }
 }
 
@@ -172,9 +187,9 @@ proptest! {
     /// The parallel splits under 1 to 4 threads: a block edge that drops or double-writes a row
     /// or column shows up as a wrong (or NaN) element.
     #[test]
-    fn matmul_large_matches_naive_product_under_any_thread_count((mkn, a, b, seed, threads) in large_case()) {
-        check::<f32>(mkn, &a, &b, seed, Some(threads))?;
-        check::<f64>(mkn, &a, &b, seed, Some(threads))?;
+    fn matmul_large_matches_naive_product_under_any_thread_count((mkn, a, b, seed, threads) in large_case(), bias: bool) {
+        check::<f32>(mkn, &a, &b, seed, Some(threads), bias)?;
+        check::<f64>(mkn, &a, &b, seed, Some(threads), bias)?;
     }
 }
 

@@ -1,12 +1,14 @@
 //! Property tests for the hand-written AVX-512 f32 GEMM, called directly (through `matmul` it
 //! only runs on products of 2^25 multiply-adds or more). Shapes cover full and ragged tiles
 //! (m not a multiple of 14, n not a multiple of 32), several KC slices (k > 256, so later slices
-//! accumulate into C), and transposed or strided operands. Skipped, with a message, on CPUs
+//! accumulate into C), and transposed or strided operands. The few-rows kernel
+//! (`avx512_rows`) is checked the same way over every shape its dispatcher sends it. Skipped, with a message, on CPUs
 //! without AVX-512.
 
 #![cfg(target_arch = "x86_64")]
 
 use ferrograd_kernels::matmul::avx512::sgemm;
+use ferrograd_kernels::matmul::avx512_rows;
 use ferrograd_kernels::simd::has_avx512;
 use proptest::prelude::*;
 
@@ -22,6 +24,34 @@ fn values(n: usize, seed: u64) -> Vec<f32> {
             ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 23) as f32 - 1.0
         })
         .collect()
+}
+
+/// Checks every element of the `m × n` block of `c` (row stride `ldc`) against the product of
+/// A and B (elements given by `a_at(i, p)` and `b_at(p, j)`), and that the padding between the
+/// rows is still the NaN it was poisoned with (nothing outside the block was written).
+fn check_block(
+    [m, k, n]: [usize; 3],
+    c: &[f32],
+    ldc: usize,
+    a_at: impl Fn(usize, usize) -> f32,
+    b_at: impl Fn(usize, usize) -> f32,
+) -> Result<(), TestCaseError> {
+    for i in 0..m {
+        for j in 0..ldc {
+            let got = c[i * ldc + j];
+            if j >= n {
+                prop_assert!(got.is_nan(), "wrote outside the block at ({i}, {j})");
+                continue;
+            }
+            let products = (0..k).map(|p| a_at(i, p) as f64 * b_at(p, j) as f64);
+            let (exact, scale) = products.fold((0.0f64, 0.0f64), |(e, s), x| (e + x, s + x.abs()));
+            // A k-term f32 dot product errs by at most γ_k·Σ|a_ip·b_pj| with γ_k ≈ k·2^-24
+            // (Higham); allow that plus one rounding of the result.
+            let bound = (k as f64 + 1.0) * f32::EPSILON as f64 / 2.0 * scale + 1e-30;
+            prop_assert!((got as f64 - exact).abs() <= bound, "C[{i},{j}] = {got}, exact {exact}, bound {bound}");
+        }
+    }
+    Ok(())
 }
 
 proptest! {
@@ -52,25 +82,34 @@ proptest! {
         let mut c = vec![f32::NAN; m * ldc];
         // SAFETY: the operands and C are sized for exactly these strides; AVX-512 checked above.
         unsafe { sgemm(m, k, n, a.as_ptr(), a_strides, b.as_ptr(), b_strides, c.as_mut_ptr(), ldc as isize) };
-        for i in 0..m {
-            for j in 0..ldc {
-                let got = c[i * ldc + j];
-                if j >= n {
-                    prop_assert!(got.is_nan(), "wrote outside the block at ({i}, {j})");
-                    continue;
-                }
-                let (mut exact, mut scale) = (0.0f64, 0.0f64);
-                for p in 0..k {
-                    let av = a[(i as isize * a_strides[0] + p as isize * a_strides[1]) as usize] as f64;
-                    let bv = b[(p as isize * b_strides[0] + j as isize * b_strides[1]) as usize] as f64;
-                    exact += av * bv;
-                    scale += (av * bv).abs();
-                }
-                // A k-term f32 dot product errs by at most γ_k·Σ|a_ip·b_pj| with γ_k ≈ k·2^-24
-                // (Higham); allow that plus one rounding of the result.
-                let bound = (k as f64 + 1.0) * f32::EPSILON as f64 / 2.0 * scale + 1e-30;
-                prop_assert!((got as f64 - exact).abs() <= bound, "C[{i},{j}] = {got}, exact {exact}, bound {bound}");
-            }
+        let a_at = |i: usize, p: usize| a[(i as isize * a_strides[0] + p as isize * a_strides[1]) as usize];
+        let b_at = |p: usize, j: usize| b[(p as isize * b_strides[0] + j as isize * b_strides[1]) as usize];
+        check_block([m, k, n], &c, ldc, a_at, b_at)?;
+    }
+
+    /// The few-rows kernel, B read in place: 8–32 rows (full 8-row blocks and single leftover
+    /// rows), column counts that end in full 48-wide panels, 32- and 16-wide panels and masked
+    /// tails, and row strides wider than the rows (a time step's rows inside `[B, T, H]`).
+    #[test]
+    fn few_rows_sgemm_matches_the_naive_product(
+        m in 8usize..=32,
+        k in 1usize..200,
+        n in 16usize..140,
+        [pad_a, pad_b, pad_c] in [0usize..70, 0usize..5, 0usize..5],
+        seed in any::<u64>(),
+    ) {
+        if !has_avx512() {
+            eprintln!("skipped: this CPU has no AVX-512");
+            return Ok(());
         }
+        let (lda, ldb, ldc) = (k + pad_a, n + pad_b, n + pad_c);
+        let a = values(m * lda, seed);
+        let b = values(k * ldb, seed ^ 0xABCD);
+        let mut c = vec![f32::NAN; m * ldc];
+        // SAFETY: the operands and C are sized for exactly these strides; AVX-512 checked above.
+        unsafe {
+            avx512_rows::sgemm(m, k, n, a.as_ptr(), lda as isize, b.as_ptr(), ldb as isize, c.as_mut_ptr(), ldc as isize)
+        };
+        check_block([m, k, n], &c, ldc, |i, p| a[i * lda + p], |p, j| b[p * ldb + j])?;
     }
 }

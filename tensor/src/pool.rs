@@ -63,6 +63,16 @@ pub fn filled<T: Element>(len: usize, value: T) -> Vec<T> {
     }
 }
 
+/// A buffer of `len` elements for a kernel that overwrites every one of them: a cached buffer
+/// as it was left (its old values are never read) or else a fresh one of `zero`s. Saves the fill
+/// that [`filled`] spends on a buffer about to be overwritten (the LSTM's saved gates and their
+/// gradient are 3 MB each in `cargo bench --bench sequence`). Crate-private, as
+/// [`written_by`]: only for the kernels that write their whole output (the recurrences'
+/// `out`/`states`, saved gates and `dxproj`).
+pub(crate) fn overwritten<T: Element>(len: usize, zero: T) -> Vec<T> {
+    take(len).unwrap_or_else(|| vec![zero; len])
+}
+
 /// A buffer of `len` elements filled by `write`, which must store every element (reused from
 /// the cache when possible, else allocated without initialising). Crate-private: its soundness
 /// rests on `write` being one of the kernels listed below, which write their whole output.

@@ -25,26 +25,50 @@ impl Var {
             },
             y,
             &[self, b],
+            |x, _, g| Ok(product_grads(&x[0], &x[1], g)?.to_vec()),
+        )
+    }
+
+    /// `y = a · b + bias`, `bias` `[n]` added to every row: a linear layer in one op (PyTorch's
+    /// `addmm`) — `∂a = g · bᵀ`, `∂b = aᵀ · g` as for [`Var::matmul`], and `∂bias = Σ_rows g`
+    /// (the engine sums `g` down to the bias's shape, as for any broadcast operand).
+    #[track_caller]
+    pub fn matmul_bias(&self, b: &Var, bias: &Var) -> Result<Var> {
+        let y = self.value().matmul_bias(&b.value(), &bias.value())?;
+        Var::from_op(
+            &OpInfo {
+                name: "matmul_bias",
+                rule: "∂a = g · bᵀ, ∂b = aᵀ · g, ∂bias = Σ_rows g",
+                saves: &[Saved::Input(0), Saved::Input(1)],
+            },
+            y,
+            &[self, b, bias],
             |x, _, g| {
-                let (a, b) = (&x[0], &x[1]);
-                let ga = if !a.requires_grad() {
-                    None
-                } else if is_transposed(a) {
-                    Some(product_for(a, b, &g.t()?)?.t()?) // (b · gᵀ)ᵀ: the same values, in a's layout
-                } else {
-                    Some(product_for(a, g, &b.t()?)?)
-                };
-                let gb = if !b.requires_grad() {
-                    None
-                } else if is_transposed(b) {
-                    Some(product_for(b, &g.t()?, a)?.t()?) // (gᵀ · a)ᵀ
-                } else {
-                    Some(product_for(b, &a.t()?, g)?)
-                };
-                Ok(vec![ga, gb])
+                let [ga, gb] = product_grads(&x[0], &x[1], g)?;
+                Ok(vec![ga, gb, x[2].requires_grad().then(|| g.clone())])
             },
         )
     }
+}
+
+/// The gradients of the two operands of `a · b`, given `g = ∂L/∂(a · b)`; `None` for one that
+/// needs none.
+fn product_grads(a: &Var, b: &Var, g: &Var) -> Result<[Option<Var>; 2]> {
+    let ga = if !a.requires_grad() {
+        None
+    } else if is_transposed(a) {
+        Some(product_for(a, b, &g.t()?)?.t()?) // (b · gᵀ)ᵀ: the same values, in a's layout
+    } else {
+        Some(product_for(a, g, &b.t()?)?)
+    };
+    let gb = if !b.requires_grad() {
+        None
+    } else if is_transposed(b) {
+        Some(product_for(b, &g.t()?, a)?.t()?) // (gᵀ · a)ᵀ
+    } else {
+        Some(product_for(b, &a.t()?, g)?)
+    };
+    Ok([ga, gb])
 }
 
 /// `x · y`, the gradient of `operand` (before its own transpose, if any): summed down to the

@@ -17,8 +17,9 @@
 //! (double backward) they instead differentiate the unfused form, which gives the same gradient
 //! as a differentiable function of the inputs.
 
+use crate::var::records_graph;
 use crate::{grad, is_grad_enabled, OpInfo, Saved, Var};
-use ferrograd_tensor::{RecurrentGrads, Result, Tensor};
+use ferrograd_tensor::{Error, RecurrentGrads, Result, Tensor};
 
 /// The unfused form of a fused op (its inputs, `reverse`), which its double backward differentiates.
 type Unfused = fn(&[Var], bool) -> Result<Var>;
@@ -127,7 +128,10 @@ impl Var {
     /// `∂h_{t−1} = ∂a · W_hh` and `∂W_hh = Σ_t ∂a_tᵀ · h_{t−1}`.
     #[track_caller]
     pub fn lstm_sequence(&self, w_hh: &Var, h0: &Var, c0: &Var, reverse: bool) -> Result<Var> {
-        let (states, gates) = Tensor::lstm_forward(&self.value(), &w_hh.value(), &h0.value(), &c0.value(), reverse)?;
+        // Without a graph nothing reads the activated gates: the kernel keeps one step of them.
+        let keep_gates = records_graph(&[self, w_hh, h0, c0]);
+        let (x, w, h, c) = (self.value(), w_hh.value(), h0.value(), c0.value());
+        let (states, gates) = Tensor::lstm_forward(&x, &w, &h, &c, reverse, keep_gates)?;
         Var::from_op(
             &OpInfo {
                 name: "lstm_sequence",
@@ -140,7 +144,8 @@ impl Var {
                 let unfused: Unfused = |v, r| v[0].lstm_sequence_unfused(&v[1], &v[2], &v[3], r);
                 input_grads(v, g, reverse, unfused, || {
                     let (w, h, c) = (v[1].value(), v[2].value(), v[3].value());
-                    let gr: RecurrentGrads = Tensor::lstm_backward(&w, &h, &c, &y.value(), &gates, &g.value(), reverse)?;
+                    let gates = gates.as_ref().ok_or_else(|| Error::invalid("lstm backward", "the forward pass kept no gates"))?;
+                    let gr: RecurrentGrads = Tensor::lstm_backward(&w, &h, &c, &y.value(), gates, &g.value(), reverse)?;
                     Ok(vec![gr.xproj, gr.w_hh, gr.h0, gr.c0.expect("the LSTM has a cell state")])
                 })
             },

@@ -96,13 +96,51 @@ pub fn matmul<T: Float, O: Slot<T>>(
     b_layout: &MatrixLayout,
     out: &mut [O],
 ) {
+    matmul_bias(m, k, n, a, a_layout, b, b_layout, None, out);
+}
+
+/// Adds `bias` (one value per column) to each of the `rows` rows, `bias.len()` long, at `c`
+/// (row stride `ldc`).
+///
+/// # Safety
+/// The block must be initialised, inside one buffer, and written by no one else meanwhile.
+unsafe fn add_bias<T: Float>(c: *mut T, rows: usize, ldc: usize, bias: &[T]) {
+    for i in 0..rows {
+        // SAFETY: row `i` of the block, `bias.len()` values, exclusively ours (caller's contract).
+        let row = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), bias.len()) };
+        for (x, &b) in row.iter_mut().zip(bias) {
+            *x += b;
+        }
+    }
+}
+
+/// [`matmul`], then `bias` (`n` values, if given) added to every row: `out[b] = a[b] · b[b] +
+/// bias`, a linear layer's `x · Wᵀ + b` in one call. Each block of C gets its bias right after
+/// its product, while it is still in cache, instead of in a second pass over the whole output.
+///
+/// Panics as [`matmul`] does, or if `bias` does not have `n` values.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_bias<T: Float, O: Slot<T>>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    a_layout: &MatrixLayout,
+    b: &[T],
+    b_layout: &MatrixLayout,
+    bias: Option<&[T]>,
+    out: &mut [O],
+) {
+    assert!(bias.is_none_or(|b| b.len() == n), "matmul_bias: bias length");
     let batch = check_operands("matmul", [m, k, n], a, a_layout, b, b_layout);
     assert_eq!(out.len(), batch * m * n, "matmul: output length");
     if out.is_empty() {
         return;
     }
     if k == 0 {
-        out.iter_mut().for_each(|o| o.set(T::ZERO));
+        let zero_row = vec![T::ZERO; n];
+        let row = bias.unwrap_or(&zero_row);
+        out.chunks_mut(n).for_each(|o| o.iter_mut().zip(row).for_each(|(o, &v)| o.set(v)));
         return;
     }
     let threads = rayon::current_num_threads().max(1);
@@ -112,7 +150,11 @@ pub fn matmul<T: Float, O: Slot<T>>(
         // batch entry is inside `a` / `b`, and `c` is exactly this entry's m × n output. `O` is
         // `T` or `MaybeUninit<T>` (the trait is sealed), so `c` is valid as a `*mut T`.
         unsafe {
-            gemm_block(m, k, n, a, a_layout, bi, b, b_layout, 0, 0, c.as_mut_ptr() as *mut T, n);
+            let c = c.as_mut_ptr() as *mut T;
+            gemm_block(m, k, n, a, a_layout, bi, b, b_layout, 0, 0, c, n);
+            if let Some(bias) = bias {
+                add_bias(c, m, n, bias);
+            }
         }
     };
     if work < PAR_MIN_MACS || threads == 1 {
@@ -143,8 +185,14 @@ pub fn matmul<T: Float, O: Slot<T>>(
                 let c = ptr.get().add(bi * m * n);
                 if by_rows {
                     gemm_block(size, k, n, a, a_layout, bi, b, b_layout, start, 0, c.add(start * n), n);
+                    if let Some(bias) = bias {
+                        add_bias(c.add(start * n), size, n, bias);
+                    }
                 } else {
                     gemm_block(m, k, size, a, a_layout, bi, b, b_layout, 0, start, c.add(start), n);
+                    if let Some(bias) = bias {
+                        add_bias(c.add(start), m, n, &bias[start..start + size]);
+                    }
                 }
             }
         });

@@ -6,6 +6,8 @@
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512_rows;
 mod cpu;
 
-pub use cpu::{matmul, matmul_sum, MatrixLayout};
+pub use cpu::{matmul, matmul_bias, matmul_sum, MatrixLayout};

@@ -48,10 +48,10 @@ impl Module for Linear {
         // Fold leading dims into one batch dim so the product is one 2-D matmul.
         let rows: usize = shape[..shape.len() - 1].iter().product();
         let x2 = if shape.len() == 2 { x.clone() } else { x.reshape(&[rows, self.in_features()])? };
-        let mut y = x2.matmul(&self.weight.t()?)?;
-        if let Some(b) = &self.bias {
-            y = y.add(b)?;
-        }
+        let y = match &self.bias {
+            Some(b) => x2.matmul_bias(&self.weight.t()?, b)?,
+            None => x2.matmul(&self.weight.t()?)?,
+        };
         if shape.len() == 2 {
             Ok(y)
         } else {

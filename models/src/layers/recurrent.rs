@@ -243,17 +243,18 @@ impl Recurrent {
     ) -> Result<(Var, Var, Option<Var>)> {
         let [b, t, i] = [input.shape()[0], input.shape()[1], input.shape()[2]];
         let gh = self.kind.gates() * self.cfg.hidden_size;
-        // The input projection of every step at once: [B·T, input] · W_ihᵀ.
-        let mut xproj = input.reshape(&[b * t, i])?.matmul(&dir.w_ih.t()?)?;
-        // RNN and LSTM add both biases here; the GRU keeps b_hh inside its reset gate.
+        // The input projection of every step at once: [B·T, input] · W_ihᵀ + bias. RNN and
+        // LSTM add both biases here; the GRU keeps b_hh inside its reset gate.
         let bias = match (&dir.b_ih, &dir.b_hh, self.kind) {
             (Some(bi), _, CellKind::Gru) => Some(bi.clone()),
             (Some(bi), Some(bh), _) => Some(bi.add(bh)?),
             _ => None,
         };
-        if let Some(bias) = bias {
-            xproj = xproj.add(&bias)?;
-        }
+        let rows = input.reshape(&[b * t, i])?;
+        let xproj = match bias {
+            Some(bias) => rows.matmul_bias(&dir.w_ih.t()?, &bias)?,
+            None => rows.matmul(&dir.w_ih.t()?)?,
+        };
         let xproj = xproj.reshape(&[b, t, gh])?;
         let (fused, rev) = (self.cfg.fused, dir.reverse);
         match self.kind {

@@ -3,7 +3,7 @@
 use crate::pool::written_by;
 use crate::tensor::with_float;
 use crate::{broadcast_shapes, Error, Result, Tensor};
-use ferrograd_kernels::matmul::{matmul, matmul_sum, MatrixLayout};
+use ferrograd_kernels::matmul::{matmul, matmul_bias, matmul_sum, MatrixLayout};
 
 /// The operands of a batched product, checked and broadcast to one batch shape.
 struct Operands {
@@ -48,6 +48,31 @@ impl Tensor {
             let (la, lb) = (layout(&lhs, &batch), layout(&rhs, &batch));
             let (ba, bb) = (lhs.buffer::<T>("matmul")?, rhs.buffer::<T>("matmul")?);
             let out = written_by(out_shape.iter().product(), |out| matmul(m, k, n, ba, &la, bb, &lb, out));
+            Ok(Tensor::dense(out, out_shape))
+        })
+    }
+
+    /// `self @ rhs + bias`, with `bias` `[n]` added to every row of every product: a linear
+    /// layer's `x · Wᵀ + b` (PyTorch's `addmm`). The same values as `self.matmul(rhs)?.add(bias)`,
+    /// but the bias goes into each block of the output while the product still has it in cache,
+    /// and no second `[.., m, n]` tensor is made.
+    pub fn matmul_bias(&self, rhs: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        let op = "matmul_bias";
+        let Operands { m, k, n, batch, lhs, rhs } = Operands::new(self, rhs, op)?;
+        self.same_kind(bias, op)?;
+        if bias.shape != [n] {
+            return Err(Error::shape(
+                op,
+                &[&self.shape, &rhs.shape[batch.len()..], &bias.shape],
+                format!("the bias must be [{n}], one value per column of the product"),
+            ));
+        }
+        let out_shape = [batch.as_slice(), &[m, n]].concat();
+        with_float!(self, op, |T| {
+            let (la, lb) = (layout(&lhs, &batch), layout(&rhs, &batch));
+            let (ba, bb, bias) = (lhs.buffer::<T>(op)?, rhs.buffer::<T>(op)?, bias.dense_data::<T>(op)?);
+            let out =
+                written_by(out_shape.iter().product(), |out| matmul_bias(m, k, n, ba, &la, bb, &lb, Some(&bias), out));
             Ok(Tensor::dense(out, out_shape))
         })
     }

@@ -5,7 +5,7 @@
 //! (`[B, T, gates·H]`, computed by the caller as one matmul), the recurrent weight `w_hh
 //! [gates·H, H]` and the initial state `[B, H]`. `reverse` runs from the last step to the first.
 
-use crate::pool::filled;
+use crate::pool::{filled, overwritten};
 use crate::tensor::with_float;
 use crate::{Error, Result, Tensor};
 use ferrograd_kernels::recurrent::{self, Recurrence};
@@ -78,7 +78,7 @@ impl Tensor {
     pub fn rnn_forward(xproj: &Tensor, w_hh: &Tensor, h0: &Tensor, reverse: bool) -> Result<Tensor> {
         let r = recurrence("rnn", 1, xproj, w_hh, h0, reverse)?;
         with_float!(xproj, "rnn", |T| {
-            let mut out = filled(xproj.numel(), 0.0 as T);
+            let mut out = overwritten(xproj.numel(), 0.0 as T);
             let (x, w, h) = (xproj.dense_data::<T>("rnn")?, w_hh.dense_data::<T>("rnn")?, h0.dense_data::<T>("rnn")?);
             recurrent::rnn_forward(r, &x, &w, &h, &mut out);
             Ok(Tensor::dense(out, xproj.shape().to_vec()))
@@ -94,7 +94,7 @@ impl Tensor {
             let (w, h, y, gy) =
                 (w_hh.dense_data::<T>(op)?, h0.dense_data::<T>(op)?, out.dense_data::<T>(op)?, g.dense_data::<T>(op)?);
             let (mut dx, mut dw, mut dh) =
-                (filled(out.numel(), 0.0 as T), filled(w_hh.numel(), 0.0 as T), filled(h0.numel(), 0.0 as T));
+                (overwritten(out.numel(), 0.0 as T), filled(w_hh.numel(), 0.0 as T), filled(h0.numel(), 0.0 as T));
             recurrent::rnn_backward(r, &w, &h, &y, &gy, &mut dx, &mut dw, &mut dh);
             Ok(RecurrentGrads {
                 xproj: Tensor::dense(dx, out.shape().to_vec()),
@@ -107,14 +107,16 @@ impl Tensor {
     }
 
     /// LSTM (gates i, f, g, o) → `(states, gates)`: `states [2, B, T, H]` holds every `h_t` and
-    /// then every `c_t`; `gates [B, T, 4H]` the activated gates, which backward reads.
+    /// then every `c_t`; `gates [B, T, 4H]` the activated gates, which backward reads — kept only
+    /// if `keep_gates` (inference needs none, and skips writing them).
     pub fn lstm_forward(
         xproj: &Tensor,
         w_hh: &Tensor,
         h0: &Tensor,
         c0: &Tensor,
         reverse: bool,
-    ) -> Result<(Tensor, Tensor)> {
+        keep_gates: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let r = recurrence("lstm", 4, xproj, w_hh, h0, reverse)?;
         expect_shape("lstm", "c0", c0, h0.shape())?;
         xproj.same_kind(c0, "lstm")?;
@@ -123,10 +125,11 @@ impl Tensor {
             let op = "lstm";
             let (x, w) = (xproj.dense_data::<T>(op)?, w_hh.dense_data::<T>(op)?);
             let (h, c) = (h0.dense_data::<T>(op)?, c0.dense_data::<T>(op)?);
-            let mut states = filled(states_shape.iter().product(), 0.0 as T);
-            let mut gates = filled(xproj.numel(), 0.0 as T);
-            recurrent::lstm_forward(r, &x, &w, &h, &c, &mut states, &mut gates);
-            Ok((Tensor::dense(states, states_shape), Tensor::dense(gates, xproj.shape().to_vec())))
+            let mut states = overwritten(states_shape.iter().product(), 0.0 as T);
+            let mut gates = keep_gates.then(|| overwritten(xproj.numel(), 0.0 as T));
+            recurrent::lstm_forward(r, &x, &w, &h, &c, &mut states, gates.as_deref_mut());
+            let gates = gates.map(|g| Tensor::dense(g, xproj.shape().to_vec()));
+            Ok((Tensor::dense(states, states_shape), gates))
         })
     }
 
@@ -149,7 +152,7 @@ impl Tensor {
         with_float!(states, op, |T| {
             let (w, h, c) = (w_hh.dense_data::<T>(op)?, h0.dense_data::<T>(op)?, c0.dense_data::<T>(op)?);
             let (s, a, gs) = (states.dense_data::<T>(op)?, gates.dense_data::<T>(op)?, g.dense_data::<T>(op)?);
-            let mut dx = filled(gates.numel(), 0.0 as T);
+            let mut dx = overwritten(gates.numel(), 0.0 as T);
             let mut dw = filled(w_hh.numel(), 0.0 as T);
             let (mut dh, mut dc) = (filled(h0.numel(), 0.0 as T), filled(h0.numel(), 0.0 as T));
             recurrent::lstm_backward(r, &w, &h, &c, &s, &a, &gs, &mut dx, &mut dw, &mut dh, &mut dc);
@@ -184,8 +187,8 @@ impl Tensor {
                 b_hh.dense_data::<T>(op)?,
                 h0.dense_data::<T>(op)?,
             );
-            let mut out = filled(out_shape.iter().product(), 0.0 as T);
-            let mut saved = filled(saved_shape.iter().product(), 0.0 as T);
+            let mut out = overwritten(out_shape.iter().product(), 0.0 as T);
+            let mut saved = overwritten(saved_shape.iter().product(), 0.0 as T);
             recurrent::gru_forward(r, &x, &w, &b, &h, &mut out, &mut saved);
             Ok((Tensor::dense(out, out_shape), Tensor::dense(saved, saved_shape)))
         })
@@ -216,7 +219,7 @@ impl Tensor {
         with_float!(out, op, |T| {
             let (w, h, y) = (w_hh.dense_data::<T>(op)?, h0.dense_data::<T>(op)?, out.dense_data::<T>(op)?);
             let (sv, gy) = (saved.dense_data::<T>(op)?, g.dense_data::<T>(op)?);
-            let mut dx = filled(3 * out.numel(), 0.0 as T);
+            let mut dx = overwritten(3 * out.numel(), 0.0 as T);
             let (mut dw, mut db) = (filled(w_hh.numel(), 0.0 as T), filled(3 * hidden, 0.0 as T));
             let mut dh = filled(h0.numel(), 0.0 as T);
             recurrent::gru_backward(r, &w, &h, &y, &sv, &gy, &mut dx, &mut dw, &mut db, &mut dh);
