@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch (CPU, 2 threads) yardstick for benches/sequence.rs: one LSTM layer (input 64,
-hidden 128, 50 steps, batch 32, batch_first) forward and forward+backward of sum(output), and
+hidden 128, 50 steps, batch 32, batch_first) forward and forward+backward of sum(output), the
+same for the size of char_lstm's second layer (input 512, hidden 512, 100 steps, batch 32), and
 one pre-norm causal Transformer block (seq 128, d 128, 4 heads, d_ff 512, GELU, batch 16)
 forward+backward. Median of repeated runs; prints a table and a JSON line.
 
@@ -29,8 +30,7 @@ def median_time(fn, seconds=2.0, warmup=5):
     return statistics.median(times)
 
 
-def lstm():
-    b, t, i, h = 32, 50, 64, 128
+def lstm(b=32, t=50, i=64, h=128):
     layer = nn.LSTM(i, h, batch_first=True)
     x = torch.randn(b, t, i, requires_grad=True)
 
@@ -81,5 +81,8 @@ if __name__ == "__main__":
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"lstm fwd      in64 h128 T50 B32: {f:8.3f} ms")
     print(f"lstm fwd+bwd  in64 h128 T50 B32: {fb:8.3f} ms")
+    print(f"lstm fwd      in512 h512 T100 B32: {lf:8.3f} ms")
+    print(f"lstm fwd+bwd  in512 h512 T100 B32: {lfb:8.3f} ms")
     print(f"transformer block fwd+bwd T128 d128 h4 B16: {tb:8.3f} ms")
-    print(json.dumps({"torch": torch.__version__, "lstm_fwd_ms": f, "lstm_fwd_bwd_ms": fb, "transformer_fwd_bwd_ms": tb}))
+    print(json.dumps({"torch": torch.__version__, "lstm_fwd_ms": f, "lstm_fwd_bwd_ms": fb,
+                      "lstm512_fwd_ms": lf, "lstm512_fwd_bwd_ms": lfb, "transformer_fwd_bwd_ms": tb}))

@@ -1,6 +1,8 @@
 //! Criterion benchmarks of the sequence models of issue 4: one LSTM layer (input 64, hidden
-//! 128, 50 steps, batch 32) forward and forward + backward, fused and unfused; and one pre-norm
-//! Transformer block (sequence 128, d_model 128, 4 heads, batch 16) forward + backward.
+//! 128, 50 steps, batch 32) forward and forward + backward, fused and unfused, and the fused
+//! layer at the size of `char_lstm`'s second layer (input 512, hidden 512, 100 steps, batch 32);
+//! and one pre-norm Transformer block (sequence 128, d_model 128, 4 heads, batch 16) forward +
+//! backward.
 //!
 //! ```text
 //! cargo bench --bench sequence
@@ -12,40 +14,48 @@
 //! (× 3 for fwd+bwd, whose two backward products each cost one forward's flops), so `Gelem/s`
 //! reads as GFLOP/s.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use ferrograd::models::layers::{Recurrent, RecurrentConfig, TransformerBlock, TransformerConfig};
 use ferrograd::{DType, Module, Rng, Var};
 use std::hint::black_box;
 use std::time::Duration;
 
 const LSTM: [usize; 4] = [32, 50, 64, 128]; // batch, steps, input, hidden
+/// The size of `char_lstm`'s second layer, whose `W_hh` (4 MiB) does not fit in L2.
+const LSTM_LARGE: [usize; 4] = [32, 100, 512, 512];
 
 fn lstm(c: &mut Criterion) {
-    let [b, t, i, h] = LSTM;
-    let macs = b * t * 4 * h * (i + h);
     let mut g = c.benchmark_group("lstm");
     g.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3)).sample_size(30);
     for fused in [true, false] {
-        let mut rng = Rng::new(1);
-        let layer =
-            Recurrent::lstm(RecurrentConfig { fused, ..RecurrentConfig::new(i, h) }, DType::F32, &mut rng).unwrap();
-        let x = Var::parameter(rng.normal_tensor(&[b, t, i], 0.0, 1.0, DType::F32).unwrap());
-        let tag = if fused { "fused" } else { "unfused" };
-        g.throughput(Throughput::Elements((2 * macs) as u64));
-        g.bench_function(format!("{tag} fwd in64 h128 T50 B32"), |bench| {
-            bench.iter(|| ferrograd::no_grad(|| black_box(layer.forward(&x).unwrap().value())))
-        });
-        g.throughput(Throughput::Elements((6 * macs) as u64));
-        g.bench_function(format!("{tag} fwd+bwd in64 h128 T50 B32"), |bench| {
-            bench.iter(|| {
-                layer.zero_grad();
-                x.zero_grad();
-                layer.forward(&x).unwrap().sum_all().unwrap().backward().unwrap();
-                black_box(x.grad())
-            })
-        });
+        lstm_case(&mut g, LSTM, fused);
     }
+    g.sample_size(10);
+    lstm_case(&mut g, LSTM_LARGE, true);
     g.finish();
+}
+
+/// Forward (without a graph) and forward + backward of one LSTM layer of size `[b, t, i, h]`.
+fn lstm_case(g: &mut BenchmarkGroup<'_, WallTime>, [b, t, i, h]: [usize; 4], fused: bool) {
+    let macs = b * t * 4 * h * (i + h);
+    let mut rng = Rng::new(1);
+    let layer = Recurrent::lstm(RecurrentConfig { fused, ..RecurrentConfig::new(i, h) }, DType::F32, &mut rng).unwrap();
+    let x = Var::parameter(rng.normal_tensor(&[b, t, i], 0.0, 1.0, DType::F32).unwrap());
+    let (tag, size) = (if fused { "fused" } else { "unfused" }, format!("in{i} h{h} T{t} B{b}"));
+    g.throughput(Throughput::Elements((2 * macs) as u64));
+    g.bench_function(format!("{tag} fwd {size}"), |bench| {
+        bench.iter(|| ferrograd::no_grad(|| black_box(layer.forward(&x).unwrap().value())))
+    });
+    g.throughput(Throughput::Elements((6 * macs) as u64));
+    g.bench_function(format!("{tag} fwd+bwd {size}"), |bench| {
+        bench.iter(|| {
+            layer.zero_grad();
+            x.zero_grad();
+            layer.forward(&x).unwrap().sum_all().unwrap().backward().unwrap();
+            black_box(x.grad())
+        })
+    });
 }
 
 fn transformer(c: &mut Criterion) {

@@ -86,6 +86,16 @@ pub trait Float:
         c: *mut Self,
         ldc: isize,
     );
+    /// `values` as f32, when `Self` is `f32` (for the kernels written for f32 only).
+    fn as_f32(values: &[Self]) -> Option<&[f32]> {
+        let _ = values;
+        None
+    }
+    /// `values` as mutable f32, when `Self` is `f32`.
+    fn as_f32_mut(values: &mut [Self]) -> Option<&mut [f32]> {
+        let _ = values;
+        None
+    }
     /// The `(rows, columns)` of C one micro-kernel call computes: the parallel split cuts C into
     /// blocks that are multiples of these, so no thread computes a ragged tile it could avoid.
     fn gemm_tile(m: usize, k: usize, n: usize) -> (usize, usize);
@@ -101,6 +111,12 @@ pub trait Float:
 }
 
 impl Float for f32 {
+    fn as_f32(values: &[Self]) -> Option<&[f32]> {
+        Some(values)
+    }
+    fn as_f32_mut(values: &mut [Self]) -> Option<&mut [f32]> {
+        Some(values)
+    }
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     const NEG_INFINITY: Self = f32::NEG_INFINITY;
@@ -134,7 +150,8 @@ impl Float for f32 {
         if crate::matmul::avx512_rows::worth_it(m, k, n, csa, csb) {
             // SAFETY: AVX-512F is present and both operands are row-major (checked); the
             // pointer contract is the caller's.
-            return unsafe { crate::matmul::avx512_rows::sgemm(m, k, n, a, rsa, b, rsb, c, ldc) };
+            let b_layout = crate::matmul::avx512_rows::BLayout::row_major(rsb);
+            return unsafe { crate::matmul::avx512_rows::sgemm(m, k, n, a, rsa, b, b_layout, c, ldc) };
         }
         // SAFETY: forwarded from the caller's contract (see the trait method).
         unsafe { matrixmultiply::sgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, ldc, 1) }

@@ -8,7 +8,7 @@
 #![cfg(target_arch = "x86_64")]
 
 use ferrograd_kernels::matmul::avx512::sgemm;
-use ferrograd_kernels::matmul::avx512_rows;
+use ferrograd_kernels::matmul::avx512_rows::{self, BLayout};
 use ferrograd_kernels::simd::has_avx512;
 use proptest::prelude::*;
 
@@ -87,15 +87,17 @@ proptest! {
         check_block([m, k, n], &c, ldc, a_at, b_at)?;
     }
 
-    /// The few-rows kernel, B read in place: 8–32 rows (full 8-row blocks and single leftover
-    /// rows), column counts that end in full 48-wide panels, 32- and 16-wide panels and masked
-    /// tails, and row strides wider than the rows (a time step's rows inside `[B, T, H]`).
+    /// The few-rows kernel, B read in place or packed in panels: 8–64 rows (full 8-row blocks
+    /// and single leftover rows), column counts that end in full 48-wide panels, 32- and 16-wide
+    /// panels and masked tails, and row strides wider than the rows (a time step's rows inside
+    /// `[B, T, H]`).
     #[test]
     fn few_rows_sgemm_matches_the_naive_product(
-        m in 8usize..=32,
+        m in 8usize..=64,
         k in 1usize..200,
         n in 16usize..140,
         [pad_a, pad_b, pad_c] in [0usize..70, 0usize..5, 0usize..5],
+        packed in any::<bool>(),
         seed in any::<u64>(),
     ) {
         if !has_avx512() {
@@ -105,11 +107,17 @@ proptest! {
         let (lda, ldb, ldc) = (k + pad_a, n + pad_b, n + pad_c);
         let a = values(m * lda, seed);
         let b = values(k * ldb, seed ^ 0xABCD);
-        let mut c = vec![f32::NAN; m * ldc];
-        // SAFETY: the operands and C are sized for exactly these strides; AVX-512 checked above.
-        unsafe {
-            avx512_rows::sgemm(m, k, n, a.as_ptr(), lda as isize, b.as_ptr(), ldb as isize, c.as_mut_ptr(), ldc as isize)
+        // B read in place (row-major), or packed into contiguous 48-column panels first.
+        let panels = avx512_rows::pack_panels(k, n, &b, ldb, 1);
+        let (b_ptr, b_layout) = if packed {
+            (panels.as_ptr(), BLayout::panels(k))
+        } else {
+            (b.as_ptr(), BLayout::row_major(ldb as isize))
         };
+        let mut c = vec![f32::NAN; m * ldc];
+        // SAFETY: the operands and C are sized for exactly these strides and layouts; AVX-512
+        // checked above.
+        unsafe { avx512_rows::sgemm(m, k, n, a.as_ptr(), lda as isize, b_ptr, b_layout, c.as_mut_ptr(), ldc as isize) };
         check_block([m, k, n], &c, ldc, |i, p| a[i * lda + p], |p, j| b[p * ldb + j])?;
     }
 }

@@ -121,23 +121,35 @@ fn weight_grad<T: Float>(da: &[T], h_prev: &[T], hidden: usize, dw: &mut [T]) {
     matmul(gh, rows, hidden, da, &da_t, h_prev, &hp, dw);
 }
 
-/// `W_hhᵀ` laid out for the forward pass's per-step products `h_{t−1} · W_hhᵀ`: row-major,
-/// each row padded by 16 values.
+/// The B operand of the per-step products, `W_hhᵀ` in the forward pass (`h_{t−1} · W_hhᵀ`) and
+/// `W_hh` in the backward pass (`∂a · W_hh`), made once per pass and read at every step.
 ///
-/// Made once per pass, the copy is read in place at every step by the few-rows GEMM, which
-/// would otherwise pack it again at every step. The padding keeps a power-of-two row stride
-/// (512 values for an LSTM of 128 units) from mapping the rows of a column panel to a few L1
-/// sets: without it the LSTM forward pass took 9% longer. (The backward pass reads `W_hh` as
-/// it is: its panels are too deep to stay in L1 anyway, and a padded copy did not help.)
+/// In f32 on AVX-512 CPUs it is packed in 48-column panels for the few-rows GEMM
+/// (`matmul::avx512_rows`), each panel one contiguous stream: `matrixmultiply` would pack it
+/// again at every step, and read in place from a row-major copy a large `W_hhᵀ` (4 MiB for
+/// 512 units) costs a page per row of each panel. Otherwise it is a row-major copy for
+/// [`gemm`], the rows of `W_hhᵀ` padded by 16 values (a power-of-two stride put each column
+/// panel in a few L1 sets).
 struct StepWeight<T> {
+    /// B's rows (the depth of the products) and columns.
+    k: usize,
+    n: usize,
     values: Vec<T>,
     /// Row stride of `values`.
     ld: usize,
+    /// The panels, when the few-rows GEMM runs the products (then `values` is empty).
+    panels: Option<Vec<f32>>,
 }
 
 impl<T: Float> StepWeight<T> {
     /// `w` (`[rows, cols]`, row-major) transposed to `[cols, rows]`.
     fn transposed(w: &[T], rows: usize, cols: usize) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if let (Some(w), true) = (T::as_f32(w), crate::simd::has_avx512()) {
+            // B = wᵀ is cols × rows: element (p, j) = w[j][p].
+            let panels = crate::matmul::avx512_rows::pack_panels(cols, rows, w, 1, cols);
+            return StepWeight { k: cols, n: rows, values: Vec::new(), ld: rows, panels: Some(panels) };
+        }
         let ld = rows + 16;
         let mut values = vec![T::ZERO; cols * ld];
         // Sixteen rows of `w` at a time, so that each write fills a run of 16 values of one
@@ -150,12 +162,55 @@ impl<T: Float> StepWeight<T> {
                 }
             }
         }
-        StepWeight { values, ld }
+        StepWeight { k: cols, n: rows, values, ld, panels: None }
     }
 
-    /// The `[row, column]` strides to pass to [`gemm`].
-    fn strides(&self) -> [usize; 2] {
-        [self.ld, 1]
+    /// `w` (`[rows, cols]`, row-major) as it is. Packed in panels only when it is larger than
+    /// 256 Ki values: a smaller one stays in L2 and is read in place as fast (the backward pass
+    /// of the benchmark's 128-unit LSTM took 3–5% longer with panels, that of a 512-unit one 4%
+    /// less).
+    fn as_is(w: &[T], rows: usize, cols: usize) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if let (Some(w), true, true) = (T::as_f32(w), crate::simd::has_avx512(), rows * cols > 1 << 18) {
+            let panels = crate::matmul::avx512_rows::pack_panels(rows, cols, w, cols, 1);
+            return StepWeight { k: rows, n: cols, values: Vec::new(), ld: cols, panels: Some(panels) };
+        }
+        StepWeight { k: rows, n: cols, values: w[..rows * cols].to_vec(), ld: cols, panels: None }
+    }
+
+    /// `c = A · B` (B being this matrix, `k × n`) for the `m × k` matrix A at `a[a_offset..]`
+    /// (row stride `a_row_stride`); `c` is a dense `m × n` block.
+    fn product(&self, m: usize, a: &[T], a_offset: usize, a_row_stride: usize, c: &mut [T]) {
+        let (k, n) = (self.k, self.n);
+        #[cfg(target_arch = "x86_64")]
+        if let (Some(panels), Some(a), Some(c)) = (&self.panels, T::as_f32(a), T::as_f32_mut(c)) {
+            use crate::matmul::avx512_rows::{sgemm, BLayout, PANEL};
+            assert_eq!(c.len(), m * n, "recurrent product: output length");
+            assert!(panels.len() >= n.div_ceil(PANEL) * k * PANEL, "recurrent product: panels");
+            if m == 0 || n == 0 {
+                return;
+            }
+            assert!(a_offset + (m - 1) * a_row_stride + k <= a.len(), "recurrent product: A out of bounds");
+            // SAFETY: AVX-512F is present (checked when the panels were made); the asserts
+            // prove that A's rows, the panels of B (k × 48 each, n.div_ceil(48) of them) and
+            // the dense m × n C lie inside their slices, and `c` is exclusively borrowed.
+            unsafe {
+                let a = a.as_ptr().add(a_offset);
+                sgemm(
+                    m,
+                    k,
+                    n,
+                    a,
+                    a_row_stride as isize,
+                    panels.as_ptr(),
+                    BLayout::panels(k),
+                    c.as_mut_ptr(),
+                    n as isize,
+                );
+            }
+            return;
+        }
+        gemm(m, k, n, a, a_offset, a_row_stride, &self.values, [self.ld, 1], c);
     }
 }
 
@@ -211,8 +266,8 @@ pub fn rnn_forward<T: Float>(r: Recurrence, xproj: &[T], w_hh: &[T], h0: &[T], o
     let (mut rec, w_t) = (vec![T::ZERO; b * h], StepWeight::transposed(w_hh, h, h));
     for t in r.order() {
         match r.prev(t) {
-            None => gemm(b, h, h, h0, 0, h, &w_t.values, w_t.strides(), &mut rec),
-            Some(p) => gemm(b, h, h, out, p * h, s * h, &w_t.values, w_t.strides(), &mut rec),
+            None => w_t.product(b, h0, 0, h, &mut rec),
+            Some(p) => w_t.product(b, out, p * h, s * h, &mut rec),
         }
         for bi in 0..b {
             let row = r.row(bi, t, h);
@@ -255,7 +310,7 @@ pub fn rnn_backward<T: Float>(
     ] {
         check_len(what, len, expected);
     }
-    let mut dh = vec![T::ZERO; b * h];
+    let (mut dh, w) = (vec![T::ZERO; b * h], StepWeight::as_is(w_hh, h, h));
     for t in r.order().rev() {
         for bi in 0..b {
             let row = r.row(bi, t, h);
@@ -269,7 +324,7 @@ pub fn rnn_backward<T: Float>(
                 },
             );
         }
-        gemm(b, h, h, dxproj, t * h, s * h, w_hh, [h, 1], &mut dh);
+        w.product(b, dxproj, t * h, s * h, &mut dh);
     }
     dh0.copy_from_slice(&dh);
     weight_grad(dxproj, &previous_states(r, out, h0), h, dw_hh);
@@ -363,8 +418,8 @@ impl<'a, T: Float> LstmForward<'a, T> {
         let mut step_gates = if gates.is_none() { vec![T::ZERO; b * g4] } else { Vec::new() };
         for t in r.order() {
             match r.prev(t) {
-                None => gemm(b, h, g4, h0, 0, h, &w_t.values, w_t.strides(), &mut rec),
-                Some(p) => gemm(b, h, g4, hs, p * h, s * h, &w_t.values, w_t.strides(), &mut rec),
+                None => w_t.product(b, h0, 0, h, &mut rec),
+                Some(p) => w_t.product(b, hs, p * h, s * h, &mut rec),
             }
             for bi in 0..b {
                 let row = bi * s + t;
@@ -482,7 +537,8 @@ pub fn lstm_backward<T: Float>(
     }
     let (hs, cs) = states.split_at(b * s * h);
     let (ghs, gcs) = g.split_at(b * s * h);
-    LstmBackward { h0, c0, hs, cs, gates, ghs, gcs, dxproj, dh0, dc0 }.run_split(r, w_hh, threads_for(r));
+    let w = StepWeight::as_is(w_hh, g4, h);
+    LstmBackward { h0, c0, hs, cs, gates, ghs, gcs, dxproj, dh0, dc0 }.run_split(r, &w, threads_for(r));
     weight_grad(dxproj, &previous_states(r, hs, h0), h, dw_hh);
 }
 
@@ -544,20 +600,20 @@ impl<'a, T: Float> LstmBackward<'a, T> {
     }
 
     /// Runs the sequences on `threads` threads, each taking a contiguous share of the batch.
-    fn run_split(self, r: Recurrence, w_hh: &[T], threads: usize) {
+    fn run_split(self, r: Recurrence, w: &StepWeight<T>, threads: usize) {
         if threads < 2 {
-            return self.run(r, w_hh);
+            return self.run(r, w);
         }
         let mid = r.batch * (threads / 2) / threads;
         let (left, right) = self.split(r, mid);
         rayon::join(
-            || left.run_split(r.with_batch(mid), w_hh, threads / 2),
-            || right.run_split(r.with_batch(r.batch - mid), w_hh, threads - threads / 2),
+            || left.run_split(r.with_batch(mid), w, threads / 2),
+            || right.run_split(r.with_batch(r.batch - mid), w, threads - threads / 2),
         );
     }
 
     /// The reverse time loop on one thread.
-    fn run(self, r: Recurrence, w_hh: &[T]) {
+    fn run(self, r: Recurrence, w: &StepWeight<T>) {
         let Recurrence { batch: b, steps: s, hidden: h, .. } = r;
         let g4 = 4 * h;
         let LstmBackward { c0, cs, gates, ghs, gcs, dxproj, dh0, dc0, .. } = self;
@@ -579,7 +635,7 @@ impl<'a, T: Float> LstmBackward<'a, T> {
                 };
                 step.run(&dh[bi * h..][..h], &mut dc[bi * h..][..h], &mut dxproj[row * g4..][..g4]);
             }
-            gemm(b, g4, h, dxproj, t * g4, s * g4, w_hh, [h, 1], &mut dh);
+            w.product(b, dxproj, t * g4, s * g4, &mut dh);
         }
         dh0.copy_from_slice(&dh);
         dc0.copy_from_slice(&dc);
@@ -664,8 +720,8 @@ pub fn gru_forward<T: Float>(
     let (mut rec, w_t) = (vec![T::ZERO; b * g3], StepWeight::transposed(w_hh, g3, h));
     for t in r.order() {
         match r.prev(t) {
-            None => gemm(b, h, g3, h0, 0, h, &w_t.values, w_t.strides(), &mut rec),
-            Some(p) => gemm(b, h, g3, out, p * h, s * h, &w_t.values, w_t.strides(), &mut rec),
+            None => w_t.product(b, h0, 0, h, &mut rec),
+            Some(p) => w_t.product(b, out, p * h, s * h, &mut rec),
         }
         for bi in 0..b {
             let row = bi * s + t;
@@ -740,7 +796,7 @@ pub fn gru_backward<T: Float>(
     ] {
         check_len(what, len, expected);
     }
-    let mut du = vec![T::ZERO; b * s * g3];
+    let (mut du, w) = (vec![T::ZERO; b * s * g3], StepWeight::as_is(w_hh, g3, h));
     let (mut dh, mut through_w) = (vec![T::ZERO; b * h], vec![T::ZERO; b * h]);
     for t in r.order().rev() {
         for bi in 0..b {
@@ -775,7 +831,7 @@ pub fn gru_backward<T: Float>(
                 },
             );
         }
-        gemm(b, g3, h, &du, t * g3, s * g3, w_hh, [h, 1], &mut through_w);
+        w.product(b, &du, t * g3, s * g3, &mut through_w);
         for (d, w) in dh.iter_mut().zip(&through_w) {
             *d += *w;
         }
