@@ -77,6 +77,7 @@ def transformer():
 
 if __name__ == "__main__":
     f, fb = lstm()
+    lf, lfb = lstm(32, 100, 512, 512)
     tb = transformer()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"lstm fwd      in64 h128 T50 B32: {f:8.3f} ms")
