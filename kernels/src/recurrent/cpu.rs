@@ -64,6 +64,37 @@ fn threads_for(r: Recurrence) -> usize {
     rayon::current_num_threads().min(r.batch / MIN_BATCH_PER_THREAD).max(1)
 }
 
+/// The per-sequence buffers of one pass over a batch (batch-major, so a range of sequences is
+/// a contiguous part of each), which split into two shares of the batch.
+trait BatchShare: Sized + Send {
+    /// Sequences `[0, mid)` and `[mid, B)`.
+    fn split(self, r: Recurrence, mid: usize) -> (Self, Self);
+}
+
+/// Runs `run` over `share` on `threads` threads, each taking a contiguous share of the batch:
+/// one hand-off per pass, then each thread runs the whole time loop for its sequences.
+fn run_split<S: BatchShare>(share: S, r: Recurrence, threads: usize, run: &(impl Fn(S, Recurrence) + Sync)) {
+    if threads < 2 {
+        return run(share, r);
+    }
+    let mid = r.batch * (threads / 2) / threads;
+    let (left, right) = share.split(r, mid);
+    rayon::join(
+        || run_split(left, r.with_batch(mid), threads / 2, run),
+        || run_split(right, r.with_batch(r.batch - mid), threads - threads / 2, run),
+    );
+}
+
+/// `buf` cut after its first `mid` sequences of `per_sequence` values each.
+fn cut<T>(buf: &[T], per_sequence: usize, mid: usize) -> (&[T], &[T]) {
+    buf.split_at(mid * per_sequence)
+}
+
+/// [`cut`], for writing.
+fn cut_mut<T>(buf: &mut [T], per_sequence: usize, mid: usize) -> (&mut [T], &mut [T]) {
+    buf.split_at_mut(mid * per_sequence)
+}
+
 /// The logistic function `σ(x) = 1 / (1 + e^−x)` (`e^−x = ∞` gives exactly 0).
 #[inline(always)]
 fn sigmoid<T: Float>(x: T) -> T {
@@ -263,23 +294,49 @@ pub fn rnn_forward<T: Float>(r: Recurrence, xproj: &[T], w_hh: &[T], h0: &[T], o
     ] {
         check_len(what, len, expected);
     }
-    let (mut rec, w_t) = (vec![T::ZERO; b * h], StepWeight::transposed(w_hh, h, h));
-    for t in r.order() {
-        match r.prev(t) {
-            None => w_t.product(b, h0, 0, h, &mut rec),
-            Some(p) => w_t.product(b, out, p * h, s * h, &mut rec),
-        }
-        for bi in 0..b {
-            let row = r.row(bi, t, h);
-            let (x, rr, y) = (&xproj[row..][..h], &rec[bi * h..][..h], &mut out[row..][..h]);
-            vectorized(
-                #[inline(always)]
-                || {
-                    for ((y, &x), &r) in y.iter_mut().zip(x).zip(rr) {
-                        *y = (x + r).tanh();
-                    }
-                },
-            );
+    let w_t = StepWeight::transposed(w_hh, h, h);
+    run_split(RnnForward { xproj, h0, out }, r, threads_for(r), &|share, r| share.run(r, &w_t));
+}
+
+/// The per-sequence buffers of an RNN forward pass.
+struct RnnForward<'a, T> {
+    xproj: &'a [T],
+    h0: &'a [T],
+    out: &'a mut [T],
+}
+
+impl<T: Float> BatchShare for RnnForward<'_, T> {
+    fn split(self, r: Recurrence, mid: usize) -> (Self, Self) {
+        let (seq, h) = (r.steps * r.hidden, r.hidden);
+        let ((x1, x2), (h1, h2), (o1, o2)) =
+            (cut(self.xproj, seq, mid), cut(self.h0, h, mid), cut_mut(self.out, seq, mid));
+        (RnnForward { xproj: x1, h0: h1, out: o1 }, RnnForward { xproj: x2, h0: h2, out: o2 })
+    }
+}
+
+impl<T: Float> RnnForward<'_, T> {
+    /// The time loop on one thread: one GEMM and one elementwise pass per step.
+    fn run(self, r: Recurrence, w_t: &StepWeight<T>) {
+        let Recurrence { batch: b, steps: s, hidden: h, .. } = r;
+        let RnnForward { xproj, h0, out } = self;
+        let mut rec = vec![T::ZERO; b * h];
+        for t in r.order() {
+            match r.prev(t) {
+                None => w_t.product(b, h0, 0, h, &mut rec),
+                Some(p) => w_t.product(b, out, p * h, s * h, &mut rec),
+            }
+            for bi in 0..b {
+                let row = r.row(bi, t, h);
+                let (x, rr, y) = (&xproj[row..][..h], &rec[bi * h..][..h], &mut out[row..][..h]);
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        for ((y, &x), &r) in y.iter_mut().zip(x).zip(rr) {
+                            *y = (x + r).tanh();
+                        }
+                    },
+                );
+            }
         }
     }
 }
@@ -310,24 +367,51 @@ pub fn rnn_backward<T: Float>(
     ] {
         check_len(what, len, expected);
     }
-    let (mut dh, w) = (vec![T::ZERO; b * h], StepWeight::as_is(w_hh, h, h));
-    for t in r.order().rev() {
-        for bi in 0..b {
-            let row = r.row(bi, t, h);
-            let (y, gy, dhr, da) = (&out[row..][..h], &g[row..][..h], &dh[bi * h..][..h], &mut dxproj[row..][..h]);
-            vectorized(
-                #[inline(always)]
-                || {
-                    for (((da, &g), &d), &y) in da.iter_mut().zip(gy).zip(dhr).zip(y) {
-                        *da = (g + d) * (T::ONE - y * y);
-                    }
-                },
-            );
-        }
-        w.product(b, dxproj, t * h, s * h, &mut dh);
-    }
-    dh0.copy_from_slice(&dh);
+    let w = StepWeight::as_is(w_hh, h, h);
+    run_split(RnnBackward { out, g, dxproj, dh0 }, r, threads_for(r), &|share, r| share.run(r, &w));
     weight_grad(dxproj, &previous_states(r, out, h0), h, dw_hh);
+}
+
+/// The per-sequence buffers of an RNN backward pass.
+struct RnnBackward<'a, T> {
+    out: &'a [T],
+    g: &'a [T],
+    dxproj: &'a mut [T],
+    dh0: &'a mut [T],
+}
+
+impl<T: Float> BatchShare for RnnBackward<'_, T> {
+    fn split(self, r: Recurrence, mid: usize) -> (Self, Self) {
+        let (seq, h) = (r.steps * r.hidden, r.hidden);
+        let ((o1, o2), (g1, g2)) = (cut(self.out, seq, mid), cut(self.g, seq, mid));
+        let ((x1, x2), (d1, d2)) = (cut_mut(self.dxproj, seq, mid), cut_mut(self.dh0, h, mid));
+        (RnnBackward { out: o1, g: g1, dxproj: x1, dh0: d1 }, RnnBackward { out: o2, g: g2, dxproj: x2, dh0: d2 })
+    }
+}
+
+impl<T: Float> RnnBackward<'_, T> {
+    /// The reverse time loop on one thread.
+    fn run(self, r: Recurrence, w: &StepWeight<T>) {
+        let Recurrence { batch: b, steps: s, hidden: h, .. } = r;
+        let RnnBackward { out, g, dxproj, dh0 } = self;
+        let mut dh = vec![T::ZERO; b * h];
+        for t in r.order().rev() {
+            for bi in 0..b {
+                let row = r.row(bi, t, h);
+                let (y, gy, dhr, da) = (&out[row..][..h], &g[row..][..h], &dh[bi * h..][..h], &mut dxproj[row..][..h]);
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        for (((da, &g), &d), &y) in da.iter_mut().zip(gy).zip(dhr).zip(y) {
+                            *da = (g + d) * (T::ONE - y * y);
+                        }
+                    },
+                );
+            }
+            w.product(b, dxproj, t * h, s * h, &mut dh);
+        }
+        dh0.copy_from_slice(&dh);
+    }
 }
 
 // ----------------------------------------------------------------------------------------- LSTM
@@ -362,7 +446,8 @@ pub fn lstm_forward<T: Float>(
     }
     let (hs, cs) = states.split_at_mut(b * s * h);
     let w_t = StepWeight::transposed(w_hh, g4, h);
-    LstmForward { xproj, h0, c0, hs, cs, gates }.run_split(r, &w_t, threads_for(r));
+    let share = LstmForward { xproj, h0, c0, hs, cs, gates };
+    run_split(share, r, threads_for(r), &|share, r| share.run(r, &w_t));
 }
 
 /// The per-sequence buffers of an LSTM forward pass (all batch-major, so a range of sequences
@@ -376,8 +461,7 @@ struct LstmForward<'a, T> {
     gates: Option<&'a mut [T]>,
 }
 
-impl<'a, T: Float> LstmForward<'a, T> {
-    /// Sequences `[0, mid)` and `[mid, B)`.
+impl<T: Float> BatchShare for LstmForward<'_, T> {
     fn split(self, r: Recurrence, mid: usize) -> (Self, Self) {
         let (s, h) = (r.steps, r.hidden);
         let (x1, x2) = self.xproj.split_at(mid * s * 4 * h);
@@ -394,20 +478,9 @@ impl<'a, T: Float> LstmForward<'a, T> {
             LstmForward { xproj: x2, h0: h2, c0: c2, hs: hs2, cs: cs2, gates: g2 },
         )
     }
+}
 
-    /// Runs the sequences on `threads` threads, each taking a contiguous share of the batch.
-    fn run_split(self, r: Recurrence, w_t: &StepWeight<T>, threads: usize) {
-        if threads < 2 {
-            return self.run(r, w_t);
-        }
-        let mid = r.batch * (threads / 2) / threads;
-        let (left, right) = self.split(r, mid);
-        rayon::join(
-            || left.run_split(r.with_batch(mid), w_t, threads / 2),
-            || right.run_split(r.with_batch(r.batch - mid), w_t, threads - threads / 2),
-        );
-    }
-
+impl<'a, T: Float> LstmForward<'a, T> {
     /// The time loop on one thread: one GEMM and one fused pass per step. `w_t` is `W_hhᵀ`
     /// (`[H, 4H]`).
     fn run(self, r: Recurrence, w_t: &StepWeight<T>) {
@@ -538,7 +611,8 @@ pub fn lstm_backward<T: Float>(
     let (hs, cs) = states.split_at(b * s * h);
     let (ghs, gcs) = g.split_at(b * s * h);
     let w = StepWeight::as_is(w_hh, g4, h);
-    LstmBackward { h0, c0, hs, cs, gates, ghs, gcs, dxproj, dh0, dc0 }.run_split(r, &w, threads_for(r));
+    let share = LstmBackward { h0, c0, hs, cs, gates, ghs, gcs, dxproj, dh0, dc0 };
+    run_split(share, r, threads_for(r), &|share, r| share.run(r, &w));
     weight_grad(dxproj, &previous_states(r, hs, h0), h, dw_hh);
 }
 
@@ -556,8 +630,7 @@ struct LstmBackward<'a, T> {
     dc0: &'a mut [T],
 }
 
-impl<'a, T: Float> LstmBackward<'a, T> {
-    /// Sequences `[0, mid)` and `[mid, B)`.
+impl<T: Float> BatchShare for LstmBackward<'_, T> {
     fn split(self, r: Recurrence, mid: usize) -> (Self, Self) {
         let (s, h) = (r.steps, r.hidden);
         let (seq, row) = (mid * s * h, mid * h);
@@ -598,20 +671,9 @@ impl<'a, T: Float> LstmBackward<'a, T> {
             },
         )
     }
+}
 
-    /// Runs the sequences on `threads` threads, each taking a contiguous share of the batch.
-    fn run_split(self, r: Recurrence, w: &StepWeight<T>, threads: usize) {
-        if threads < 2 {
-            return self.run(r, w);
-        }
-        let mid = r.batch * (threads / 2) / threads;
-        let (left, right) = self.split(r, mid);
-        rayon::join(
-            || left.run_split(r.with_batch(mid), w, threads / 2),
-            || right.run_split(r.with_batch(r.batch - mid), w, threads - threads / 2),
-        );
-    }
-
+impl<'a, T: Float> LstmBackward<'a, T> {
     /// The reverse time loop on one thread.
     fn run(self, r: Recurrence, w: &StepWeight<T>) {
         let Recurrence { batch: b, steps: s, hidden: h, .. } = r;
@@ -717,45 +779,73 @@ pub fn gru_forward<T: Float>(
     ] {
         check_len(what, len, expected);
     }
-    let (mut rec, w_t) = (vec![T::ZERO; b * g3], StepWeight::transposed(w_hh, g3, h));
-    for t in r.order() {
-        match r.prev(t) {
-            None => w_t.product(b, h0, 0, h, &mut rec),
-            Some(p) => w_t.product(b, out, p * h, s * h, &mut rec),
-        }
-        for bi in 0..b {
-            let row = bi * s + t;
-            let (h_prev, y) = match r.prev(t) {
-                None => (&h0[bi * h..][..h], &mut out[row * h..][..h]),
-                Some(p) => row_pair(out, h, bi * s + p, row),
-            };
-            let [xr, xz, xn] = gate_slices(&xproj[row * g3..][..g3], h);
-            let [ur, uz, un] = gate_slices(&rec[bi * g3..][..g3], h);
-            let [br, bz, bn] = gate_slices(b_hh, h);
-            let [sr, sz, sn, su] = gate_slices_mut(&mut saved[row * 4 * h..][..4 * h], h);
-            let (h_prev, y) = (&h_prev[..h], &mut y[..h]);
-            vectorized(
-                #[inline(always)]
-                || {
-                    // Iterators rather than indices, as in `lstm_cell`.
-                    let r_in = xr.iter().zip(ur).zip(br);
-                    let z_in = xz.iter().zip(uz).zip(bz);
-                    let n_in = xn.iter().zip(un).zip(bn);
-                    let saved = sr.iter_mut().zip(sz.iter_mut()).zip(sn.iter_mut().zip(su.iter_mut()));
-                    let state = y.iter_mut().zip(h_prev);
-                    for (((((&x_r, &u_r), &b_r), ((&x_z, &u_z), &b_z)), ((&x_n, &u_n), &b_n)), (saved, (y, &hp))) in
-                        r_in.zip(z_in).zip(n_in).zip(saved.zip(state))
-                    {
-                        let rg = sigmoid(x_r + u_r + b_r);
-                        let z = sigmoid(x_z + u_z + b_z);
-                        let u = u_n + b_n;
-                        let n = (x_n + rg * u).tanh();
-                        let ((s_r, s_z), (s_n, s_u)) = saved;
-                        (*s_r, *s_z, *s_n, *s_u) = (rg, z, n, u);
-                        *y = n + z * (hp - n);
-                    }
-                },
-            );
+    let w_t = StepWeight::transposed(w_hh, g3, h);
+    run_split(GruForward { xproj, h0, out, saved }, r, threads_for(r), &|share, r| share.run(r, &w_t, b_hh));
+}
+
+/// The per-sequence buffers of a GRU forward pass.
+struct GruForward<'a, T> {
+    xproj: &'a [T],
+    h0: &'a [T],
+    out: &'a mut [T],
+    saved: &'a mut [T],
+}
+
+impl<T: Float> BatchShare for GruForward<'_, T> {
+    fn split(self, r: Recurrence, mid: usize) -> (Self, Self) {
+        let (seq, h) = (r.steps * r.hidden, r.hidden);
+        let ((x1, x2), (h1, h2)) = (cut(self.xproj, 3 * seq, mid), cut(self.h0, h, mid));
+        let ((o1, o2), (s1, s2)) = (cut_mut(self.out, seq, mid), cut_mut(self.saved, 4 * seq, mid));
+        (GruForward { xproj: x1, h0: h1, out: o1, saved: s1 }, GruForward { xproj: x2, h0: h2, out: o2, saved: s2 })
+    }
+}
+
+impl<T: Float> GruForward<'_, T> {
+    /// The time loop on one thread: one GEMM and one fused pass per step.
+    fn run(self, r: Recurrence, w_t: &StepWeight<T>, b_hh: &[T]) {
+        let Recurrence { batch: b, steps: s, hidden: h, .. } = r;
+        let g3 = 3 * h;
+        let GruForward { xproj, h0, out, saved } = self;
+        let mut rec = vec![T::ZERO; b * g3];
+        for t in r.order() {
+            match r.prev(t) {
+                None => w_t.product(b, h0, 0, h, &mut rec),
+                Some(p) => w_t.product(b, out, p * h, s * h, &mut rec),
+            }
+            for bi in 0..b {
+                let row = bi * s + t;
+                let (h_prev, y) = match r.prev(t) {
+                    None => (&h0[bi * h..][..h], &mut out[row * h..][..h]),
+                    Some(p) => row_pair(out, h, bi * s + p, row),
+                };
+                let [xr, xz, xn] = gate_slices(&xproj[row * g3..][..g3], h);
+                let [ur, uz, un] = gate_slices(&rec[bi * g3..][..g3], h);
+                let [br, bz, bn] = gate_slices(b_hh, h);
+                let [sr, sz, sn, su] = gate_slices_mut(&mut saved[row * 4 * h..][..4 * h], h);
+                let (h_prev, y) = (&h_prev[..h], &mut y[..h]);
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        // Iterators rather than indices, as in `lstm_cell`.
+                        let r_in = xr.iter().zip(ur).zip(br);
+                        let z_in = xz.iter().zip(uz).zip(bz);
+                        let n_in = xn.iter().zip(un).zip(bn);
+                        let saved = sr.iter_mut().zip(sz.iter_mut()).zip(sn.iter_mut().zip(su.iter_mut()));
+                        let state = y.iter_mut().zip(h_prev);
+                        for (((((&x_r, &u_r), &b_r), ((&x_z, &u_z), &b_z)), ((&x_n, &u_n), &b_n)), (saved, (y, &hp))) in
+                            r_in.zip(z_in).zip(n_in).zip(saved.zip(state))
+                        {
+                            let rg = sigmoid(x_r + u_r + b_r);
+                            let z = sigmoid(x_z + u_z + b_z);
+                            let u = u_n + b_n;
+                            let n = (x_n + rg * u).tanh();
+                            let ((s_r, s_z), (s_n, s_u)) = saved;
+                            (*s_r, *s_z, *s_n, *s_u) = (rg, z, n, u);
+                            *y = n + z * (hp - n);
+                        }
+                    },
+                );
+            }
         }
     }
 }
@@ -797,51 +887,90 @@ pub fn gru_backward<T: Float>(
         check_len(what, len, expected);
     }
     let (mut du, w) = (vec![T::ZERO; b * s * g3], StepWeight::as_is(w_hh, g3, h));
-    let (mut dh, mut through_w) = (vec![T::ZERO; b * h], vec![T::ZERO; b * h]);
-    for t in r.order().rev() {
-        for bi in 0..b {
-            let row = bi * s + t;
-            let h_prev = match r.prev(t) {
-                None => &h0[bi * h..][..h],
-                Some(p) => &out[(bi * s + p) * h..][..h],
-            };
-            let [sr, sz, sn, su] = gate_slices(&saved[row * 4 * h..][..4 * h], h);
-            let [dxr, dxz, dxn] = gate_slices_mut(&mut dxproj[row * g3..][..g3], h);
-            let [dur, duz, dun] = gate_slices_mut(&mut du[row * g3..][..g3], h);
-            let (gy, h_prev, dhr) = (&g[row * h..][..h], &h_prev[..h], &mut dh[bi * h..][..h]);
-            vectorized(
-                #[inline(always)]
-                || {
-                    // Iterators rather than indices, as in `lstm_cell`.
-                    let saved = sr.iter().zip(sz).zip(sn.iter().zip(su));
-                    let state = gy.iter().zip(h_prev).zip(dhr.iter_mut());
-                    let dx = dxr.iter_mut().zip(dxz.iter_mut()).zip(dxn.iter_mut());
-                    let du = dur.iter_mut().zip(duz.iter_mut()).zip(dun.iter_mut());
-                    for ((((&rg, &z), (&n, &un)), ((&gyj, &hp), dh)), (((dx_r, dx_z), dx_n), ((du_r, du_z), du_n))) in
-                        saved.zip(state).zip(dx.zip(du))
-                    {
-                        let dht = gyj + *dh;
-                        let dan = dht * (T::ONE - z) * (T::ONE - n * n);
-                        let dar = dan * un * rg * (T::ONE - rg);
-                        let daz = dht * (hp - n) * z * (T::ONE - z);
-                        (*dx_r, *dx_z, *dx_n) = (dar, daz, dan);
-                        (*du_r, *du_z, *du_n) = (dar, daz, dan * rg);
-                        *dh = dht * z;
-                    }
-                },
-            );
-        }
-        w.product(b, &du, t * g3, s * g3, &mut through_w);
-        for (d, w) in dh.iter_mut().zip(&through_w) {
-            *d += *w;
-        }
-    }
-    dh0.copy_from_slice(&dh);
+    let share = GruBackward { h0, out, saved, g, dxproj, du: &mut du, dh0 };
+    run_split(share, r, threads_for(r), &|share, r| share.run(r, &w));
     weight_grad(&du, &previous_states(r, out, h0), h, dw_hh);
     db_hh.fill(T::ZERO);
     for row in du.chunks_exact(g3.max(1)) {
         for (d, &u) in db_hh.iter_mut().zip(row) {
             *d += u;
         }
+    }
+}
+
+/// The per-sequence buffers of a GRU backward pass (`du`: the gradient of `u = h_{t−1}·W_hhᵀ +
+/// b_hh`, which the weight and bias gradients read after the loop).
+struct GruBackward<'a, T> {
+    h0: &'a [T],
+    out: &'a [T],
+    saved: &'a [T],
+    g: &'a [T],
+    dxproj: &'a mut [T],
+    du: &'a mut [T],
+    dh0: &'a mut [T],
+}
+
+impl<T: Float> BatchShare for GruBackward<'_, T> {
+    fn split(self, r: Recurrence, mid: usize) -> (Self, Self) {
+        let (seq, h) = (r.steps * r.hidden, r.hidden);
+        let ((h1, h2), (o1, o2)) = (cut(self.h0, h, mid), cut(self.out, seq, mid));
+        let ((s1, s2), (g1, g2)) = (cut(self.saved, 4 * seq, mid), cut(self.g, seq, mid));
+        let ((x1, x2), (u1, u2)) = (cut_mut(self.dxproj, 3 * seq, mid), cut_mut(self.du, 3 * seq, mid));
+        let (d1, d2) = cut_mut(self.dh0, h, mid);
+        (
+            GruBackward { h0: h1, out: o1, saved: s1, g: g1, dxproj: x1, du: u1, dh0: d1 },
+            GruBackward { h0: h2, out: o2, saved: s2, g: g2, dxproj: x2, du: u2, dh0: d2 },
+        )
+    }
+}
+
+impl<T: Float> GruBackward<'_, T> {
+    /// The reverse time loop on one thread.
+    fn run(self, r: Recurrence, w: &StepWeight<T>) {
+        let Recurrence { batch: b, steps: s, hidden: h, .. } = r;
+        let g3 = 3 * h;
+        let GruBackward { h0, out, saved, g, dxproj, du, dh0 } = self;
+        let (mut dh, mut through_w) = (vec![T::ZERO; b * h], vec![T::ZERO; b * h]);
+        for t in r.order().rev() {
+            for bi in 0..b {
+                let row = bi * s + t;
+                let h_prev = match r.prev(t) {
+                    None => &h0[bi * h..][..h],
+                    Some(p) => &out[(bi * s + p) * h..][..h],
+                };
+                let [sr, sz, sn, su] = gate_slices(&saved[row * 4 * h..][..4 * h], h);
+                let [dxr, dxz, dxn] = gate_slices_mut(&mut dxproj[row * g3..][..g3], h);
+                let [dur, duz, dun] = gate_slices_mut(&mut du[row * g3..][..g3], h);
+                let (gy, h_prev, dhr) = (&g[row * h..][..h], &h_prev[..h], &mut dh[bi * h..][..h]);
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        // Iterators rather than indices, as in `lstm_cell`.
+                        let saved = sr.iter().zip(sz).zip(sn.iter().zip(su));
+                        let state = gy.iter().zip(h_prev).zip(dhr.iter_mut());
+                        let dx = dxr.iter_mut().zip(dxz.iter_mut()).zip(dxn.iter_mut());
+                        let du = dur.iter_mut().zip(duz.iter_mut()).zip(dun.iter_mut());
+                        for (
+                            (((&rg, &z), (&n, &un)), ((&gyj, &hp), dh)),
+                            (((dx_r, dx_z), dx_n), ((du_r, du_z), du_n)),
+                        ) in saved.zip(state).zip(dx.zip(du))
+                        {
+                            let dht = gyj + *dh;
+                            let dan = dht * (T::ONE - z) * (T::ONE - n * n);
+                            let dar = dan * un * rg * (T::ONE - rg);
+                            let daz = dht * (hp - n) * z * (T::ONE - z);
+                            (*dx_r, *dx_z, *dx_n) = (dar, daz, dan);
+                            (*du_r, *du_z, *du_n) = (dar, daz, dan * rg);
+                            *dh = dht * z;
+                        }
+                    },
+                );
+            }
+            w.product(b, du, t * g3, s * g3, &mut through_w);
+            for (d, w) in dh.iter_mut().zip(&through_w) {
+                *d += *w;
+            }
+        }
+        dh0.copy_from_slice(&dh);
     }
 }
