@@ -59,6 +59,7 @@ fn run(args: &Args) -> ferrograd::Result<()> {
         checkpoint::load(&model, path)?;
         println!("loaded weights from {}", path.display());
     }
+    model.to_device(device)?;
     let mut opt = Adam::new(model.parameters(), AdamConfig { lr: args.run.lr, ..Default::default() })?;
     let cfg = RunConfig {
         example: "mnist_cnn",

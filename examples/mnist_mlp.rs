@@ -45,6 +45,7 @@ fn run(args: &Args) -> ferrograd::Result<()> {
         .add(Relu)
         .add(Linear::new(args.hidden, 10, true, DType::F32, &mut rng)?);
     println!("model: 784-{}-10 MLP, {} parameters", args.hidden, model.num_parameters());
+    model.to_device(device)?;
     let mut opt = Adam::new(model.parameters(), AdamConfig { lr: args.run.lr, ..Default::default() })?;
     let cfg = RunConfig {
         example: "mnist_mlp",

@@ -30,7 +30,7 @@ impl Var {
                 "backward() needs a one-element output; use backward_with(grad) otherwise",
             ));
         }
-        let seed = Tensor::ones(&self.shape(), self.dtype());
+        let seed = self.value().ones_like();
         self.backward_with(&seed, false, false)
     }
 

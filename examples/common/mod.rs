@@ -81,11 +81,11 @@ pub fn load_mnist(dir: &Path, device: Device) -> ferrograd::Result<(TensorDatase
     Ok((train, test))
 }
 
-/// A batch of flat images in the model's input shape.
+/// A batch of flat images in the model's input shape, on the run's device.
 fn model_input(x: Tensor, cfg: &RunConfig) -> ferrograd::Result<Var> {
     let mut shape = vec![x.shape()[0]];
     shape.extend(&cfg.example_shape);
-    Ok(Var::constant(x.reshape(&shape)?))
+    Ok(Var::constant(x.reshape(&shape)?.to_device(cfg.device)?))
 }
 
 /// Trains for `cfg.epochs` epochs with a cosine learning-rate schedule (from `lr` down to 0 over
@@ -118,7 +118,7 @@ pub fn train(
             opt.set_lr(cfg.lr * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
             step += 1;
             epoch_samples += y.numel();
-            let loss = cross_entropy(&model.forward(&model_input(x, cfg)?)?, &y)?;
+            let loss = cross_entropy(&model.forward(&model_input(x, cfg)?)?, &y.to_device(cfg.device)?)?;
             opt.zero_grad();
             loss.backward()?;
             opt.step()?;
@@ -161,7 +161,7 @@ pub fn evaluate(model: &dyn Module, test: &TensorDataset, cfg: &RunConfig) -> fe
         let idx: Vec<usize> = (0..test.len()).collect();
         for chunk in idx.chunks(1000) {
             let (x, y) = test.batch(chunk)?;
-            correct += correct_predictions(&model.forward(&model_input(x, cfg)?)?.value(), &y)?;
+            correct += correct_predictions(&model.forward(&model_input(x, cfg)?)?.value(), &y.to_device(cfg.device)?)?;
         }
         Ok(correct as f64 / test.len() as f64)
     })

@@ -60,4 +60,14 @@ pub trait Module {
             p.zero_grad();
         }
     }
+
+    /// Moves every parameter to `device` (as `model.to(device)` in PyTorch); their gradients are
+    /// cleared. Create the optimizer after this, so that its state is made on the same device.
+    fn to_device(&self, device: ferrograd_autograd::Device) -> Result<()> {
+        for p in self.parameters() {
+            p.zero_grad();
+            p.set_value(p.value().to_device(device)?)?;
+        }
+        Ok(())
+    }
 }

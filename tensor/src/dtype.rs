@@ -40,8 +40,26 @@ impl fmt::Display for DType {
     }
 }
 
-/// A Rust type that can be a tensor element: moves in and out of a CPU buffer.
-pub trait Element: Copy + Send + Sync + fmt::Debug + 'static {
+/// What an element type needs to live in device memory: with the `cuda` feature, the kernels'
+/// `GpuElement` (implemented for `f32`, `f64`, `i64`); without it, nothing.
+#[cfg(feature = "cuda")]
+#[doc(hidden)]
+pub use ferrograd_kernels::cuda::GpuElement as DeviceElement;
+
+/// What an element type needs to live in device memory (nothing, without the `cuda` feature).
+#[cfg(not(feature = "cuda"))]
+#[doc(hidden)]
+pub trait DeviceElement {}
+#[cfg(not(feature = "cuda"))]
+impl DeviceElement for f32 {}
+#[cfg(not(feature = "cuda"))]
+impl DeviceElement for f64 {}
+#[cfg(not(feature = "cuda"))]
+impl DeviceElement for i64 {}
+
+/// A Rust type that can be a tensor element: moves in and out of a CPU buffer (and, with the
+/// `cuda` feature, a device buffer).
+pub trait Element: Copy + Send + Sync + fmt::Debug + DeviceElement + 'static {
     /// The matching [`DType`].
     const DTYPE: DType;
     /// The buffer's data, if it holds this type.
@@ -57,6 +75,18 @@ pub trait Element: Copy + Send + Sync + fmt::Debug + 'static {
     /// This type's free lists in the buffer cache.
     #[doc(hidden)]
     fn free_lists(pool: &mut crate::pool::Pool) -> &mut crate::pool::FreeLists<Self>;
+    /// The device buffer, if it holds this type.
+    #[cfg(feature = "cuda")]
+    #[doc(hidden)]
+    fn gpu_slice(buf: &crate::storage::GpuStorage) -> Option<&ferrograd_kernels::cuda::GpuBuffer<Self>>;
+    /// The device buffer, mutably, if it holds this type.
+    #[cfg(feature = "cuda")]
+    #[doc(hidden)]
+    fn gpu_slice_mut(buf: &mut crate::storage::GpuStorage) -> Option<&mut ferrograd_kernels::cuda::GpuBuffer<Self>>;
+    /// Wraps a device buffer.
+    #[cfg(feature = "cuda")]
+    #[doc(hidden)]
+    fn wrap_gpu(buf: ferrograd_kernels::cuda::GpuBuffer<Self>) -> crate::storage::GpuStorage;
 }
 
 /// A floating-point [`Element`] the kernels compute on (`f32`, `f64`).
@@ -91,6 +121,26 @@ macro_rules! element {
             }
             fn free_lists(pool: &mut crate::pool::Pool) -> &mut crate::pool::FreeLists<Self> {
                 &mut pool.$field
+            }
+            #[cfg(feature = "cuda")]
+            fn gpu_slice(buf: &crate::storage::GpuStorage) -> Option<&ferrograd_kernels::cuda::GpuBuffer<Self>> {
+                match buf {
+                    crate::storage::GpuStorage::$variant(b) => Some(b),
+                    _ => None,
+                }
+            }
+            #[cfg(feature = "cuda")]
+            fn gpu_slice_mut(
+                buf: &mut crate::storage::GpuStorage,
+            ) -> Option<&mut ferrograd_kernels::cuda::GpuBuffer<Self>> {
+                match buf {
+                    crate::storage::GpuStorage::$variant(b) => Some(b),
+                    _ => None,
+                }
+            }
+            #[cfg(feature = "cuda")]
+            fn wrap_gpu(buf: ferrograd_kernels::cuda::GpuBuffer<Self>) -> crate::storage::GpuStorage {
+                crate::storage::GpuStorage::$variant(buf)
             }
         }
     };

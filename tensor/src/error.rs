@@ -62,6 +62,20 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The op has no kernel on this device yet.
+    UnsupportedOnDevice {
+        /// The op.
+        op: &'static str,
+        /// The device of its operands.
+        device: Device,
+    },
+    /// A GPU kernel or driver call failed.
+    Cuda {
+        /// The op that launched it.
+        op: &'static str,
+        /// The GPU side's message (it names the kernel or driver call).
+        message: String,
+    },
     /// Any other invalid argument (a bad parameter value, a data length that does not match).
     InvalidArgument {
         /// The op.
@@ -125,6 +139,8 @@ impl fmt::Display for Error {
             Error::UnsupportedDType { op, dtype } => write!(f, "{op}: not supported for dtype {dtype}"),
             Error::DeviceMismatch { op, devices } => write!(f, "{op}: operands on different devices: {devices:?}"),
             Error::DeviceUnavailable { device, reason } => write!(f, "device {device} unavailable: {reason}"),
+            Error::UnsupportedOnDevice { op, device } => write!(f, "{op}: not implemented on {device} yet"),
+            Error::Cuda { op, message } => write!(f, "{op}: {message}"),
             Error::InvalidArgument { op, reason } => write!(f, "{op}: {reason}"),
             Error::Anomaly { op, reason } => write!(f, "{op}: anomaly: {reason}"),
             Error::Io { path, reason } => write!(f, "{path}: {reason}"),

@@ -10,6 +10,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "cuda")]
+mod cuda;
 mod device;
 mod display;
 mod dtype;

@@ -35,12 +35,47 @@ impl CpuBuffer {
     }
 }
 
-/// A tensor's buffer on its device. The CUDA backend adds a `Cuda` variant here; code outside
-/// this crate never matches on it.
-#[derive(Clone, Debug)]
+/// A device buffer of one dtype (with the `cuda` feature).
+#[cfg(feature = "cuda")]
+#[derive(Debug)]
+pub enum GpuStorage {
+    /// `f32` data.
+    F32(ferrograd_kernels::cuda::GpuBuffer<f32>),
+    /// `f64` data.
+    F64(ferrograd_kernels::cuda::GpuBuffer<f64>),
+    /// `i64` data.
+    I64(ferrograd_kernels::cuda::GpuBuffer<i64>),
+}
+
+#[cfg(feature = "cuda")]
+impl GpuStorage {
+    /// The buffer's dtype.
+    pub fn dtype(&self) -> DType {
+        match self {
+            GpuStorage::F32(_) => DType::F32,
+            GpuStorage::F64(_) => DType::F64,
+            GpuStorage::I64(_) => DType::I64,
+        }
+    }
+
+    /// The device number.
+    pub fn ordinal(&self) -> usize {
+        match self {
+            GpuStorage::F32(b) => b.gpu().ordinal(),
+            GpuStorage::F64(b) => b.gpu().ordinal(),
+            GpuStorage::I64(b) => b.gpu().ordinal(),
+        }
+    }
+}
+
+/// A tensor's buffer on its device. Code outside this crate never matches on it.
+#[derive(Debug)]
 pub enum Storage {
     /// Host memory.
     Cpu(CpuBuffer),
+    /// GPU memory (with the `cuda` feature).
+    #[cfg(feature = "cuda")]
+    Cuda(GpuStorage),
 }
 
 impl Storage {
@@ -48,6 +83,8 @@ impl Storage {
     pub fn device(&self) -> Device {
         match self {
             Storage::Cpu(_) => Device::Cpu,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(g) => Device::Cuda(g.ordinal()),
         }
     }
 
@@ -55,6 +92,8 @@ impl Storage {
     pub fn dtype(&self) -> DType {
         match self {
             Storage::Cpu(b) => b.dtype(),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(g) => g.dtype(),
         }
     }
 }

@@ -79,13 +79,34 @@ impl Tensor {
     }
 
     /// Zeros with this tensor's shape, dtype and device.
+    ///
+    /// Panics if a GPU allocation fails (out of device memory), as a host allocation would.
     pub fn zeros_like(&self) -> Tensor {
-        Self::zeros(&self.shape, self.dtype())
+        self.full_like(0.0)
     }
 
-    /// Ones with this tensor's shape, dtype and device.
+    /// Ones with this tensor's shape, dtype and device (panics as [`Tensor::zeros_like`]).
     pub fn ones_like(&self) -> Tensor {
-        Self::ones(&self.shape, self.dtype())
+        self.full_like(1.0)
+    }
+
+    /// `value` everywhere, with this tensor's shape, dtype and device (panics as
+    /// [`Tensor::zeros_like`]).
+    pub fn full_like(&self, value: f64) -> Tensor {
+        self.full_on(&self.shape, value)
+    }
+
+    /// A tensor of `shape` filled with `value`, with this tensor's dtype and device (panics as
+    /// [`Tensor::zeros_like`]).
+    pub fn full_on(&self, shape: &[usize], value: f64) -> Tensor {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return match self.gpu_full(shape, value, self.dtype()) {
+                Ok(t) => t,
+                Err(e) => panic!("{e}"),
+            };
+        }
+        Self::full(shape, value, self.dtype())
     }
 
     /// `[0, 1, …, n-1]` as a 1-D tensor.
@@ -163,6 +184,9 @@ impl Tensor {
     pub(crate) fn buffer<T: Element>(&self, op: &'static str) -> Result<&[T]> {
         match &*self.storage {
             Storage::Cpu(b) => T::slice(b).ok_or(Error::DTypeMismatch { op, dtypes: vec![T::DTYPE, b.dtype()] }),
+            // Ops without a CUDA kernel end here: a clear error, never a silent copy to the host.
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => Err(Error::UnsupportedOnDevice { op, device: self.device() }),
         }
     }
 
@@ -188,6 +212,10 @@ impl Tensor {
 
     /// The elements in row-major order, copied into a `Vec`. Errors if the dtype is not `T`.
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return self.gpu_to_vec();
+        }
         Ok(self.dense_data::<T>("to_vec")?.into_owned())
     }
 
@@ -208,6 +236,10 @@ impl Tensor {
         if dtype == self.dtype() {
             return Ok(self.clone());
         }
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return self.gpu_to_dtype(dtype);
+        }
         fn conv<S: Element, D: Element>(t: &Tensor) -> Result<Tensor> {
             let v: Vec<D> = t.dense_data::<S>("to_dtype")?.iter().map(|&x| D::from_f64(x.to_f64())).collect();
             Ok(Tensor::dense(v, t.shape.clone()))
@@ -223,15 +255,30 @@ impl Tensor {
         }
     }
 
-    /// Moves the tensor to `device`. Moving to the device it is on returns it unchanged.
+    /// Moves the tensor to `device` (a dense copy there). Moving to the device it is on returns
+    /// it unchanged. Without the `cuda` feature, or without a usable GPU, asking for
+    /// `Device::Cuda(n)` returns [`Error::DeviceUnavailable`] saying why.
     pub fn to_device(&self, device: Device) -> Result<Tensor> {
+        if device == self.device() {
+            return Ok(self.clone());
+        }
+        #[cfg(feature = "cuda")]
+        {
+            self.gpu_to_device(device)
+        }
+        #[cfg(not(feature = "cuda"))]
         match device {
             Device::Cpu => Ok(self.clone()),
             Device::Cuda(_) => Err(Error::DeviceUnavailable {
                 device,
-                reason: "the CUDA backend is not part of this build yet".into(),
+                reason: "this build has no CUDA backend (build with `--features cuda`)".into(),
             }),
         }
+    }
+
+    /// Whether the data lives on a GPU.
+    pub fn is_cuda(&self) -> bool {
+        matches!(self.device(), Device::Cuda(_))
     }
 
     /// Runs `f` on the dense data of this tensor, mutably, in place. If the buffer is shared with
@@ -239,16 +286,34 @@ impl Tensor {
     /// so no other tensor ever sees the change. Used by optimizers to update parameters without
     /// allocating.
     pub fn update_in_place<T: FloatElement, R>(&mut self, f: impl FnOnce(&mut [T]) -> R) -> Result<R> {
-        if !self.is_contiguous() || self.offset != 0 || self.buffer::<T>("update_in_place")?.len() != self.numel() {
+        let op = "update_in_place";
+        if !self.is_contiguous() || self.offset != 0 || self.buffer::<T>(op)?.len() != self.numel() {
             *self = self.contiguous_copy()?;
         }
-        let Storage::Cpu(buf) = Arc::make_mut(&mut self.storage);
-        let data = T::slice_mut(buf).ok_or(Error::DTypeMismatch { op: "update_in_place", dtypes: vec![T::DTYPE] })?;
+        if Arc::get_mut(&mut self.storage).is_none() {
+            // Shared with another tensor: copy, so that the other one never sees the change.
+            *self = self.contiguous_copy()?;
+        }
+        #[cfg(feature = "cuda")]
+        let device = self.device();
+        let storage = Arc::get_mut(&mut self.storage).ok_or(Error::invalid(op, "a fresh copy is not shared"))?;
+        // One arm without the `cuda` feature, two with it.
+        #[allow(clippy::infallible_destructuring_match)]
+        let buf = match storage {
+            Storage::Cpu(buf) => buf,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => return Err(Error::UnsupportedOnDevice { op, device }),
+        };
+        let data = T::slice_mut(buf).ok_or(Error::DTypeMismatch { op, dtypes: vec![T::DTYPE] })?;
         Ok(f(data))
     }
 
     /// A dense copy with its own buffer (even when already contiguous).
     pub(crate) fn contiguous_copy(&self) -> Result<Tensor> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return self.gpu_contiguous(true);
+        }
         Ok(match self.dtype() {
             DType::F32 => Tensor::dense(self.to_vec::<f32>()?, self.shape.clone()),
             DType::F64 => Tensor::dense(self.to_vec::<f64>()?, self.shape.clone()),

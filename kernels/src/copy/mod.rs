@@ -6,6 +6,8 @@
 //! giving each operand's offset, so that the inner loop is a plain strided loop LLVM vectorises.
 
 mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 
 pub use cpu::{copy_into, copy_strided};
 

@@ -5,6 +5,8 @@
 //! vectorised loop.
 
 mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 
 pub use cpu::{binary, select, unary};
 

@@ -5,5 +5,7 @@
 //! the same bounds again so that a bug can never become an out-of-bounds access.
 
 mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 
 pub use cpu::{gather, index_add, index_select, scatter_add};

@@ -9,5 +9,7 @@ pub mod avx512;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512_rows;
 mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 
 pub use cpu::{matmul, matmul_bias, matmul_sum, MatrixLayout};

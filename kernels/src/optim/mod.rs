@@ -4,5 +4,7 @@
 //! it is one memory-bound loop. The formulas are PyTorch's (`torch.optim.SGD`, `Adam`, `AdamW`).
 
 mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 
 pub use cpu::{adam_step, sgd_step, AdamParams, SgdParams};

@@ -5,6 +5,8 @@
 //! them last and copies, so `inner = 1`.
 
 mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 
 pub use cpu::{arg_reduce, reduce};
 

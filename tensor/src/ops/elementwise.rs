@@ -9,6 +9,10 @@ impl Tensor {
     /// Applies a unary op elementwise (float tensors only).
     pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
         let name = op.name();
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return self.gpu_unary(op);
+        }
         with_float!(self, name, |T| {
             let x = self.dense_data::<T>(name)?;
             let out = written_by(x.len(), |out| elementwise::unary(op, &x, out));
@@ -22,6 +26,10 @@ impl Tensor {
         self.same_kind(rhs, name)?;
         let shape = broadcast_shapes(name, &self.shape, &rhs.shape)?;
         let (a, b) = (self.expand(&shape)?, rhs.expand(&shape)?);
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return gpu_binary(op, &a, &b, shape);
+        }
         with_float!(self, name, |T| {
             let (va, vb) = (a.view::<T>(name)?, b.view::<T>(name)?);
             let out = written_by(shape.iter().product(), |out| elementwise::binary(op, va, vb, &shape, out));
@@ -36,6 +44,11 @@ impl Tensor {
         let cond = if cond.dtype() == a.dtype() { cond.clone() } else { cond.to_dtype(a.dtype())? };
         let shape = broadcast_shapes("where", &broadcast_shapes("where", &cond.shape, &a.shape)?, &b.shape)?;
         let (c, x, y) = (cond.expand(&shape)?, a.expand(&shape)?, b.expand(&shape)?);
+        #[cfg(feature = "cuda")]
+        if a.is_cuda() {
+            c.same_kind(&x, "where")?;
+            return gpu_select(&c, &x, &y, shape);
+        }
         with_float!(a, "where", |T| {
             let (vc, vx, vy) = (c.view::<T>("where")?, x.view::<T>("where")?, y.view::<T>("where")?);
             let out = written_by(shape.iter().product(), |out| elementwise::select(vc, vx, vy, &shape, out));
@@ -45,7 +58,7 @@ impl Tensor {
 
     /// Replaces elements where `mask` is nonzero by `value` (mask broadcasts to `self`).
     pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Result<Tensor> {
-        let fill = Tensor::full(&[], value, self.dtype());
+        let fill = self.full_on(&[], value);
         let out = Tensor::where_cond(mask, &fill, self)?;
         if out.shape != self.shape {
             return Err(Error::shape(
@@ -57,9 +70,18 @@ impl Tensor {
         Ok(out)
     }
 
-    /// A scalar tensor of this tensor's dtype (for ops with a constant operand).
+    /// A scalar tensor of this tensor's dtype (`f32` for integer tensors) and device, for ops
+    /// with a constant operand. Panics only if a GPU allocation fails, as [`Tensor::zeros_like`].
     pub fn scalar_like(&self, v: f64) -> Tensor {
-        Tensor::full(&[], v, if self.dtype().is_float() { self.dtype() } else { DType::F32 })
+        let dtype = if self.dtype().is_float() { self.dtype() } else { DType::F32 };
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return match self.gpu_full(&[], v, dtype) {
+                Ok(t) => t,
+                Err(e) => panic!("{e}"),
+            };
+        }
+        Tensor::full(&[], v, dtype)
     }
 }
 
@@ -169,4 +191,54 @@ binary_ops! {
     gt => BinaryOp::Gt;
     /// `a >= b` as a 0/1 mask (broadcasting)
     ge => BinaryOp::Ge;
+}
+
+// ------------------------------------------------------------------------------ CUDA
+
+#[cfg(feature = "cuda")]
+impl Tensor {
+    /// `unary` on the GPU: the op over the dense data (gathered first if strided).
+    fn gpu_unary(&self, op: UnaryOp) -> Result<Tensor> {
+        let name = op.name();
+        let x = self.contiguous()?;
+        with_float!(self, name, |T| {
+            let out = ferrograd_kernels::elementwise::cuda::unary(op, x.gpu_buffer::<T>(name)?, x.offset, x.numel())
+                .map_err(crate::cuda::gpu_err(name))?;
+            Ok(Tensor::from_gpu(out, self.shape.clone()))
+        })
+    }
+}
+
+/// `binary` on the GPU: both operands already expanded to `shape` (broadcast dims have stride 0).
+#[cfg(feature = "cuda")]
+fn gpu_binary(op: BinaryOp, a: &Tensor, b: &Tensor, shape: Vec<usize>) -> Result<Tensor> {
+    let name = op.name();
+    let (la, lb) = (a.gpu_layout(name)?, b.gpu_layout(name)?);
+    with_float!(a, name, |T| {
+        let out = ferrograd_kernels::elementwise::cuda::binary(
+            op,
+            a.gpu_buffer::<T>(name)?,
+            &la,
+            b.gpu_buffer::<T>(name)?,
+            &lb,
+        )
+        .map_err(crate::cuda::gpu_err(name))?;
+        Ok(Tensor::from_gpu(out, shape))
+    })
+}
+
+/// `where_cond` on the GPU: all three expanded to `shape`, `c` of the values' dtype.
+#[cfg(feature = "cuda")]
+fn gpu_select(c: &Tensor, a: &Tensor, b: &Tensor, shape: Vec<usize>) -> Result<Tensor> {
+    let name = "where";
+    let (lc, la, lb) = (c.gpu_layout(name)?, a.gpu_layout(name)?, b.gpu_layout(name)?);
+    with_float!(a, name, |T| {
+        let out = ferrograd_kernels::elementwise::cuda::select(
+            (c.gpu_buffer::<T>(name)?, &lc),
+            (a.gpu_buffer::<T>(name)?, &la),
+            (b.gpu_buffer::<T>(name)?, &lb),
+        )
+        .map_err(crate::cuda::gpu_err(name))?;
+        Ok(Tensor::from_gpu(out, shape))
+    })
 }

@@ -13,7 +13,11 @@ impl Tensor {
             // Indices must be i64: a float index tensor is reported as an unsupported dtype.
             return Err(Error::UnsupportedDType { op, dtype: self.dtype() });
         }
-        self.dense_data::<i64>(op)?
+        // On a GPU the values come to the host to be checked (a bad index is an error, never an
+        // out-of-bounds read).
+        let values =
+            if self.is_cuda() { std::borrow::Cow::Owned(self.to_vec::<i64>()?) } else { self.dense_data::<i64>(op)? };
+        values
             .iter()
             .map(|&i| {
                 if i >= 0 && (i as usize) < size {
@@ -100,6 +104,22 @@ impl Tensor {
     pub fn gather<D: Dim>(&self, dim: D, index: &Tensor) -> Result<Tensor> {
         let d = dim.resolve(self.rank(), "gather")?;
         let idx = self.check_gather("gather", d, index)?;
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            let src = self.gpu_exact("gather")?;
+            let idx: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
+            return with_any!(self, |T| {
+                let out = ferrograd_kernels::index::cuda::gather(
+                    src.gpu_buffer::<T>("gather")?,
+                    &self.shape,
+                    d,
+                    &idx,
+                    &index.shape,
+                )
+                .map_err(crate::cuda::gpu_err("gather"))?;
+                Ok(Tensor::from_gpu(out, index.shape.clone()))
+            });
+        }
         with_any!(self, |T| {
             let src = self.dense_data::<T>("gather")?;
             let mut out = crate::pool::filled(idx.len(), T::default());
@@ -120,6 +140,26 @@ impl Tensor {
                 &[&self.shape, &index.shape, &src.shape],
                 "source must have the index's shape",
             ));
+        }
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            let op = "scatter_add";
+            let mut out = self.gpu_contiguous(true)?;
+            let src = src.gpu_exact(op)?;
+            let idx: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
+            return with_float!(self, op, |T| {
+                let dst = out.gpu_buffer_mut::<T>(op)?;
+                ferrograd_kernels::index::cuda::scatter_add(
+                    dst,
+                    &self.shape,
+                    d,
+                    &idx,
+                    &index.shape,
+                    src.gpu_buffer::<T>(op)?,
+                )
+                .map_err(crate::cuda::gpu_err(op))?;
+                Ok(out)
+            });
         }
         with_float!(self, "scatter_add", |T| {
             let mut out = self.to_vec::<T>()?;
@@ -143,6 +183,16 @@ impl Tensor {
         let mut shape = first.shape.clone();
         shape[d] = tensors.iter().map(|t| t.shape[d]).sum();
         let strides = contiguous_strides(&shape);
+        #[cfg(feature = "cuda")]
+        if first.is_cuda() {
+            let mut out = first.full_on(&shape, 0.0);
+            let mut start = 0;
+            for t in tensors {
+                out.gpu_copy_into(t, start * strides[d], &strides, "cat")?;
+                start += t.shape[d];
+            }
+            return Ok(out);
+        }
         with_any!(first, |T| {
             let mut out = crate::pool::filled(shape.iter().product(), T::default());
             let mut start = 0;
@@ -179,6 +229,12 @@ impl Tensor {
             return Err(Error::shape("pad", &[&self.shape], format!("padding {before} + {after} overflows")));
         }
         let strides = contiguous_strides(&shape);
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            let mut out = self.full_on(&shape, 0.0);
+            out.gpu_copy_into(self, before * strides[d], &strides, "pad")?;
+            return Ok(out);
+        }
         with_any!(self, |T| {
             let mut out = crate::pool::filled(shape.iter().product(), T::default());
             copy_into(self.view::<T>("pad")?, &self.shape, &mut out, before * strides[d], &strides);

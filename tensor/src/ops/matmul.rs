@@ -44,6 +44,10 @@ impl Tensor {
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
         let Operands { m, k, n, batch, lhs, rhs } = Operands::new(self, rhs, "matmul")?;
         let out_shape = [batch.as_slice(), &[m, n]].concat();
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return gpu_matmul("matmul", (m, k, n), &batch, &lhs, &rhs, None)?.reshape(&out_shape);
+        }
         with_float!(self, "matmul", |T| {
             let (la, lb) = (layout(&lhs, &batch), layout(&rhs, &batch));
             let (ba, bb) = (lhs.buffer::<T>("matmul")?, rhs.buffer::<T>("matmul")?);
@@ -68,6 +72,10 @@ impl Tensor {
             ));
         }
         let out_shape = [batch.as_slice(), &[m, n]].concat();
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return gpu_matmul(op, (m, k, n), &batch, &lhs, &rhs, Some(bias))?.reshape(&out_shape);
+        }
         with_float!(self, op, |T| {
             let (la, lb) = (layout(&lhs, &batch), layout(&rhs, &batch));
             let (ba, bb, bias) = (lhs.buffer::<T>(op)?, rhs.buffer::<T>(op)?, bias.dense_data::<T>(op)?);
@@ -94,6 +102,13 @@ impl Tensor {
             ));
         }
         let out_shape = [batch, &[m, n]].concat();
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            // The whole product, then the sum over the leading batch dims that `batch` drops.
+            let product = gpu_matmul(op, (m, k, n), &product_batch, &lhs, &rhs_b, None)?;
+            let lead: usize = product_batch[..product_batch.len() - kept.len()].iter().product();
+            return product.reshape(&[&[lead], kept, &[m, n]].concat())?.sum(vec![0usize], false)?.reshape(&out_shape);
+        }
         with_float!(self, op, |T| {
             let (la, lb) = (layout(&lhs, &product_batch), layout(&rhs_b, &product_batch));
             let (ba, bb) = (lhs.buffer::<T>(op)?, rhs_b.buffer::<T>(op)?);
@@ -113,4 +128,83 @@ pub(crate) fn layout(t: &Tensor, batch_shape: &[usize]) -> MatrixLayout {
         offsets = offsets.iter().flat_map(|&o| (0..size).map(move |i| o + i * stride)).collect();
     }
     MatrixLayout { offsets, row_stride: t.strides[r - 2], col_stride: t.strides[r - 1] }
+}
+
+// ------------------------------------------------------------------------------ CUDA
+
+/// How a `[batch.., rows, cols]` operand is read by the GPU kernels: matrix `b` starts at
+/// `offset + b · batch_stride`, rows (or, when transposed, columns) `ld` apart. `None` when the
+/// strides do not fit that form (the operand is then made contiguous).
+#[cfg(feature = "cuda")]
+fn gemm_form(t: &Tensor, batch: &[usize]) -> Option<(usize, usize, bool)> {
+    let r = t.rank();
+    let (rows, cols) = (t.shape[r - 2], t.shape[r - 1]);
+    let (rs, cs) = (t.strides[r - 2], t.strides[r - 1]);
+    let (ld, transposed) = if (cs == 1 || cols == 1) && (rs >= cols || rows == 1) {
+        (rs.max(cols), false)
+    } else if (rs == 1 || rows == 1) && (cs >= rows || cols == 1) {
+        (cs.max(rows), true)
+    } else {
+        return None;
+    };
+    // The batch dims must walk the buffer with one stride (or all be broadcast).
+    let mut batch_stride = None;
+    let mut span = 0;
+    for d in (0..batch.len()).rev() {
+        if batch[d] == 1 {
+            continue;
+        }
+        match batch_stride {
+            None => {
+                batch_stride = Some(t.strides[d]);
+                span = t.strides[d] * batch[d];
+            }
+            Some(_) if t.strides[d] == span => span *= batch[d],
+            Some(_) => return None,
+        }
+    }
+    Some((ld, batch_stride.unwrap_or(0), transposed))
+}
+
+/// `lhs @ rhs (+ bias)` on the GPU for operands already broadcast to `batch ++ [m, k]` and
+/// `batch ++ [k, n]`; the result is dense `[batch_count, m, n]`.
+#[cfg(feature = "cuda")]
+fn gpu_matmul(
+    op: &'static str,
+    (m, k, n): (usize, usize, usize),
+    batch: &[usize],
+    lhs: &Tensor,
+    rhs: &Tensor,
+    bias: Option<&Tensor>,
+) -> Result<Tensor> {
+    use ferrograd_kernels::matmul::cuda::{gemm, GemmOperand};
+    let count: usize = batch.iter().product();
+    // Operands whose strides the kernels cannot follow are gathered into dense copies.
+    let fit = |t: &Tensor| -> Result<(Tensor, (usize, usize, bool))> {
+        if let Some(form) = gemm_form(t, batch) {
+            return Ok((t.clone(), form));
+        }
+        let dense = t.gpu_contiguous(true)?;
+        let r = dense.rank();
+        let form = (dense.shape[r - 1], dense.shape[r - 2] * dense.shape[r - 1], false);
+        Ok((dense, form))
+    };
+    let ((a, fa), (b, fb)) = (fit(lhs)?, fit(rhs)?);
+    let bias = bias.map(|t| t.gpu_contiguous(false)).transpose()?;
+    with_float!(lhs, op, |T| {
+        fn operand<'t, T: crate::Element + ferrograd_kernels::cuda::GpuElement>(
+            op: &'static str,
+            t: &'t Tensor,
+            (ld, batch_stride, transposed): (usize, usize, bool),
+        ) -> Result<GemmOperand<'t, T>> {
+            Ok(GemmOperand { buffer: t.gpu_buffer::<T>(op)?, offset: t.offset, ld, batch_stride, transposed })
+        }
+        let bias_buf = match &bias {
+            Some(t) => Some(t.gpu_buffer::<T>(op)?),
+            None => None,
+        };
+        let out = gemm(m, k, n, count, operand::<T>(op, &a, fa)?, operand::<T>(op, &b, fb)?, bias_buf, None)
+            .map_err(crate::cuda::gpu_err(op))?;
+        Ok(Tensor::from_gpu(out, vec![count, m, n]))
+    })
 }

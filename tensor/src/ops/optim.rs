@@ -24,6 +24,17 @@ impl Tensor {
     /// buffer is only read and written when `momentum != 0`).
     pub fn sgd_step_(&mut self, grad: &Tensor, velocity: &mut Tensor, h: SgdParams) -> Result<()> {
         self.check_state("sgd_step", &[grad, velocity])?;
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            let op = "sgd_step";
+            let g = grad.gpu_exact(op)?;
+            return with_float!(self.clone(), op, |T| {
+                let g = g.gpu_buffer::<T>(op)?;
+                let v = velocity.gpu_buffer_mut::<T>(op)?;
+                ferrograd_kernels::optim::cuda::sgd_step(self.gpu_buffer_mut::<T>(op)?, g, v, h)
+                    .map_err(crate::cuda::gpu_err(op))
+            });
+        }
         with_float!(self.clone(), "sgd_step", |T| {
             let g = grad.dense_data::<T>("sgd_step")?;
             let mut v_buf = std::mem::replace(velocity, Tensor::scalar(0.0 as T));
@@ -36,6 +47,17 @@ impl Tensor {
     /// One Adam/AdamW step on this parameter in place, given its gradient and moment buffers.
     pub fn adam_step_(&mut self, grad: &Tensor, m: &mut Tensor, v: &mut Tensor, h: AdamParams) -> Result<()> {
         self.check_state("adam_step", &[grad, m, v])?;
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            let op = "adam_step";
+            let g = grad.gpu_exact(op)?;
+            return with_float!(self.clone(), op, |T| {
+                let g = g.gpu_buffer::<T>(op)?;
+                let (m, v) = (m.gpu_buffer_mut::<T>(op)?, v.gpu_buffer_mut::<T>(op)?);
+                ferrograd_kernels::optim::cuda::adam_step(self.gpu_buffer_mut::<T>(op)?, g, m, v, h)
+                    .map_err(crate::cuda::gpu_err(op))
+            });
+        }
         with_float!(self.clone(), "adam_step", |T| {
             let g = grad.dense_data::<T>("adam_step")?;
             let (mut m_buf, mut v_buf) =

@@ -61,6 +61,22 @@ impl Tensor {
             return self.reshape(&shape);
         }
         let a = self.arrange(&dims)?;
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            let t = if a.t.is_contiguous() { a.t.clone() } else { a.t.contiguous()? };
+            return with_float!(self, name, |T| {
+                let out = ferrograd_kernels::reduce::cuda::reduce(
+                    op,
+                    t.gpu_buffer::<T>(name)?,
+                    t.offset,
+                    a.outer,
+                    a.len,
+                    a.inner,
+                )
+                .map_err(crate::cuda::gpu_err(name))?;
+                Ok(Tensor::from_gpu(out, shape))
+            });
+        }
         with_float!(self, name, |T| {
             let mut out = crate::pool::filled(a.outer * a.inner, 0.0 as T);
             reduce(op, &a.t.dense_data::<T>(name)?, a.outer, a.len, a.inner, &mut out);
@@ -157,6 +173,22 @@ impl Tensor {
         }
         let a = self.arrange(&[d])?;
         let shape = self.reduced_shape(&[d], keepdim);
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            let t = a.t.contiguous()?;
+            return with_float!(self, name, |T| {
+                let out = ferrograd_kernels::reduce::cuda::arg_reduce(
+                    op,
+                    t.gpu_buffer::<T>(name)?,
+                    t.offset,
+                    a.outer,
+                    a.len,
+                    a.inner,
+                )
+                .map_err(crate::cuda::gpu_err(name))?;
+                Ok(Tensor::from_gpu(out, shape))
+            });
+        }
         with_float!(self, name, |T| {
             let mut out = crate::pool::filled(a.outer * a.inner, 0i64);
             arg_reduce(op, &a.t.dense_data::<T>(name)?, a.outer, a.len, a.inner, &mut out);

@@ -26,6 +26,18 @@ impl Tensor {
         let last = self.rank() - 1;
         // Bring `dim` last so that each softmax is over one contiguous row, then move it back.
         let moved = self.transpose(d, last)?;
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            let x = moved.contiguous()?;
+            let cols = x.shape[last];
+            let rows = x.numel().checked_div(cols).unwrap_or(0);
+            return with_float!(self, op, |T| {
+                let out =
+                    ferrograd_kernels::softmax::cuda::softmax_rows(x.gpu_buffer::<T>(op)?, x.offset, rows, cols, log)
+                        .map_err(crate::cuda::gpu_err(op))?;
+                Tensor::from_gpu(out, x.shape.clone()).transpose(d, last)
+            });
+        }
         with_float!(self, op, |T| {
             let x = moved.dense_data::<T>(op)?;
             let cols = moved.shape[last];

@@ -142,6 +142,10 @@ impl Tensor {
         if self.is_contiguous() {
             return Ok(self.clone());
         }
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return self.gpu_contiguous(false);
+        }
         with_any!(self, |T| {
             let view = self.view::<T>("contiguous")?;
             let out = written_by(self.numel(), |out| copy_strided(view, &self.shape, out));

@@ -1,0 +1,379 @@
+//! The CUDA kernels against their CPU twins (which the other test files prove against naive
+//! references), on random shapes and strided views. Every test needs a GPU: without one (or
+//! without the driver or NVRTC) it prints why and passes. `cuda_sources_compile` needs only
+//! NVRTC, so it also runs on machines with a CUDA toolkit and no GPU.
+#![cfg(feature = "cuda")]
+
+mod common;
+
+use common::{numel, unit_roundoff, view, Rng};
+use ferrograd_kernels::copy::{copy_strided, Strided};
+use ferrograd_kernels::cuda::{self, Gpu, GpuBuffer, GpuError, Layout};
+use ferrograd_kernels::elementwise::{binary, unary, BinaryOp, UnaryOp};
+use ferrograd_kernels::matmul::cuda::{gemm, GemmKernel, GemmOperand};
+use ferrograd_kernels::reduce::{reduce, ReduceOp};
+use ferrograd_kernels::softmax::softmax_rows;
+use proptest::prelude::*;
+use std::sync::Arc;
+
+/// Device 0, or `None` (after saying why) where there is none: the test then passes.
+fn gpu() -> Option<Arc<Gpu>> {
+    match Gpu::get(0) {
+        Ok(gpu) => Some(gpu),
+        Err(e) => {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| eprintln!("CUDA tests skipped, no GPU: {e}"));
+            None
+        }
+    }
+}
+
+fn config() -> ProptestConfig {
+    ProptestConfig { cases: 24, ..ProptestConfig::default() }
+}
+
+/// Relative distance, with `floor` as the smallest magnitude divided by.
+fn rel(got: f64, want: f64, floor: f64) -> f64 {
+    if got.is_nan() && want.is_nan() || got == want {
+        return 0.0;
+    }
+    (got - want).abs() / want.abs().max(floor)
+}
+
+/// Every `.cu` source compiles with NVRTC for the architectures we target (Ampere and Hopper).
+/// Needs NVRTC only, not a GPU.
+#[test]
+fn cuda_sources_compile() {
+    for (family, _) in cuda::sources() {
+        for arch in ["sm_80", "sm_90"] {
+            match cuda::compile_ptx(family, arch) {
+                Ok(ptx) => assert!(ptx.contains(".entry"), "{family} for {arch}: no kernels in the PTX"),
+                Err(GpuError::Unavailable(why)) => {
+                    eprintln!("skipped: {why}");
+                    return;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn buffers_round_trip_and_reuse_their_blocks() {
+    let Some(gpu) = gpu() else { return };
+    let data: Vec<f32> = (0..1000).map(|i| i as f32 * 0.5 - 7.0).collect();
+    let buf = GpuBuffer::from_host(&gpu, &data).unwrap();
+    assert_eq!(buf.to_host().unwrap(), data);
+    assert_eq!(buf.try_clone().unwrap().to_host().unwrap(), data);
+    drop(buf);
+    // A buffer of the same size class comes from the cache; zeros() must still give zeros.
+    let zeros = GpuBuffer::<f32>::zeros(&gpu, 990).unwrap();
+    assert!(zeros.to_host().unwrap().iter().all(|&v| v == 0.0));
+    let filled = ferrograd_kernels::copy::cuda::fill(&gpu, 37, 2.5f64).unwrap();
+    assert_eq!(filled.to_host().unwrap(), vec![2.5; 37]);
+    let cast =
+        ferrograd_kernels::copy::cuda::cast::<f32, i64>(&GpuBuffer::from_host(&gpu, &data).unwrap(), 3, 10).unwrap();
+    assert_eq!(cast.to_host().unwrap(), data[3..13].iter().map(|&v| v as i64).collect::<Vec<_>>());
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Gathering any strided view is exact.
+    #[test]
+    fn copy_strided_matches_cpu((shape, v) in common::small_shape().prop_flat_map(|s| (Just(s.clone()), view(s, true))), seed in any::<u64>()) {
+        let Some(gpu) = gpu() else { return Ok(()) };
+        let data: Vec<f32> = common::uniform(seed, v.len, -1.0, 1.0);
+        let mut want = vec![0f32; numel(&shape)];
+        copy_strided(Strided { data: &data, offset: v.offset, strides: &v.strides }, &shape, &mut want);
+        let layout = Layout::new("test", &shape, &v.strides, v.offset).unwrap();
+        let got = cuda_copy(&gpu, &data, &layout);
+        prop_assert_eq!(got, want);
+    }
+
+    /// Every unary op, f32 and f64. CUDA's math functions (exp, log, tanh, erf, pow, log1p) are
+    /// within 2–4 ulp, like the CPU's; the two may sit on opposite sides, so 16 ulp relative
+    /// (or absolute near zero) is allowed.
+    #[test]
+    fn unary_matches_cpu(seed in any::<u64>(), n in 1..5000usize, offset in 0..5usize, which in 0..21usize) {
+        let Some(gpu) = gpu() else { return Ok(()) };
+        let op = [
+            UnaryOp::Neg, UnaryOp::Exp, UnaryOp::Log, UnaryOp::Sqrt, UnaryOp::Abs, UnaryOp::Sign, UnaryOp::Tanh,
+            UnaryOp::Sigmoid, UnaryOp::Relu, UnaryOp::LeakyRelu(0.1), UnaryOp::Gelu, UnaryOp::Softplus,
+            UnaryOp::Clamp(-0.5, 0.75), UnaryOp::Erf, UnaryOp::Powf(1.7), UnaryOp::AddScalar(0.3), UnaryOp::MulScalar(-2.0),
+            UnaryOp::Recip, UnaryOp::Step, UnaryOp::LeakyStep(0.2), UnaryOp::GeluGrad,
+        ][which];
+        let positive = matches!(op, UnaryOp::Log | UnaryOp::Sqrt | UnaryOp::Powf(_));
+        let (lo, hi) = if positive { (0.01, 10.0) } else { (-8.0, 8.0) };
+        let x32: Vec<f32> = common::uniform(seed, n + offset, lo, hi);
+        let x64: Vec<f64> = x32.iter().map(|&v| v as f64).collect();
+        let got32 = GpuBufferExt::unary(&gpu, op, &x32, offset);
+        let got64 = GpuBufferExt::unary(&gpu, op, &x64, offset);
+        let mut want32 = vec![0f32; n];
+        let mut want64 = vec![0f64; n];
+        unary(op, &x32[offset..], &mut want32);
+        unary(op, &x64[offset..], &mut want64);
+        for i in 0..n {
+            prop_assert!(rel(got32[i] as f64, want32[i] as f64, 1e-30) <= 16.0 * unit_roundoff::<f32>() || (got32[i] - want32[i]).abs() < 1e-7,
+                "{op:?} f32 at {}: {} vs {}", x32[offset + i], got32[i], want32[i]);
+            prop_assert!(rel(got64[i], want64[i], 1e-300) <= 16.0 * unit_roundoff::<f64>() || (got64[i] - want64[i]).abs() < 1e-15,
+                "{op:?} f64 at {}: {} vs {}", x64[offset + i], got64[i], want64[i]);
+        }
+    }
+
+    /// Every binary op over broadcasting, non-contiguous views. One rounding each, on both
+    /// sides: the results are identical except `pow` (a library function: 16 ulp as above).
+    #[test]
+    fn binary_matches_cpu(
+        (shape, va, vb) in common::small_shape().prop_flat_map(|s| (Just(s.clone()), view(s.clone(), true), view(s, true))),
+        seed in any::<u64>(),
+        which in 0..13usize,
+    ) {
+        let Some(gpu) = gpu() else { return Ok(()) };
+        let op = [
+            BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow, BinaryOp::Maximum, BinaryOp::Minimum,
+            BinaryOp::Eq, BinaryOp::Ne, BinaryOp::Lt, BinaryOp::Le, BinaryOp::Gt, BinaryOp::Ge,
+        ][which];
+        let mut rng = Rng::new(seed);
+        // Quantised values, so that comparisons meet equal pairs; positive bases for pow.
+        let a: Vec<f32> = (0..va.len).map(|_| (rng.below(9) as f32 + 1.0) * 0.25).collect();
+        let b: Vec<f32> = (0..vb.len).map(|_| (rng.below(9) as f32 - 4.0) * 0.25).collect();
+        let mut want = vec![0f32; numel(&shape)];
+        binary(op, Strided { data: &a, offset: va.offset, strides: &va.strides }, Strided { data: &b, offset: vb.offset, strides: &vb.strides }, &shape, &mut want);
+        let (ga, gb) = (GpuBuffer::from_host(&gpu, &a).unwrap(), GpuBuffer::from_host(&gpu, &b).unwrap());
+        let (la, lb) = (Layout::new("test", &shape, &va.strides, va.offset).unwrap(), Layout::new("test", &shape, &vb.strides, vb.offset).unwrap());
+        let got = ferrograd_kernels::elementwise::cuda::binary(op, &ga, &la, &gb, &lb).unwrap().to_host().unwrap();
+        for i in 0..want.len() {
+            let tol = if op == BinaryOp::Pow { 16.0 * unit_roundoff::<f32>() } else { 0.0 };
+            prop_assert!(rel(got[i] as f64, want[i] as f64, 1e-30) <= tol, "{op:?} at {i}: {} vs {}", got[i], want[i]);
+        }
+    }
+
+    /// Dense operands from any offset: the 16-byte path (offsets that are multiples of 4) with
+    /// its ragged tail, and the unaligned fallback. Exact, as above.
+    #[test]
+    fn dense_binary_matches_cpu(seed in any::<u64>(), n in 1..5000usize, oa in 0..6usize, ob in 0..6usize, which in 0..4usize) {
+        let Some(gpu) = gpu() else { return Ok(()) };
+        let op = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div][which];
+        let a: Vec<f32> = common::uniform(seed, n + oa, -2.0, 2.0);
+        let b: Vec<f32> = common::uniform(seed ^ 1, n + ob, 0.5, 2.0);
+        let mut want = vec![0f32; n];
+        binary(op, Strided { data: &a, offset: oa, strides: &[1] }, Strided { data: &b, offset: ob, strides: &[1] }, &[n], &mut want);
+        let (ga, gb) = (GpuBuffer::from_host(&gpu, &a).unwrap(), GpuBuffer::from_host(&gpu, &b).unwrap());
+        let (la, lb) = (Layout::new("test", &[n], &[1], oa).unwrap(), Layout::new("test", &[n], &[1], ob).unwrap());
+        let got = ferrograd_kernels::elementwise::cuda::binary(op, &ga, &la, &gb, &lb).unwrap().to_host().unwrap();
+        prop_assert_eq!(got, want);
+    }
+
+    /// Sum, max and min of `[outer, len, inner]`, including long axes with few outputs (the
+    /// two-pass path). Max and min are exact; sums add in a different order than the CPU, so
+    /// each may be off by γ(len)·Σ|x| (the bound for any summation order), from both sides.
+    #[test]
+    fn reduce_matches_cpu(
+        (outer, len, inner) in prop_oneof![
+            3 => (1..6usize, 1..300usize, 1..6usize),
+            1 => (1..3usize, 5000..40000usize, 1..3usize),
+            1 => (200..400usize, 1..20usize, 1usize..2),
+        ],
+        seed in any::<u64>(),
+        which in 0..3usize,
+    ) {
+        let Some(gpu) = gpu() else { return Ok(()) };
+        let op = [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min][which];
+        let x: Vec<f32> = common::uniform(seed, outer * len * inner, -1.0, 1.0);
+        let mut want = vec![0f32; outer * inner];
+        reduce(op, &x, outer, len, inner, &mut want);
+        let buf = GpuBuffer::from_host(&gpu, &x).unwrap();
+        let got = ferrograd_kernels::reduce::cuda::reduce(op, &buf, 0, outer, len, inner).unwrap().to_host().unwrap();
+        let u = unit_roundoff::<f32>();
+        for o in 0..outer {
+            for i in 0..inner {
+                let abs_sum: f64 = (0..len).map(|l| x[(o * len + l) * inner + i].abs() as f64).sum();
+                let tol = if op == ReduceOp::Sum { 2.0 * common::gamma(len, u) * abs_sum } else { 0.0 };
+                let (g, w) = (got[o * inner + i] as f64, want[o * inner + i] as f64);
+                prop_assert!((g - w).abs() <= tol, "{op:?} [{o}, :, {i}]: {g} vs {w} (tolerance {tol})");
+            }
+        }
+    }
+
+    /// Softmax and log-softmax rows, shifted far from zero. Each output is a few roundings plus
+    /// one exp away from the truth on either side; 64 ulp relative covers rows of up to 40k
+    /// values, whose sums carry γ(cols) of relative error.
+    #[test]
+    fn softmax_matches_cpu(rows in 1..50usize, cols in prop_oneof![1..300usize, 3000..40000usize], seed in any::<u64>(), log in any::<bool>()) {
+        let Some(gpu) = gpu() else { return Ok(()) };
+        let mut rng = Rng::new(seed);
+        let x: Vec<f32> = (0..rows * cols).map(|_| (rng.uniform(-5.0, 5.0) + 300.0) as f32).collect();
+        let mut want = vec![0f32; x.len()];
+        softmax_rows(&x, cols, log, &mut want);
+        let buf = GpuBuffer::from_host(&gpu, &x).unwrap();
+        let got = ferrograd_kernels::softmax::cuda::softmax_rows(&buf, 0, rows, cols, log).unwrap().to_host().unwrap();
+        let tol = 2.0 * common::gamma(cols, unit_roundoff::<f32>()) + 64.0 * unit_roundoff::<f32>();
+        for i in 0..x.len() {
+            prop_assert!(rel(got[i] as f64, want[i] as f64, 1e-30) <= tol, "at {i}: {} vs {}", got[i], want[i]);
+        }
+    }
+
+    /// Every GEMM version, every transpose combination, batched with a broadcast operand, with
+    /// and without bias, against an f64 product. Each entry of an f32 product carries at most
+    /// γ(k)·Σ|a·b| of error; TF32 rounds each input to 11 significant bits first, adding
+    /// 2·2⁻¹¹·Σ|a·b|.
+    #[test]
+    fn gemm_matches_f64_reference(
+        m in 1..300usize, k in 1..200usize, n in 1..300usize, batch in 1..4usize,
+        ta in any::<bool>(), tb in any::<bool>(), broadcast_b in any::<bool>(), with_bias in any::<bool>(),
+        which in 0..5usize, seed in any::<u64>(),
+    ) {
+        let Some(gpu) = gpu() else { return Ok(()) };
+        let kernel = [GemmKernel::Naive, GemmKernel::Smem, GemmKernel::Blocked, GemmKernel::Vectorized, GemmKernel::Tf32][which];
+        let simple = matches!(kernel, GemmKernel::Naive | GemmKernel::Smem);
+        let (batch, ta, tb, with_bias, broadcast_b) = if simple { (1, false, false, false, false) } else { (batch, ta, tb, with_bias, broadcast_b) };
+        let a: Vec<f32> = common::uniform(seed, batch * m * k, -1.0, 1.0);
+        let b_count = if broadcast_b { 1 } else { batch };
+        let b: Vec<f32> = common::uniform(seed ^ 1, b_count * k * n, -1.0, 1.0);
+        let bias: Vec<f32> = common::uniform(seed ^ 2, n, -1.0, 1.0);
+        // Element (i, p) of matrix `e` of A, whichever way it is stored.
+        let at = |e: usize, i: usize, p: usize| if ta { a[e * m * k + p * m + i] } else { a[e * m * k + i * k + p] };
+        let bt = |e: usize, p: usize, j: usize| {
+            let e = if broadcast_b { 0 } else { e };
+            if tb { b[e * k * n + j * k + p] } else { b[e * k * n + p * n + j] }
+        };
+        let (ga, gb, gbias) = (GpuBuffer::from_host(&gpu, &a).unwrap(), GpuBuffer::from_host(&gpu, &b).unwrap(), GpuBuffer::from_host(&gpu, &bias).unwrap());
+        let opa = GemmOperand { buffer: &ga, offset: 0, ld: if ta { m } else { k }, batch_stride: m * k, transposed: ta };
+        let opb = GemmOperand { buffer: &gb, offset: 0, ld: if tb { k } else { n }, batch_stride: if broadcast_b { 0 } else { k * n }, transposed: tb };
+        let got = gemm(m, k, n, batch, opa, opb, with_bias.then_some(&gbias), Some(kernel)).unwrap().to_host().unwrap();
+        let u = unit_roundoff::<f32>();
+        for e in 0..batch {
+            for i in 0..m {
+                for j in 0..n {
+                    let (mut want, mut mag) = (if with_bias { bias[j] as f64 } else { 0.0 }, 0.0);
+                    for p in 0..k {
+                        let t = at(e, i, p) as f64 * bt(e, p, j) as f64;
+                        want += t;
+                        mag += t.abs();
+                    }
+                    let mut tol = common::gamma(k + 1, u) * (mag + bias[j].abs() as f64);
+                    if kernel == GemmKernel::Tf32 {
+                        tol += 2.0 * 2f64.powi(-11) * mag;
+                    }
+                    let g = got[(e * m + i) * n + j] as f64;
+                    prop_assert!((g - want).abs() <= tol, "{kernel:?} [{e}, {i}, {j}]: {g} vs {want} (tolerance {tol})");
+                }
+            }
+        }
+    }
+}
+
+/// arg_reduce, gather, scatter_add, copy_into and the optimizer steps against their CPU twins.
+#[test]
+fn index_and_optimizer_kernels_match_cpu() {
+    let Some(gpu) = gpu() else { return };
+    use ferrograd_kernels::{
+        index, optim,
+        reduce::{arg_reduce, ArgReduceOp},
+    };
+    // arg_reduce over [4, 9, 3] with ties (values from a handful of integers): exact.
+    let mut rng = Rng::new(7);
+    let x: Vec<f32> = (0..4 * 9 * 3).map(|_| rng.below(4) as f32).collect();
+    for op in [ArgReduceOp::ArgMax, ArgReduceOp::ArgMin] {
+        let mut want = vec![0i64; 12];
+        arg_reduce(op, &x, 4, 9, 3, &mut want);
+        let got = ferrograd_kernels::reduce::cuda::arg_reduce(op, &GpuBuffer::from_host(&gpu, &x).unwrap(), 0, 4, 9, 3)
+            .unwrap();
+        assert_eq!(got.to_host().unwrap(), want, "{op:?}");
+    }
+    // gather / scatter_add along dim 1 of [5, 7] with a [5, 3] index (repeats included).
+    let src: Vec<f32> = common::uniform(8, 35, -1.0, 1.0);
+    let idx: Vec<i64> = (0..15).map(|_| rng.below(7) as i64).collect();
+    let idx_usize: Vec<usize> = idx.iter().map(|&i| i as usize).collect();
+    let mut want = vec![0f32; 15];
+    index::gather(&src, &[5, 7], 1, &idx_usize, &[5, 3], &mut want);
+    let dsrc = GpuBuffer::from_host(&gpu, &src).unwrap();
+    assert_eq!(index::cuda::gather(&dsrc, &[5, 7], 1, &idx, &[5, 3]).unwrap().to_host().unwrap(), want);
+    let add: Vec<f32> = common::uniform(9, 15, -1.0, 1.0);
+    let mut want = src.clone();
+    index::scatter_add(&mut want, &[5, 7], 1, &idx_usize, &[5, 3], &add);
+    let mut dst = GpuBuffer::from_host(&gpu, &src).unwrap();
+    index::cuda::scatter_add(&mut dst, &[5, 7], 1, &idx, &[5, 3], &GpuBuffer::from_host(&gpu, &add).unwrap()).unwrap();
+    // At most 3 additions meet in one place, in another order: 4 ulp of the magnitudes.
+    for (g, w) in dst.to_host().unwrap().iter().zip(&want) {
+        assert!((g - w).abs() <= 4.0 * f32::EPSILON * 4.0, "scatter_add: {g} vs {w}");
+    }
+    assert!(index::cuda::gather(&dsrc, &[5, 7], 1, &[7], &[1, 1]).is_err(), "an out-of-range index must be refused");
+    // copy_into: a transposed [3, 4] block into a dense [4, 6] buffer at column 2.
+    let block: Vec<f32> = common::uniform(10, 12, -1.0, 1.0);
+    let src_layout = Layout::new("t", &[4, 3], &[1, 4], 0).unwrap();
+    let dst_layout = Layout::new("t", &[4, 3], &[6, 1], 2).unwrap();
+    let mut out = GpuBuffer::<f32>::zeros(&gpu, 24).unwrap();
+    ferrograd_kernels::copy::cuda::copy_into(
+        &GpuBuffer::from_host(&gpu, &block).unwrap(),
+        &src_layout,
+        &mut out,
+        &dst_layout,
+    )
+    .unwrap();
+    let mut want = vec![0f32; 24];
+    ferrograd_kernels::copy::copy_into(
+        Strided { data: &block, offset: 0, strides: &[1, 4] },
+        &[4, 3],
+        &mut want,
+        2,
+        &[6, 1],
+    );
+    assert_eq!(out.to_host().unwrap(), want);
+    // Adam and SGD: the same formula; `sqrt` and division round alike up to a few ulp.
+    let p: Vec<f32> = common::uniform(11, 1000, -1.0, 1.0);
+    let g: Vec<f32> = common::uniform(12, 1000, -1.0, 1.0);
+    let h = optim::AdamParams {
+        lr: 1e-2,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.1,
+        decoupled: false,
+        step: 5,
+    };
+    let (mut wp, mut wm, mut wv) = (p.clone(), g.clone(), g.iter().map(|v| v * v).collect::<Vec<_>>());
+    let (mut dp, mut dm, mut dv) = (
+        GpuBuffer::from_host(&gpu, &wp).unwrap(),
+        GpuBuffer::from_host(&gpu, &wm).unwrap(),
+        GpuBuffer::from_host(&gpu, &wv).unwrap(),
+    );
+    optim::adam_step(&mut wp, &g, &mut wm, &mut wv, h);
+    optim::cuda::adam_step(&mut dp, &GpuBuffer::from_host(&gpu, &g).unwrap(), &mut dm, &mut dv, h).unwrap();
+    for (got, want) in [(dp.to_host().unwrap(), wp), (dm.to_host().unwrap(), wm), (dv.to_host().unwrap(), wv)] {
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() <= 8.0 * f32::EPSILON * b.abs().max(1e-3), "adam: {a} vs {b}");
+        }
+    }
+    let s = optim::SgdParams {
+        lr: 0.1,
+        momentum: 0.9,
+        dampening: 0.1,
+        weight_decay: 1e-2,
+        nesterov: false,
+        first_step: false,
+    };
+    let (mut wp, mut wv) = (p.clone(), g.clone());
+    let (mut dp, mut dv) = (GpuBuffer::from_host(&gpu, &wp).unwrap(), GpuBuffer::from_host(&gpu, &wv).unwrap());
+    optim::sgd_step(&mut wp, &g, &mut wv, s);
+    optim::cuda::sgd_step(&mut dp, &GpuBuffer::from_host(&gpu, &g).unwrap(), &mut dv, s).unwrap();
+    for (a, b) in dp.to_host().unwrap().iter().zip(&wp) {
+        assert!((a - b).abs() <= 4.0 * f32::EPSILON * b.abs().max(1e-3), "sgd: {a} vs {b}");
+    }
+}
+
+/// Gathers `layout` of `data` on the GPU and copies it back.
+fn cuda_copy(gpu: &Arc<Gpu>, data: &[f32], layout: &Layout) -> Vec<f32> {
+    let buf = GpuBuffer::from_host(gpu, data).unwrap();
+    ferrograd_kernels::copy::cuda::copy_strided(&buf, layout).unwrap().to_host().unwrap()
+}
+
+/// Runs the unary kernel on host data (from `offset`) and copies the result back.
+struct GpuBufferExt;
+impl GpuBufferExt {
+    fn unary<T: cuda::GpuFloat>(gpu: &Arc<Gpu>, op: UnaryOp, x: &[T], offset: usize) -> Vec<T> {
+        let buf = GpuBuffer::from_host(gpu, x).unwrap();
+        ferrograd_kernels::elementwise::cuda::unary(op, &buf, offset, x.len() - offset).unwrap().to_host().unwrap()
+    }
+}

@@ -1,0 +1,270 @@
+//! Every op with a CUDA kernel, run on each available device: the CPU result is the reference,
+//! and the same op on the GPU must agree within a tolerance justified per op. Inputs are fresh
+//! random values; each test's op takes views of them (transposed, permuted, broadcast) on the
+//! device itself, so the kernels see non-contiguous layouts.
+//!
+//! Without the `cuda` feature, or without a GPU, `on_each_device` runs the CPU side only, says
+//! that the GPU side was skipped, and passes.
+
+mod common;
+
+use common::{randn, vals};
+use ferrograd_tensor::{DType, Device, Error, Result, Tensor};
+
+/// The GPU to compare against, or `None` (said once) when there is none.
+fn gpu() -> Option<Device> {
+    match Tensor::scalar(1.0f32).to_device(Device::Cuda(0)) {
+        Ok(_) => Some(Device::Cuda(0)),
+        Err(e @ Error::DeviceUnavailable { .. }) => {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| eprintln!("GPU side skipped: {e}"));
+            None
+        }
+        Err(e) => panic!("unexpected error probing the GPU: {e}"),
+    }
+}
+
+/// Runs `op` on `inputs` on the CPU and, when there is a GPU, on copies of them there, and
+/// checks that the results have the same
+/// shape and dtype, that the GPU result stays on the GPU, and that every value agrees:
+/// `|gpu − cpu| ≤ rel·|cpu| + abs`.
+fn on_each_device(what: &str, inputs: &[Tensor], rel: f64, abs: f64, op: impl Fn(&[Tensor]) -> Result<Tensor>) {
+    let cpu = op(inputs).unwrap_or_else(|e| panic!("{what} on the CPU: {e}"));
+    let Some(device) = gpu() else { return };
+    let moved: Vec<Tensor> = inputs.iter().map(|t| t.to_device(device).unwrap()).collect();
+    let out = op(&moved).unwrap_or_else(|e| panic!("{what} on {device}: {e}"));
+    assert_eq!(out.device(), device, "{what}: the result left the GPU");
+    assert_eq!(out.shape(), cpu.shape(), "{what}: shapes differ");
+    assert_eq!(out.dtype(), cpu.dtype(), "{what}: dtypes differ");
+    let (got, want) = (vals(&out), vals(&cpu));
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        let ok = (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= rel * w.abs() + abs;
+        assert!(ok, "{what}: element {i} is {g} on {device}, {w} on the CPU");
+    }
+}
+
+const F32_EPS: f64 = f32::EPSILON as f64;
+
+#[test]
+fn moving_between_devices_keeps_values_shape_and_dtype() {
+    let Some(device) = gpu() else { return };
+    for dtype in [DType::F32, DType::F64] {
+        let x = randn(&[3, 5, 2], dtype, 1);
+        let there = x.to_device(device).unwrap();
+        assert_eq!(there.device(), device);
+        assert_eq!(vals(&there.to_device(Device::Cpu).unwrap()), vals(&x));
+        assert_eq!(vals(&there.permute(&[2, 0, 1]).unwrap()), vals(&x.permute(&[2, 0, 1]).unwrap()));
+    }
+    let labels = Tensor::from_vec(vec![3i64, 1, 4, 1, 5], &[5]).unwrap();
+    assert_eq!(labels.to_device(device).unwrap().to_vec::<i64>().unwrap(), vec![3, 1, 4, 1, 5]);
+}
+
+/// Each unary op, on a transposed view. CUDA's and the CPU's math functions are each within a
+/// few ulp of the truth; 16 ulp relative (plus a tiny absolute floor for results near zero).
+#[test]
+fn unary_ops_agree() {
+    let x = randn(&[7, 33], DType::F32, 2);
+    let positive = x.abs().unwrap().add_scalar(0.1).unwrap();
+    type Op = fn(&Tensor) -> Result<Tensor>;
+    let ops: [(&str, Op); 17] = [
+        ("neg", |t| t.neg()),
+        ("exp", |t| t.exp()),
+        ("abs", |t| t.abs()),
+        ("sign", |t| t.sign()),
+        ("tanh", |t| t.tanh()),
+        ("sigmoid", |t| t.sigmoid()),
+        ("relu", |t| t.relu()),
+        ("gelu", |t| t.gelu()),
+        ("softplus", |t| t.softplus()),
+        ("erf", |t| t.erf()),
+        ("step", |t| t.step()),
+        ("gelu_grad", |t| t.gelu_grad()),
+        ("leaky_relu", |t| t.leaky_relu(0.1)),
+        ("clamp", |t| t.clamp(-0.5, 0.7)),
+        ("add_scalar", |t| t.add_scalar(2.5)),
+        ("mul_scalar", |t| t.mul_scalar(-1.5)),
+        ("leaky_step", |t| t.leaky_step(0.2)),
+    ];
+    for (name, op) in ops {
+        on_each_device(name, std::slice::from_ref(&x), 16.0 * F32_EPS, 1e-30, |t| op(&t[0].transpose(0, 1)?));
+    }
+    for (name, op) in [("log", Tensor::log as Op), ("sqrt", Tensor::sqrt), ("recip", Tensor::recip)] {
+        on_each_device(name, std::slice::from_ref(&positive), 16.0 * F32_EPS, 1e-30, |t| op(&t[0].transpose(0, 1)?));
+    }
+    on_each_device("powf", &[positive], 16.0 * F32_EPS, 1e-30, |t| t[0].powf(1.7));
+}
+
+/// Binary ops with broadcasting and a transposed operand: one rounding on each side, so the
+/// results are identical (pow, a library function, gets 16 ulp).
+#[test]
+fn binary_ops_agree() {
+    let a = randn(&[4, 1, 6], DType::F32, 3);
+    let b = randn(&[6, 5], DType::F32, 4); // used as its transpose: [5, 6], non-contiguous
+    let inputs = [a, b];
+    type Op = fn(&Tensor, &Tensor) -> Result<Tensor>;
+    let ops: [(&str, Op); 11] = [
+        ("add", Tensor::add),
+        ("sub", Tensor::sub),
+        ("mul", Tensor::mul),
+        ("div", Tensor::div),
+        ("maximum", Tensor::maximum),
+        ("minimum", Tensor::minimum),
+        ("eq", Tensor::eq),
+        ("lt", Tensor::lt),
+        ("le", Tensor::le),
+        ("gt", Tensor::gt),
+        ("ge", Tensor::ge),
+    ];
+    for (name, op) in ops {
+        on_each_device(name, &inputs, 0.0, 0.0, |t| op(&t[0], &t[1].transpose(0, 1)?));
+    }
+    on_each_device("pow", &inputs, 16.0 * F32_EPS, 1e-30, |t| t[0].abs()?.pow(&t[1].transpose(0, 1)?));
+    on_each_device("where", &inputs, 0.0, 0.0, |t| {
+        let b = t[1].transpose(0, 1)?;
+        Tensor::where_cond(&t[0].gt(&b)?, &t[0], &b)
+    });
+    on_each_device("masked_fill", &inputs[..1], 0.0, 0.0, |t| t[0].masked_fill(&t[0].lt(&t[0].zeros_like())?, -9.0));
+}
+
+/// Sums, means, max and min over every set of dims of a permuted tensor. Max/min are exact;
+/// sums of n terms in another order differ by at most 2γ(n)·Σ|x| ≈ 2n·ε·Σ|x|; with n ≤ 210 and
+/// |x| of order 1, 1e-4 absolute covers it.
+#[test]
+fn reductions_agree() {
+    let x = randn(&[5, 6, 7], DType::F32, 5); // reduced as its permutation [7, 5, 6]
+    for dims in [vec![0usize], vec![1], vec![2], vec![0, 1], vec![1, 2], vec![0, 2], vec![0, 1, 2]] {
+        for keepdim in [false, true] {
+            let d = dims.clone();
+            on_each_device("sum", std::slice::from_ref(&x), 0.0, 1e-4, move |t| {
+                t[0].permute(&[2, 0, 1])?.sum(d.clone(), keepdim)
+            });
+            let d = dims.clone();
+            on_each_device("mean", std::slice::from_ref(&x), 0.0, 1e-5, move |t| {
+                t[0].permute(&[2, 0, 1])?.mean(d.clone(), keepdim)
+            });
+            let d = dims.clone();
+            on_each_device("max", std::slice::from_ref(&x), 0.0, 0.0, move |t| {
+                t[0].permute(&[2, 0, 1])?.max(d.clone(), keepdim)
+            });
+            let d = dims.clone();
+            on_each_device("min", std::slice::from_ref(&x), 0.0, 0.0, move |t| {
+                t[0].permute(&[2, 0, 1])?.min(d.clone(), keepdim)
+            });
+        }
+    }
+    // One long axis: the two-pass path on the GPU.
+    let long = randn(&[2, 50_000], DType::F32, 6);
+    on_each_device("long sum", &[long], 0.0, 2.0 * 50_000.0 * F32_EPS * 2.0 * 50_000.0, |t| {
+        t[0].sum(vec![1usize], false)
+    });
+}
+
+/// Softmax and log-softmax along each dim, in f32 and f64: a handful of roundings and one exp on
+/// each side, and a sum of at most 7 terms: 32 ulp relative.
+#[test]
+fn softmax_agrees() {
+    for dtype in [DType::F32, DType::F64] {
+        let eps = common::eps(dtype);
+        let x = randn(&[3, 4, 7], dtype, 7).mul_scalar(4.0).unwrap(); // used as [3, 7, 4]
+        for dim in 0..3 {
+            on_each_device("softmax", std::slice::from_ref(&x), 32.0 * eps, 1e-300, move |t| {
+                t[0].transpose(1, 2)?.softmax(dim)
+            });
+            on_each_device("log_softmax", std::slice::from_ref(&x), 32.0 * eps, 32.0 * eps, move |t| {
+                t[0].transpose(1, 2)?.log_softmax(dim)
+            });
+        }
+    }
+}
+
+/// Products: 2-D, transposed operands (read in place by the kernels), batched with a broadcast
+/// operand, with a bias, and summed over a batch. Each entry is a sum of k products computed in
+/// another order: |error| ≤ 2γ(k)·Σ|a·b|, about 2k·ε·k for normal inputs; k ≤ 40 here, so
+/// 4e-4 absolute (f32) bounds it.
+#[test]
+fn matmul_agrees() {
+    let a = randn(&[17, 40], DType::F32, 8);
+    let b = randn(&[40, 23], DType::F32, 9);
+    let at = randn(&[40, 17], DType::F32, 10); // used transposed
+    let bt = randn(&[23, 40], DType::F32, 11); // used transposed
+    let batched = randn(&[3, 17, 40], DType::F32, 12);
+    let bias = randn(&[23], DType::F32, 13);
+    let tol = 4e-4;
+    on_each_device("matmul", &[a.clone(), b.clone()], 0.0, tol, |t| t[0].matmul(&t[1]));
+    on_each_device("matmul Aᵀ", &[at.clone(), b.clone()], 0.0, tol, |t| t[0].t()?.matmul(&t[1]));
+    on_each_device("matmul Bᵀ", &[a.clone(), bt.clone()], 0.0, tol, |t| t[0].matmul(&t[1].t()?));
+    on_each_device("matmul AᵀBᵀ", &[at, bt.clone()], 0.0, tol, |t| t[0].t()?.matmul(&t[1].t()?));
+    on_each_device("batched, B broadcast", &[batched.clone(), b.clone()], 0.0, tol, |t| t[0].matmul(&t[1]));
+    on_each_device("matmul_bias", &[a.clone(), bt, bias], 0.0, tol, |t| t[0].matmul_bias(&t[1].t()?, &t[2]));
+    on_each_device("matmul_summed_to", &[batched, b], 0.0, 3.0 * tol, |t| t[0].matmul_summed_to(&t[1], &[]));
+    let d = randn(&[9, 31], DType::F64, 14);
+    let e = randn(&[31, 12], DType::F64, 15);
+    on_each_device("matmul f64", &[d, e], 0.0, 1e-12, |t| t[0].matmul(&t[1]));
+}
+
+/// Layout and dtype changes are exact.
+#[test]
+fn data_movement_agrees() {
+    let x = randn(&[4, 5, 6], DType::F32, 16);
+    on_each_device("cat", std::slice::from_ref(&x), 0.0, 0.0, |t| {
+        Tensor::cat(&[&t[0].narrow(1, 1, 3)?, &t[0].transpose(1, 2)?.narrow(2, 0, 2)?.transpose(1, 2)?], 1)
+    });
+    on_each_device("pad", std::slice::from_ref(&x), 0.0, 0.0, |t| t[0].permute(&[2, 0, 1])?.pad(1, 2, 1));
+    on_each_device("contiguous", std::slice::from_ref(&x), 0.0, 0.0, |t| t[0].permute(&[1, 2, 0])?.contiguous());
+    on_each_device("reshape", std::slice::from_ref(&x), 0.0, 0.0, |t| t[0].transpose(0, 2)?.reshape(&[30, 4]));
+    on_each_device("to_dtype f64", std::slice::from_ref(&x), 0.0, 0.0, |t| t[0].to_dtype(DType::F64));
+    on_each_device("to_dtype i64", std::slice::from_ref(&x), 0.0, 0.0, |t| t[0].mul_scalar(10.0)?.to_dtype(DType::I64));
+    on_each_device("full_like", &[x], 0.0, 0.0, |t| Ok(t[0].full_like(2.5)));
+}
+
+/// argmax/argmin (exact, ties to the first index), gather and scatter_add (scatter_add adds in
+/// another order on the GPU: at most 3 terms meet here, so 4 ulp of the largest magnitude).
+#[test]
+fn index_ops_agree() {
+    let ties = common::small_ints(&[6, 9], 4, DType::F32, 18); // many equal values
+    on_each_device("argmax", std::slice::from_ref(&ties), 0.0, 0.0, |t| t[0].argmax(1, false));
+    on_each_device("argmin", std::slice::from_ref(&ties), 0.0, 0.0, |t| t[0].t()?.argmin(0, true));
+    let x = randn(&[5, 7], DType::F32, 19);
+    let idx = Tensor::from_vec(vec![0i64, 6, 3, 3, 1, 2, 5, 0, 4, 6], &[5, 2]).unwrap();
+    on_each_device("gather", &[x.clone(), idx.clone()], 0.0, 0.0, |t| t[0].gather(1, &t[1]));
+    let src = randn(&[5, 2], DType::F32, 20);
+    on_each_device("scatter_add", &[x, idx, src], 4.0 * F32_EPS, 1e-6, |t| t[0].scatter_add(1, &t[1], &t[2]));
+}
+
+/// Adam and SGD steps in place: the same formula on both sides, a few roundings apart
+/// (`sqrt` and the division may round differently): 8 ulp relative on the updated parameters.
+#[test]
+fn optimizer_steps_agree() {
+    use ferrograd_tensor::ops::optim::{AdamParams, SgdParams};
+    let p = randn(&[3, 17], DType::F32, 21);
+    let g = randn(&[3, 17], DType::F32, 22);
+    let adam =
+        AdamParams { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01, decoupled: true, step: 3 };
+    on_each_device("adam_step_", &[p.clone(), g.clone()], 8.0 * F32_EPS, 1e-7, |t| {
+        let (mut p, mut m, mut v) = (t[0].clone(), t[1].mul_scalar(0.1)?, t[1].mul(&t[1])?.mul_scalar(0.01)?);
+        p.adam_step_(&t[1], &mut m, &mut v, adam)?;
+        Tensor::cat(&[&p, &m, &v], 0)
+    });
+    let sgd =
+        SgdParams { lr: 0.1, momentum: 0.9, dampening: 0.0, weight_decay: 1e-3, nesterov: true, first_step: false };
+    on_each_device("sgd_step_", &[p, g], 8.0 * F32_EPS, 1e-7, |t| {
+        let (mut p, mut v) = (t[0].clone(), t[1].mul_scalar(0.5)?);
+        p.sgd_step_(&t[1], &mut v, sgd)?;
+        Tensor::cat(&[&p, &v], 0)
+    });
+}
+
+/// Ops without a CUDA kernel yet refuse GPU tensors with an error naming the op and device.
+#[test]
+fn ops_without_a_cuda_kernel_say_so() {
+    let Some(device) = gpu() else { return };
+    let x = randn(&[2, 3], DType::F32, 17).to_device(device).unwrap();
+    let idx = Tensor::from_vec(vec![1i64, 0], &[2]).unwrap().to_device(device).unwrap();
+    match x.index_select(0, &idx) {
+        Err(Error::UnsupportedOnDevice { op, device: d }) => {
+            assert_eq!(d, device);
+            assert_eq!(op, "index_select");
+        }
+        other => panic!("expected UnsupportedOnDevice, got {other:?}"),
+    }
+}
