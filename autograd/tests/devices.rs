@@ -92,3 +92,26 @@ fn elementwise_and_reduction_gradients_agree() {
         c.sub(&m)?.mean(vec![0usize], false)?.sum_all()
     });
 }
+
+/// Convolution, transposed convolution and pooling, in f64: a grouped strided conv with bias,
+/// overlapping max pooling (3×3 windows, stride 2: ties are impossible with random values),
+/// average pooling with padding, then a transposed conv back up. The gradients flow through
+/// the implicit-GEMM kernels and through `im2col`/`col2im` (pooling); sums of a few hundred
+/// terms in another order, 1e-9 of the largest gradient.
+#[test]
+fn convolution_and_pooling_gradients_agree() {
+    use ferrograd_tensor::Window;
+    let values = [
+        randn(&[2, 4, 11, 10], 9, DType::F64), // x
+        randn(&[6, 2, 3, 3], 10, DType::F64),  // conv weight, 2 groups
+        randn(&[6], 11, DType::F64),           // conv bias
+        randn(&[6, 3, 2, 2], 12, DType::F64),  // transposed conv weight [C_in, C_out, kh, kw]
+    ];
+    agree("conv and pooling", &values, 1e-9, &|p| {
+        let y = p[0].conv2d(&p[1], Some(&p[2]), Window::default().padding(1).stride(1), 2)?.tanh()?;
+        let y = y.max_pool2d([3, 3], Window::default().stride(2))?;
+        let y = y.avg_pool2d([2, 2], Window::default().stride(1).padding(1))?;
+        let z = y.conv_transpose2d(&p[3], None, Window::default().stride(2), [1, 0], 1)?;
+        z.mul(&z)?.mean_all()
+    });
+}

@@ -377,3 +377,98 @@ impl GpuBufferExt {
         ferrograd_kernels::elementwise::cuda::unary(op, &buf, offset, x.len() - offset).unwrap().to_host().unwrap()
     }
 }
+
+/// Grouped convolutions with every window parameter, sized so that each product spans several
+/// 64-wide tiles now and then (up to 80 output channels per group) and the weight gradient's sum
+/// over `N·OH·OW` is split into slices (more than 256 terms).
+fn conv_geometry() -> impl Strategy<Value = ferrograd_kernels::conv::Conv2dGeometry> {
+    use ferrograd_kernels::conv::{Conv2dGeometry, Window2d};
+    (
+        (1usize..=6, 1usize..=3, 1usize..=12, 1usize..=80),
+        (1usize..=20, 1usize..=20),
+        ([1usize..=4, 1usize..=4], [1usize..=3, 1usize..=3], [0usize..=2, 0usize..=2], [1usize..=2, 1usize..=2]),
+    )
+        .prop_map(|((n, groups, cg, og), (h, w), (kernel, stride, padding, dilation))| Conv2dGeometry {
+            window: Window2d { n, c: cg * groups, h, w, kernel, stride, padding, dilation },
+            out_channels: og * groups,
+            groups,
+        })
+        .prop_filter("window must fit", |g| g.window.output_size().is_some())
+}
+
+/// `|got − want| ≤ γ(k + 1)·mag` elementwise: a sum of k terms in any order, then one rounding to
+/// f32, against the f64 value; `mag` is the same sum over the terms' absolute values.
+fn within_sum_bound(what: &str, got: &[f32], want: &[f64], mag: &[f64], k: usize) -> Result<(), TestCaseError> {
+    prop_assert_eq!(got.len(), want.len(), "{}: lengths", what);
+    let tol = common::gamma(k + 1, unit_roundoff::<f32>());
+    for (i, ((&g, &w), &m)) in got.iter().zip(want).zip(mag).enumerate() {
+        prop_assert!((g as f64 - w).abs() <= tol * m + 1e-30, "{what}[{i}]: {g} vs {w} (bound {})", tol * m);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// im2col (exact: a copy) and col2im (sums of at most kh·kw values) against the CPU kernels,
+    /// with the padding value of max pooling.
+    #[test]
+    fn im2col_and_col2im_match_cpu(geo in conv_geometry(), seed in any::<u64>()) {
+        let Some(gpu) = gpu() else { return Ok(()) };
+        use ferrograd_kernels::conv::{col2im, im2col};
+        let g = geo.window;
+        let (oh, ow) = g.output_size().unwrap();
+        let x: Vec<f32> = common::uniform(seed, g.n * g.c * g.h * g.w, -1.0, 1.0);
+        let mut want = vec![0f32; g.n * g.col_rows() * oh * ow];
+        im2col(&x, &g, f32::NEG_INFINITY, &mut want);
+        let gx = GpuBuffer::from_host(&gpu, &x).unwrap();
+        let got = ferrograd_kernels::conv::cuda::im2col(&gx, &g, f32::NEG_INFINITY).unwrap().to_host().unwrap();
+        prop_assert_eq!(got, want);
+
+        let cols: Vec<f32> = common::uniform(seed ^ 3, g.n * g.col_rows() * oh * ow, -1.0, 1.0);
+        let cols64: Vec<f64> = cols.iter().map(|&v| v as f64).collect();
+        let abs64: Vec<f64> = cols64.iter().map(|v| v.abs()).collect();
+        let (mut want, mut mag) = (vec![0f64; g.n * g.c * g.h * g.w], vec![0f64; g.n * g.c * g.h * g.w]);
+        col2im(&cols64, &g, &mut want);
+        col2im(&abs64, &g, &mut mag);
+        let gc = GpuBuffer::from_host(&gpu, &cols).unwrap();
+        let got = ferrograd_kernels::conv::cuda::col2im(&gc, &g).unwrap().to_host().unwrap();
+        within_sum_bound("col2im", &got, &want, &mag, g.kernel[0] * g.kernel[1])?;
+    }
+
+    /// The three implicit-GEMM products against the CPU kernels run in f64 on the same f32
+    /// values; each bound is the summation bound over the product's terms, whose absolute sum
+    /// is the same product of the absolute values.
+    #[test]
+    fn conv2d_kernels_match_cpu(geo in conv_geometry(), seed in any::<u64>()) {
+        let Some(gpu) = gpu() else { return Ok(()) };
+        use ferrograd_kernels::conv::{conv2d, conv2d_input_grad, conv2d_weight_grad, cuda};
+        let g = geo.window;
+        let (oh, ow) = g.output_size().unwrap();
+        let (cg, og, taps) = (g.c / geo.groups, geo.out_channels / geo.groups, g.kernel[0] * g.kernel[1]);
+        let x: Vec<f32> = common::uniform(seed, geo.input_len(), -1.0, 1.0);
+        let w: Vec<f32> = common::uniform(seed ^ 1, geo.weight_len(), -1.0, 1.0);
+        let gy: Vec<f32> = common::uniform(seed ^ 2, geo.output_len(), -1.0, 1.0);
+        let wide = |v: &[f32]| -> (Vec<f64>, Vec<f64>) { (v.iter().map(|&a| a as f64).collect(), v.iter().map(|&a| (a as f64).abs()).collect()) };
+        let ((x64, xa), (w64, wa), (g64, ga)) = (wide(&x), wide(&w), wide(&gy));
+        let (bx, bw, bg) = (GpuBuffer::from_host(&gpu, &x).unwrap(), GpuBuffer::from_host(&gpu, &w).unwrap(), GpuBuffer::from_host(&gpu, &gy).unwrap());
+
+        let (mut want, mut mag) = (vec![0f64; geo.output_len()], vec![0f64; geo.output_len()]);
+        conv2d(&x64, &w64, &geo, &mut want);
+        conv2d(&xa, &wa, &geo, &mut mag);
+        let got = cuda::conv2d(&bx, &bw, &geo).unwrap().to_host().unwrap();
+        within_sum_bound("conv2d", &got, &want, &mag, cg * taps)?;
+
+        let (mut want, mut mag) = (vec![0f64; geo.input_len()], vec![0f64; geo.input_len()]);
+        conv2d_input_grad(&g64, &w64, &geo, &mut want);
+        conv2d_input_grad(&ga, &wa, &geo, &mut mag);
+        let got = cuda::conv2d_input_grad(&bg, &bw, &geo).unwrap().to_host().unwrap();
+        within_sum_bound("conv2d_input_grad", &got, &want, &mag, og * taps)?;
+
+        let (mut want, mut mag) = (vec![0f64; geo.weight_len()], vec![0f64; geo.weight_len()]);
+        conv2d_weight_grad(&x64, &g64, &geo, &mut want);
+        conv2d_weight_grad(&xa, &ga, &geo, &mut mag);
+        let got = cuda::conv2d_weight_grad(&bx, &bg, &geo).unwrap().to_host().unwrap();
+        within_sum_bound("conv2d_weight_grad", &got, &want, &mag, g.n * oh * ow)?;
+    }
+}

@@ -1,6 +1,7 @@
-//! A whole training step on the GPU against the same step on the CPU: the MLP of `mnist_mlp`
-//! (Linear, ReLU, cross-entropy, Adam), moved with `Module::to_device`, must end each step with
-//! the same loss and the same parameters. This is the path `mnist_mlp --device cuda` takes.
+//! Whole training steps on the GPU against the same steps on the CPU: the networks of
+//! `mnist_mlp` (Linear, ReLU) and `mnist_cnn` (Conv2d, MaxPool2d, Flatten, Dropout), with
+//! cross-entropy and Adam, moved with `Module::to_device`, must end each step with the same loss
+//! and the same parameters. This is the path `--device cuda` takes in those examples.
 //!
 //! Without the `cuda` feature or a GPU the GPU side is skipped (and said so); the test passes.
 
@@ -8,7 +9,7 @@ use ferrograd_autograd::{DType, Device, Error, Rng, Tensor, Var};
 use ferrograd_models::layers::{Linear, Relu, Sequential};
 use ferrograd_models::loss::cross_entropy;
 use ferrograd_models::optim::{Adam, AdamConfig, Optimizer};
-use ferrograd_models::Module;
+use ferrograd_models::{zoo, Module};
 
 fn gpu() -> Option<Device> {
     match Tensor::scalar(1.0f32).to_device(Device::Cuda(0)) {
@@ -21,16 +22,21 @@ fn gpu() -> Option<Device> {
     }
 }
 
-/// Trains a fresh 20-32-5 MLP (same seed, so the same initial weights) for `steps` Adam steps on
-/// `device`, and returns the loss of each step and the final parameters, on the host.
-fn train(device: Device, x: &Tensor, y: &Tensor, steps: usize) -> (Vec<f64>, Vec<Vec<f32>>) {
+/// A 20-32-5 MLP, the same weights for the same seed.
+fn mlp() -> Sequential {
     let mut rng = Rng::new(7);
-    let model = Sequential::new()
+    Sequential::new()
         .add(Linear::new(20, 32, true, DType::F32, &mut rng).unwrap())
         .add(Relu)
-        .add(Linear::new(32, 5, true, DType::F32, &mut rng).unwrap());
+        .add(Linear::new(32, 5, true, DType::F32, &mut rng).unwrap())
+}
+
+/// Trains a fresh `model()` for `steps` Adam steps on `device`, and returns the loss of each
+/// step and the final parameters, on the host.
+fn train(model: fn() -> Sequential, device: Device, x: &Tensor, y: &Tensor, steps: usize) -> (Vec<f64>, Vec<Vec<f32>>) {
+    let model = model();
     model.to_device(device).unwrap();
-    let mut opt = Adam::new(model.parameters(), AdamConfig { lr: 1e-2, ..Default::default() }).unwrap();
+    let mut opt = Adam::new(model.parameters(), AdamConfig { lr: 1e-3, ..Default::default() }).unwrap();
     let (x, y) = (Var::constant(x.to_device(device).unwrap()), y.to_device(device).unwrap());
     let mut losses = Vec::new();
     for _ in 0..steps {
@@ -52,20 +58,42 @@ fn train(device: Device, x: &Tensor, y: &Tensor, steps: usize) -> (Vec<f64>, Vec
 }
 
 /// Five steps on a batch of 16. The two devices sum the products in another order, so each f32
-/// value differs by a few roundings per step; Adam divides by √v, which can amplify a small
-/// gradient difference for a parameter whose gradient is tiny, so parameters are compared to
-/// 1e-4 of the largest magnitude of their tensor (each step moves a parameter by at most
-/// lr = 1e-2, and the tolerance is 1 % of one step).
+/// value differs by a few roundings (relative ~1e-6) per step: the losses agree to 1e-5
+/// relative. Adam moves each parameter by about lr·m̂/√v̂ ≤ lr = 1e-3 per step, a ratio that
+/// carries the gradients' relative differences, amplified where a gradient is small against
+/// its rounding errors; parameters are compared to 1e-4 of their tensor's largest magnitude
+/// (3e-5 absolute for weights of magnitude 0.3: a few percent of one step).
 #[test]
 fn mlp_training_steps_agree() {
     let mut rng = Rng::new(11);
     let x = rng.normal_tensor(&[16, 20], 0.0, 1.0, DType::F32).unwrap();
     let labels: Vec<i64> = (0..16).map(|i| (i * 7 % 5) as i64).collect();
     let y = Tensor::from_vec(labels, &[16]).unwrap();
-    let (cpu_losses, cpu_params) = train(Device::Cpu, &x, &y, 5);
-    assert!(cpu_losses[4] < cpu_losses[0], "the CPU run does not learn: {cpu_losses:?}");
+    agree(mlp, &x, &y, 5);
+}
+
+/// The `mnist_cnn` network (32 hidden units), three steps on 8 random 28×28 images: convolution
+/// sums of up to 288 products and max pooling (ties are impossible with random values, so the
+/// same element wins on both devices). Dropout draws its masks on the host from its own seed,
+/// the same on both devices. Same tolerances as above.
+#[test]
+fn cnn_training_steps_agree() {
+    let mut rng = Rng::new(12);
+    let x = rng.normal_tensor(&[8, 1, 28, 28], 0.0, 1.0, DType::F32).unwrap();
+    let y = Tensor::from_vec((0..8).map(|i| (i * 3 % 10) as i64).collect(), &[8]).unwrap();
+    fn cnn() -> Sequential {
+        zoo::mnist_cnn(32, 0.25, 3, &mut Rng::new(5)).unwrap()
+    }
+    agree(cnn, &x, &y, 3);
+}
+
+/// Trains `model` on each device and compares the losses (1e-5 relative) and the parameters
+/// (1e-4 of each tensor's largest magnitude; see `mlp_training_steps_agree`).
+fn agree(model: fn() -> Sequential, x: &Tensor, y: &Tensor, steps: usize) {
+    let (cpu_losses, cpu_params) = train(model, Device::Cpu, x, y, steps);
+    assert!(cpu_losses[steps - 1] < cpu_losses[0], "the CPU run does not learn: {cpu_losses:?}");
     let Some(device) = gpu() else { return };
-    let (gpu_losses, gpu_params) = train(device, &x, &y, 5);
+    let (gpu_losses, gpu_params) = train(model, device, x, y, steps);
     for (step, (g, c)) in gpu_losses.iter().zip(&cpu_losses).enumerate() {
         assert!((g - c).abs() <= 1e-5 * c.abs(), "step {step}: loss {g} on {device}, {c} on the CPU");
     }

@@ -202,6 +202,51 @@ fn matmul_agrees() {
     on_each_device("matmul f64", &[d, e], 0.0, 1e-12, |t| t[0].matmul(&t[1]));
 }
 
+/// Convolution and its two gradients (implicit GEMMs on the GPU), grouped, strided, padded and
+/// dilated, on a permuted (non-contiguous) input; im2col and col2im, on which pooling is built.
+/// The output is 7×3 (height: pad 1, stride 1; width: a 3-tap kernel of dilation 2 spans 5
+/// columns, stride 2). Each value is a sum of at most 8·9 = 72 (forward), 6·9 = 54 (input
+/// gradient) or 2·7·3 = 42 (weight gradient) products, which the two sides add in another
+/// order: |error| ≤ 2γ(72)·Σ|terms|, and Σ|terms| is the same op applied to the absolute
+/// values, computed here on the CPU. im2col is a copy (exact); col2im sums at most 9
+/// values in [−1, 1]: 2γ(9)·9 < 1.1e-5.
+#[test]
+fn convolution_agrees() {
+    use ferrograd_tensor::Window;
+    let x = randn(&[2, 7, 9, 16], DType::F32, 23); // used permuted to [2, 16, 7, 9]
+    let w = randn(&[12, 8, 3, 3], DType::F32, 24); // 2 groups of 8 input and 6 output channels
+    let window = Window { stride: [1, 2], padding: [1, 0], dilation: [1, 2] };
+    let input = |t: &Tensor| t.permute(&[0, 3, 1, 2]);
+    let y = input(&x).unwrap().conv2d(&w, window, 2).unwrap();
+    let gy = randn(y.shape(), DType::F32, 25);
+    // 2γ(72) times the largest Σ|terms| of any output of the three products.
+    let abs = |t: &Tensor| t.abs().unwrap();
+    let largest = |t: Tensor| vals(&t).into_iter().fold(0.0f64, f64::max);
+    let magnitude = [
+        largest(input(&abs(&x)).unwrap().conv2d(&abs(&w), window, 2).unwrap()),
+        largest(abs(&gy).conv2d_input_grad(&abs(&w), [7, 9], window, 2).unwrap()),
+        largest(input(&abs(&x)).unwrap().conv2d_weight_grad(&abs(&gy), [3, 3], window, 2).unwrap()),
+    ]
+    .into_iter()
+    .fold(0.0, f64::max);
+    let u = F32_EPS / 2.0;
+    let tol = 2.0 * 72.0 * u / (1.0 - 72.0 * u) * magnitude;
+    on_each_device("conv2d", &[x.clone(), w.clone()], 0.0, tol, |t| input(&t[0])?.conv2d(&t[1], window, 2));
+    on_each_device("conv2d_input_grad", &[gy.clone(), w.clone()], 0.0, tol, |t| {
+        t[0].conv2d_input_grad(&t[1], [7, 9], window, 2)
+    });
+    on_each_device("conv2d_weight_grad", &[x.clone(), gy], 0.0, tol, |t| {
+        input(&t[0])?.conv2d_weight_grad(&t[1], [3, 3], window, 2)
+    });
+    let pool = Window::default().stride(2).padding(1);
+    on_each_device("im2col", std::slice::from_ref(&x), 0.0, 0.0, |t| {
+        input(&t[0])?.im2col([3, 3], pool, f64::NEG_INFINITY)
+    });
+    let cols = input(&x).unwrap().im2col([3, 3], pool, 0.0).unwrap();
+    let cols = ferrograd_tensor::Rng::new(26).uniform_tensor(cols.shape(), -1.0, 1.0, DType::F32).unwrap();
+    on_each_device("col2im", &[cols], 0.0, 1.1e-5, |t| t[0].col2im([7, 9], [3, 3], pool));
+}
+
 /// Layout and dtype changes are exact.
 #[test]
 fn data_movement_agrees() {

@@ -89,7 +89,9 @@ impl Var {
         // output channel per group: unfolding would give one-row products, while the fused
         // kernel convolves directly.
         let one_row = ws[0] == groups;
-        if oh * ow > 1 && !one_row && bytes.is_some_and(|b| b <= UNFOLD_MAX_BYTES) {
+        // On a GPU the fused kernels are implicit GEMMs that never write the columns out.
+        let on_gpu = self.value().is_cuda();
+        if oh * ow > 1 && !one_row && !on_gpu && bytes.is_some_and(|b| b <= UNFOLD_MAX_BYTES) {
             self.conv2d_unfolded(weight, bias, window, groups)
         } else {
             self.conv2d_fused(weight, bias, window, groups)

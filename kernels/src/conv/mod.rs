@@ -10,6 +10,8 @@
 
 mod conv2d;
 mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod dense;
 mod direct;
 

@@ -8,6 +8,7 @@ use cudarc::nvrtc::{CompileOptions, Ptx};
 pub fn sources() -> &'static [(&'static str, &'static str)] {
     &[
         ("copy", include_str!("../copy/copy.cu")),
+        ("conv", include_str!("../conv/conv.cu")),
         ("elementwise", include_str!("../elementwise/elementwise.cu")),
         ("reduce", include_str!("../reduce/reduce.cu")),
         ("softmax", include_str!("../softmax/softmax.cu")),

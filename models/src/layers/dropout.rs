@@ -30,7 +30,9 @@ impl Module for Dropout {
         }
         let keep = 1.0 - self.p;
         let shape = x.shape();
-        let u = self.rng.borrow_mut().uniform_tensor(&shape, 0.0, 1.0, x.dtype())?;
+        // Drawn on the host from the layer's generator (the same masks on every device), then
+        // moved to the input's device.
+        let u = self.rng.borrow_mut().uniform_tensor(&shape, 0.0, 1.0, x.dtype())?.to_device(x.value().device())?;
         // mask = [u < keep] / keep: a constant, so ∂x = g · mask.
         let mask: Tensor = u.lt(&u.scalar_like(keep))?.mul_scalar(1.0 / keep)?;
         x.mul(&Var::constant(mask))

@@ -72,6 +72,15 @@ impl Tensor {
         let (oh, ow) = g.output_size().unwrap_or((0, 0));
         let shape = vec![g.n, g.col_rows(), oh * ow];
         crate::checked_numel("im2col", &shape)?;
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            let x = self.gpu_exact("im2col")?;
+            return with_float!(self, "im2col", |T| {
+                let out = ferrograd_kernels::conv::cuda::im2col(x.gpu_buffer::<T>("im2col")?, &g, pad_value as T)
+                    .map_err(crate::cuda::gpu_err("im2col"))?;
+                Ok(Tensor::from_gpu(out, shape))
+            });
+        }
         with_float!(self, "im2col", |T| {
             let x = self.dense_data::<T>("im2col")?;
             let out = written_by(shape.iter().product(), |out| im2col(&x, &g, pad_value as T, out));
@@ -99,6 +108,15 @@ impl Tensor {
             ));
         }
         let shape = vec![g.n, g.c, g.h, g.w];
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            let cols = self.gpu_exact("col2im")?;
+            return with_float!(self, "col2im", |T| {
+                let out = ferrograd_kernels::conv::cuda::col2im(cols.gpu_buffer::<T>("col2im")?, &g)
+                    .map_err(crate::cuda::gpu_err("col2im"))?;
+                Ok(Tensor::from_gpu(out, shape))
+            });
+        }
         with_float!(self, "col2im", |T| {
             let cols = self.dense_data::<T>("col2im")?;
             let mut out = crate::pool::filled(shape.iter().product(), 0.0 as T);
@@ -151,6 +169,16 @@ impl Tensor {
         let (oh, ow) = geo.window.output_size().unwrap_or((0, 0));
         let shape = vec![geo.window.n, geo.out_channels, oh, ow];
         crate::checked_numel("conv2d", &shape)?;
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            let op = "conv2d";
+            let (x, w) = (self.gpu_exact(op)?, weight.gpu_exact(op)?);
+            return with_float!(self, op, |T| {
+                let out = ferrograd_kernels::conv::cuda::conv2d(x.gpu_buffer::<T>(op)?, w.gpu_buffer::<T>(op)?, &geo)
+                    .map_err(crate::cuda::gpu_err(op))?;
+                Ok(Tensor::from_gpu(out, shape))
+            });
+        }
         with_float!(self, "conv2d", |T| {
             let (x, w) = (self.dense_data::<T>("conv2d")?, weight.dense_data::<T>("conv2d")?);
             let out = written_by(shape.iter().product(), |out| conv2d(&x, &w, &geo, out));
@@ -191,6 +219,19 @@ impl Tensor {
             ));
         }
         crate::checked_numel(op, &input)?;
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            let (gy, w) = (self.gpu_exact(op)?, weight.gpu_exact(op)?);
+            return with_float!(self, op, |T| {
+                let out = ferrograd_kernels::conv::cuda::conv2d_input_grad(
+                    gy.gpu_buffer::<T>(op)?,
+                    w.gpu_buffer::<T>(op)?,
+                    &geo,
+                )
+                .map_err(crate::cuda::gpu_err(op))?;
+                Ok(Tensor::from_gpu(out, input.to_vec()))
+            });
+        }
         with_float!(self, op, |T| {
             let (gy, w) = (self.dense_data::<T>(op)?, weight.dense_data::<T>(op)?);
             let mut out = crate::pool::filled(input.iter().product(), 0.0 as T);
@@ -222,6 +263,19 @@ impl Tensor {
                 &shapes,
                 format!("the input gives a [{n}, {o}, {:?}] output, not the gradient's", geo.window.output_size()),
             ));
+        }
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            let (x, gy) = (self.gpu_exact(op)?, grad_output.gpu_exact(op)?);
+            return with_float!(self, op, |T| {
+                let out = ferrograd_kernels::conv::cuda::conv2d_weight_grad(
+                    x.gpu_buffer::<T>(op)?,
+                    gy.gpu_buffer::<T>(op)?,
+                    &geo,
+                )
+                .map_err(crate::cuda::gpu_err(op))?;
+                Ok(Tensor::from_gpu(out, weight.to_vec()))
+            });
         }
         with_float!(self, op, |T| {
             let (x, gy) = (self.dense_data::<T>(op)?, grad_output.dense_data::<T>(op)?);
