@@ -472,3 +472,86 @@ proptest! {
         within_sum_bound("conv2d_weight_grad", &got, &want, &mag, g.n * oh * ow)?;
     }
 }
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// index_select (a copy: exact) and index_add, whose GPU kernel adds each destination's
+    /// sources in the order of `j`, as the CPU kernel does: exact too. Repeated indices and
+    /// rows never picked included.
+    #[test]
+    fn index_rows_match_cpu(outer in 1..4usize, n_src in 1..30usize, inner in 1..20usize, n_idx in 0..60usize, seed in any::<u64>()) {
+        let Some(gpu) = gpu() else { return Ok(()) };
+        use ferrograd_kernels::index::{self, cuda};
+        let mut rng = Rng::new(seed);
+        let idx: Vec<usize> = (0..n_idx).map(|_| rng.below(n_src)).collect();
+        let src: Vec<f32> = common::uniform(seed ^ 1, outer * n_src * inner, -1.0, 1.0);
+        let mut want = vec![0f32; outer * n_idx * inner];
+        index::index_select(&src, outer, n_src, inner, &idx, &mut want);
+        let got = cuda::index_select(&GpuBuffer::from_host(&gpu, &src).unwrap(), outer, n_src, inner, &idx).unwrap();
+        prop_assert_eq!(got.to_host().unwrap(), want);
+
+        let add: Vec<f32> = common::uniform(seed ^ 2, outer * n_idx * inner, -1.0, 1.0);
+        let mut want = src.clone();
+        index::index_add(&mut want, outer, n_src, inner, &idx, &add);
+        let mut dst = GpuBuffer::from_host(&gpu, &src).unwrap();
+        cuda::index_add(&mut dst, outer, n_src, inner, &idx, &GpuBuffer::from_host(&gpu, &add).unwrap()).unwrap();
+        prop_assert_eq!(dst.to_host().unwrap(), want);
+    }
+
+    /// Training-mode batch norm, forward and backward, against the CPU kernels run in f64 on
+    /// the same f32 values, with a common offset of up to 3 (so a variance taken as E[x²] − μ²
+    /// would lose digits). The GPU sums in f64, so its errors are f32 roundings of the last
+    /// steps: the statistics within a few ulp; y within a few ulp of γ·r·(|μ| + |x − μ|) + |β|
+    /// (μ rounded to f32, then x − μ); ∂β within u·Σ|g| ≤ u·M; ∂γ within u·r·Σ|g|·|x − μ| ≤
+    /// 2u·M·r (each x − μ rounded); ∂x within a few ulp of its three terms, |a·g| ≤ γ·r,
+    /// |b·(x − μ)| ≤ γ·r³·(Σ|g|·|x − μ|/M)·|x − μ| ≤ 4γ·r³ and |k| ≤ γ·r (|g| ≤ 1, |x − μ| ≤ 2).
+    /// The tests allow 8 ulp on the statistics and gradients of γ, β, and 16 on y and ∂x.
+    #[test]
+    fn batch_norm_matches_cpu(n in 1..6usize, c in 1..9usize, s in 1..300usize, offset in -3.0..3.0f64, seed in any::<u64>()) {
+        let Some(gpu) = gpu() else { return Ok(()) };
+        use ferrograd_kernels::norm::{batch_norm_backward, batch_norm_forward, cuda, ChannelLayout};
+        prop_assume!(n * s >= 2);
+        let lay = ChannelLayout { n, c, s };
+        let x: Vec<f32> = common::uniform::<f32>(seed, lay.len(), -1.0, 1.0).iter().map(|&v| v + offset as f32).collect();
+        let g: Vec<f32> = common::uniform(seed ^ 1, lay.len(), -1.0, 1.0);
+        let gamma: Vec<f32> = common::uniform(seed ^ 2, c, 0.5, 2.0);
+        let beta: Vec<f32> = common::uniform(seed ^ 3, c, -1.0, 1.0);
+        let wide = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<f64>>();
+        let (x64, g64, gamma64, beta64) = (wide(&x), wide(&g), wide(&gamma), wide(&beta));
+        let eps = 1e-5;
+        let (mut y, mut mean, mut var) = (vec![0f64; lay.len()], vec![0f64; c], vec![0f64; c]);
+        batch_norm_forward(&x64, lay, &gamma64, &beta64, eps, &mut y, &mut mean, &mut var);
+        let up = |v: &[f32]| GpuBuffer::from_host(&gpu, v).unwrap();
+        let (gy, gmean, gvar) = cuda::batch_norm_forward(&up(&x), lay, &up(&gamma), &up(&beta), eps).unwrap();
+        let u = unit_roundoff::<f32>();
+        let (gmean, gvar) = (gmean.to_host().unwrap(), gvar.to_host().unwrap());
+        for ch in 0..c {
+            prop_assert!((gmean[ch] as f64 - mean[ch]).abs() <= 8.0 * u * (mean[ch].abs() + 1.0), "mean[{ch}]: {} vs {}", gmean[ch], mean[ch]);
+            prop_assert!((gvar[ch] as f64 - var[ch]).abs() <= 8.0 * u * var[ch] + 1e-12, "var[{ch}]: {} vs {}", gvar[ch], var[ch]);
+        }
+        let scale: Vec<f64> = (0..c).map(|ch| gamma64[ch] * (offset.abs() + 3.0) / (var[ch] + eps).sqrt() + beta64[ch].abs()).collect();
+        for (i, (&got, &want)) in gy.to_host().unwrap().iter().zip(&y).enumerate() {
+            let ch = (i / s) % c;
+            prop_assert!((got as f64 - want).abs() <= 16.0 * u * scale[ch], "y[{i}]: {got} vs {want}");
+        }
+        // Backward, from the f64 statistics rounded to f32 (what the GPU op would be given).
+        let (m32, v32): (Vec<f32>, Vec<f32>) = (mean.iter().map(|&v| v as f32).collect(), var.iter().map(|&v| v as f32).collect());
+        let (mut gx, mut gw, mut gb) = (vec![0f64; lay.len()], vec![0f64; c], vec![0f64; c]);
+        batch_norm_backward(&x64, &g64, lay, [&gamma64, &wide(&m32), &wide(&v32)], eps, &mut gx, &mut gw, &mut gb);
+        let (ggx, ggw, ggb) = cuda::batch_norm_backward(&up(&x), &up(&g), lay, &up(&gamma), &up(&m32), &up(&v32), eps).unwrap();
+        let m = (n * s) as f64;
+        let (ggw, ggb) = (ggw.to_host().unwrap(), ggb.to_host().unwrap());
+        for ch in 0..c {
+            let r = 1.0 / (v32[ch] as f64 + eps).sqrt();
+            prop_assert!((ggb[ch] as f64 - gb[ch]).abs() <= 8.0 * u * m, "∂β[{ch}]: {} vs {}", ggb[ch], gb[ch]);
+            prop_assert!((ggw[ch] as f64 - gw[ch]).abs() <= 8.0 * 2.0 * u * m * r, "∂γ[{ch}]: {} vs {}", ggw[ch], gw[ch]);
+        }
+        for (i, (&got, &want)) in ggx.to_host().unwrap().iter().zip(&gx).enumerate() {
+            let ch = (i / s) % c;
+            let r = 1.0 / (v32[ch] as f64 + eps).sqrt();
+            let terms = gamma64[ch] * r * (2.0 + 4.0 * r * r);
+            prop_assert!((got as f64 - want).abs() <= 16.0 * u * terms, "∂x[{i}]: {got} vs {want}");
+        }
+    }
+}

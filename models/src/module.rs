@@ -63,6 +63,8 @@ pub trait Module {
 
     /// Moves every parameter to `device` (as `model.to(device)` in PyTorch); their gradients are
     /// cleared. Create the optimizer after this, so that its state is made on the same device.
+    /// Layers with state besides their parameters (`BatchNorm`'s running statistics) move it
+    /// too, and containers (`Sequential`) ask each of their layers to move.
     fn to_device(&self, device: ferrograd_autograd::Device) -> Result<()> {
         for p in self.parameters() {
             p.zero_grad();

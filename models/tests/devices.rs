@@ -5,8 +5,11 @@
 //!
 //! Without the `cuda` feature or a GPU the GPU side is skipped (and said so); the test passes.
 
-use ferrograd_autograd::{DType, Device, Error, Rng, Tensor, Var};
-use ferrograd_models::layers::{Linear, Relu, Sequential};
+use ferrograd_autograd::{DType, Device, Error, Rng, Tensor, Var, Window};
+use ferrograd_models::layers::{
+    BatchNorm, Conv2d, Embedding, Flatten, LeakyRelu, Linear, Recurrent, RecurrentConfig, Relu, Sequential,
+    SinusoidalPositionalEncoding, TransformerBlock, TransformerConfig,
+};
 use ferrograd_models::loss::cross_entropy;
 use ferrograd_models::optim::{Adam, AdamConfig, Optimizer};
 use ferrograd_models::{zoo, Module};
@@ -32,7 +35,8 @@ fn mlp() -> Sequential {
 }
 
 /// Trains a fresh `model()` for `steps` Adam steps on `device`, and returns the loss of each
-/// step and the final parameters, on the host.
+/// step and the final parameters, on the host, followed by the logits of `x` in evaluation mode
+/// (which reads `BatchNorm`'s running statistics).
 fn train(model: fn() -> Sequential, device: Device, x: &Tensor, y: &Tensor, steps: usize) -> (Vec<f64>, Vec<Vec<f32>>) {
     let model = model();
     model.to_device(device).unwrap();
@@ -46,7 +50,7 @@ fn train(model: fn() -> Sequential, device: Device, x: &Tensor, y: &Tensor, step
         opt.step().unwrap();
         losses.push(loss.value().item().unwrap());
     }
-    let params = model
+    let mut params: Vec<Vec<f32>> = model
         .parameters()
         .iter()
         .map(|p| {
@@ -54,6 +58,8 @@ fn train(model: fn() -> Sequential, device: Device, x: &Tensor, y: &Tensor, step
             p.value().to_vec::<f32>().unwrap()
         })
         .collect();
+    model.eval();
+    params.push(model.forward(&x).unwrap().value().to_vec::<f32>().unwrap());
     (losses, params)
 }
 
@@ -85,6 +91,58 @@ fn cnn_training_steps_agree() {
         zoo::mnist_cnn(32, 0.25, 3, &mut Rng::new(5)).unwrap()
     }
     agree(cnn, &x, &y, 3);
+}
+
+/// A strided convolution, batch norm and LeakyReLU, as in the DCGAN discriminator; its eval
+/// logits check that the running statistics moved to the GPU and were updated there.
+#[test]
+fn batch_norm_training_steps_agree() {
+    let mut rng = Rng::new(13);
+    let x = rng.normal_tensor(&[8, 1, 9, 9], 0.0, 1.0, DType::F32).unwrap();
+    let y = Tensor::from_vec((0..8).map(|i| (i % 5) as i64).collect(), &[8]).unwrap();
+    fn net() -> Sequential {
+        let mut rng = Rng::new(6);
+        Sequential::new()
+            .add(Conv2d::new(1, 4, [3, 3], Window::default().stride(2), 1, true, DType::F32, &mut rng).unwrap())
+            .add(BatchNorm::new(4, DType::F32))
+            .add(LeakyRelu(0.2))
+            .add(Flatten)
+            .add(Linear::new(64, 5, true, DType::F32, &mut rng).unwrap())
+    }
+    agree(net, &x, &y, 3);
+}
+
+/// Sequence models on token ids: an Embedding, then either a two-layer LSTM with dropout between
+/// the layers (on the CPU its time loop is the fused kernel, on the GPU the same recurrence from
+/// elementary ops; other tests hold the two forms to each other) or sinusoidal positions and a
+/// causal Transformer block with dropout (attention and layer norm composed from elementary ops
+/// on the GPU, fused on the CPU).
+#[test]
+fn sequence_training_steps_agree() {
+    let mut rng = Rng::new(14);
+    let ids = rng.randint(&[6, 7], 10).unwrap();
+    let y = Tensor::from_vec((0..6).map(|i| (i % 5) as i64).collect(), &[6]).unwrap();
+    fn lstm() -> Sequential {
+        let mut rng = Rng::new(8);
+        let cfg = RecurrentConfig { num_layers: 2, dropout: 0.2, seed: 1, ..RecurrentConfig::new(8, 12) };
+        Sequential::new()
+            .add(Embedding::new(10, 8, Some(0), DType::F32, &mut rng).unwrap())
+            .add(Recurrent::lstm(cfg, DType::F32, &mut rng).unwrap())
+            .add(Flatten)
+            .add(Linear::new(7 * 12, 5, true, DType::F32, &mut rng).unwrap())
+    }
+    fn gpt() -> Sequential {
+        let mut rng = Rng::new(9);
+        let cfg = TransformerConfig { dropout: 0.1, seed: 2, ..TransformerConfig::decoder_only(8, 2) };
+        Sequential::new()
+            .add(Embedding::new(10, 8, None, DType::F32, &mut rng).unwrap())
+            .add(SinusoidalPositionalEncoding::new(16, 8, DType::F32).unwrap())
+            .add(TransformerBlock::new(cfg, DType::F32, &mut rng).unwrap())
+            .add(Flatten)
+            .add(Linear::new(7 * 8, 5, true, DType::F32, &mut rng).unwrap())
+    }
+    agree(lstm, &ids, &y, 3);
+    agree(gpt, &ids, &y, 3);
 }
 
 /// Trains `model` on each device and compares the losses (1e-5 relative) and the parameters

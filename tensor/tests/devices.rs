@@ -304,12 +304,44 @@ fn optimizer_steps_agree() {
 fn ops_without_a_cuda_kernel_say_so() {
     let Some(device) = gpu() else { return };
     let x = randn(&[2, 3], DType::F32, 17).to_device(device).unwrap();
-    let idx = Tensor::from_vec(vec![1i64, 0], &[2]).unwrap().to_device(device).unwrap();
-    match x.index_select(0, &idx) {
+    let (w, b) =
+        (Tensor::ones(&[3], DType::F32).to_device(device).unwrap(), x.narrow(0, 0, 1).unwrap().reshape(&[3]).unwrap());
+    match x.layer_norm(&[3], &w, &b, 1e-5) {
         Err(Error::UnsupportedOnDevice { op, device: d }) => {
             assert_eq!(d, device);
-            assert_eq!(op, "index_select");
+            assert_eq!(op, "layer_norm");
         }
         other => panic!("expected UnsupportedOnDevice, got {other:?}"),
     }
+}
+
+/// index_select (a copy: exact) and index_add (each destination adds its sources in index
+/// order on both devices: exact), along a middle dim, with repeated indices.
+#[test]
+fn index_rows_agree() {
+    let x = randn(&[3, 6, 4], DType::F32, 27);
+    let idx = Tensor::from_vec(vec![5i64, 0, 2, 2, 5, 1, 5], &[7]).unwrap();
+    on_each_device("index_select", &[x.clone(), idx.clone()], 0.0, 0.0, |t| t[0].index_select(1, &t[1]));
+    let src = randn(&[3, 7, 4], DType::F32, 28);
+    on_each_device("index_add", &[x, idx, src], 0.0, 0.0, |t| t[0].index_add(1, &t[1], &t[2]));
+}
+
+/// Training-mode batch norm and its gradients, on [N, C, H, W] with a large mean (10): both
+/// devices accumulate the statistics in f64, so the results differ by a few f32 roundings of
+/// the last elementwise steps: 1e-5 relative plus 1e-5 absolute (the outputs are of order 1,
+/// the gradients' sums of order √M with M = 90).
+#[test]
+fn batch_norm_agrees() {
+    let x = randn(&[5, 3, 6, 3], DType::F32, 29).add_scalar(10.0).unwrap();
+    let (w, b) = (randn(&[3], DType::F32, 30), randn(&[3], DType::F32, 31));
+    let g = randn(&[5, 3, 6, 3], DType::F32, 32);
+    on_each_device("batch_norm", &[x.clone(), w.clone(), b], 1e-5, 1e-5, |t| {
+        let out = t[0].batch_norm_train(&t[1], &t[2], 1e-5)?;
+        Tensor::cat(&[&out.y.reshape(&[270])?, &out.mean, &out.var], 0)
+    });
+    let out = x.batch_norm_train(&w, &randn(&[3], DType::F32, 31), 1e-5).unwrap();
+    on_each_device("batch_norm_backward", &[x, g, w, out.mean, out.var], 1e-5, 1e-5, |t| {
+        let grads = t[0].batch_norm_backward(&t[1], &t[2], &t[3], &t[4], 1e-5)?;
+        Tensor::cat(&[&grads.input.reshape(&[270])?, &grads.weight, &grads.bias], 0)
+    });
 }

@@ -93,11 +93,13 @@ impl Var {
         let (qs, ks, _) = check_shapes(self, k, v)?;
         let (tq, tk, d) = (qs[qs.len() - 2], ks[ks.len() - 2], qs[qs.len() - 1]);
         let mut scores = self.matmul(&k.transpose(-2, -1)?)?.mul_scalar(1.0 / (d as f64).sqrt())?;
+        // Masks are constants made on the host; they go to the scores' device.
+        let device = scores.value().device();
         if causal {
-            scores = scores.masked_fill(&causal_mask(tq, tk)?, f64::NEG_INFINITY)?;
+            scores = scores.masked_fill(&causal_mask(tq, tk)?.to_device(device)?, f64::NEG_INFINITY)?;
         }
         if let Some(m) = mask {
-            scores = scores.masked_fill(m, f64::NEG_INFINITY)?;
+            scores = scores.masked_fill(&m.to_device(device)?, f64::NEG_INFINITY)?;
         }
         scores.softmax(-1)?.matmul(v)
     }

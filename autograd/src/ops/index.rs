@@ -135,7 +135,8 @@ impl Var {
                 let mask: Vec<f32> = ids.iter().map(|&i| if i == pad as i64 { 1.0 } else { 0.0 }).collect();
                 // `where(mask, detached rows, rows)`: the same values, but the rule of `where`
                 // sends the padded positions' gradient to the detached copy, i.e. nowhere.
-                Var::where_cond(&Tensor::from_vec(mask, &[n, 1])?, &rows.detach(), &rows)?
+                let mask = Tensor::from_vec(mask, &[n, 1])?.to_device(self.value().device())?;
+                Var::where_cond(&mask, &rows.detach(), &rows)?
             }
             None => rows,
         };

@@ -71,7 +71,7 @@ fn gate(a: &Var, k: usize, h: usize) -> Result<Var> {
 /// Per-step results `[B, H]` (indexed by time) stacked into `[B, T, H]`.
 fn stack_steps(steps: &[Option<Var>], shape: [usize; 3], like: &Var) -> Result<Var> {
     if steps.is_empty() {
-        return Ok(Var::constant(Tensor::zeros(&shape, like.dtype())));
+        return Ok(Var::constant(like.value().full_on(&shape, 0.0)));
     }
     let steps: Vec<&Var> = steps.iter().map(|s| s.as_ref().expect("every step ran")).collect();
     Var::stack(&steps, 1)

@@ -14,6 +14,7 @@ pub fn sources() -> &'static [(&'static str, &'static str)] {
         ("softmax", include_str!("../softmax/softmax.cu")),
         ("matmul", include_str!("../matmul/matmul.cu")),
         ("index", include_str!("../index/index.cu")),
+        ("norm", include_str!("../norm/norm.cu")),
         ("optim", include_str!("../optim/optim.cu")),
     ]
 }

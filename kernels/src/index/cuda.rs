@@ -106,3 +106,103 @@ pub fn scatter_add<T: GpuFloat>(
 fn shape_layout(shape: &[usize]) -> Result<Layout, GpuError> {
     Layout::new("index", shape, &crate::copy::contiguous_strides(shape), 0)
 }
+
+/// Errors unless `buf` holds at least `need` elements.
+fn check_len<T: GpuElement>(kernel: &'static str, buf: &GpuBuffer<T>, need: usize) -> Result<(), GpuError> {
+    if buf.len() < need {
+        return Err(GpuError::Invalid { kernel, message: format!("a buffer of {} values, {need} needed", buf.len()) });
+    }
+    Ok(())
+}
+
+/// `out[o, j, i] = src[o, idx[j], i]` for dense `src` of shape `[outer, n_src, inner]` (the twin
+/// of [`super::index_select`]); `idx` holds the checked indices on the host.
+pub fn index_select<T: GpuElement>(
+    src: &GpuBuffer<T>,
+    outer: usize,
+    n_src: usize,
+    inner: usize,
+    idx: &[usize],
+) -> Result<GpuBuffer<T>, GpuError> {
+    let kernel = "index_select";
+    check_len(kernel, src, outer * n_src * inner)?;
+    if let Some(&bad) = idx.iter().find(|&&i| i >= n_src) {
+        return Err(GpuError::Invalid { kernel, message: format!("index {bad} out of range for size {n_src}") });
+    }
+    let gpu = src.gpu().clone();
+    let n = outer * idx.len() * inner;
+    let mut out = GpuBuffer::<T>::alloc(&gpu, n)?;
+    if n == 0 {
+        return Ok(out);
+    }
+    let dev_idx = GpuBuffer::from_host(&gpu, &idx.iter().map(|&i| i as i64).collect::<Vec<_>>())?;
+    let (o, ns, ni, inn) = (outer as i64, n_src as i64, idx.len() as i64, inner as i64);
+    let (mut vo, vs, vi) = (out.view_mut(), src.view(), dev_idx.view());
+    // SAFETY: `index_select_<T>(T* out, const T* src, const i64* idx, i64 outer, i64 n_src, i64
+    // n_idx, i64 inner)`; `out` holds outer·n_idx·inner values, `src` outer·n_src·inner, and every
+    // index is below n_src (checked above).
+    unsafe {
+        launch!(
+            gpu,
+            "index",
+            format!("{kernel}_{}", T::SUFFIX),
+            grid_for(n, 65_535),
+            [&mut vo, &vs, &vi, &o, &ns, &ni, &inn]
+        )
+    }?;
+    Ok(out)
+}
+
+/// `dst[o, idx[j], i] += src[o, j, i]` in place for dense `dst` `[outer, n_dst, inner]` and `src`
+/// `[outer, idx.len(), inner]` (the twin of [`super::index_add`]; repeated indices add up, in
+/// the order of `j`, as on the CPU).
+pub fn index_add<T: GpuFloat>(
+    dst: &mut GpuBuffer<T>,
+    outer: usize,
+    n_dst: usize,
+    inner: usize,
+    idx: &[usize],
+    src: &GpuBuffer<T>,
+) -> Result<(), GpuError> {
+    let kernel = "index_add";
+    check_len(kernel, dst, outer * n_dst * inner)?;
+    check_len(kernel, src, outer * idx.len() * inner)?;
+    if let Some(&bad) = idx.iter().find(|&&i| i >= n_dst) {
+        return Err(GpuError::Invalid { kernel, message: format!("index {bad} out of range for size {n_dst}") });
+    }
+    let n = outer * n_dst * inner;
+    if n == 0 || idx.is_empty() {
+        return Ok(());
+    }
+    // The sources of each destination row, grouped by row (a counting sort, stable in j).
+    let mut starts = vec![0i64; n_dst + 1];
+    for &i in idx {
+        starts[i + 1] += 1;
+    }
+    for r in 0..n_dst {
+        starts[r + 1] += starts[r];
+    }
+    let mut next: Vec<i64> = starts[..n_dst].to_vec();
+    let mut sources = vec![0i64; idx.len()];
+    for (j, &i) in idx.iter().enumerate() {
+        sources[next[i] as usize] = j as i64;
+        next[i] += 1;
+    }
+    let gpu = dst.gpu().clone();
+    let (dev_starts, dev_sources) = (GpuBuffer::from_host(&gpu, &starts)?, GpuBuffer::from_host(&gpu, &sources)?);
+    let (o, nd, ni, inn) = (outer as i64, n_dst as i64, idx.len() as i64, inner as i64);
+    let (mut vd, vs, vst, vsrc) = (dst.view_mut(), src.view(), dev_starts.view(), dev_sources.view());
+    // SAFETY: `index_add_<T>(T* dst, const T* src, const i64* starts, const i64* sources, i64
+    // outer, i64 n_dst, i64 n_idx, i64 inner)`; `starts` holds n_dst + 1 offsets into `sources`
+    // (idx.len() values, each a j < n_idx), `dst` holds outer·n_dst·inner values and `src`
+    // outer·n_idx·inner (checked above).
+    unsafe {
+        launch!(
+            gpu,
+            "index",
+            format!("{kernel}_{}", T::SUFFIX),
+            grid_for(n, 65_535),
+            [&mut vd, &vs, &vst, &vsrc, &o, &nd, &ni, &inn]
+        )
+    }
+}

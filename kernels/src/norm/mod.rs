@@ -4,6 +4,8 @@
 //! - layer norm (`layer.rs`) over the last dims: per-row statistics, per-column affine map.
 
 mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod layer;
 
 pub use cpu::{batch_norm_backward, batch_norm_forward, ChannelLayout};

@@ -135,7 +135,8 @@ fn check_positions(op: &'static str, x: &[usize], table: &[usize]) -> Result<usi
 impl Module for SinusoidalPositionalEncoding {
     fn forward(&self, x: &Var) -> Result<Var> {
         let t = check_positions("SinusoidalPositionalEncoding", &x.shape(), self.table.shape())?;
-        x.add(&Var::constant(self.table.narrow(0, 0, t)?))
+        // The table is a constant made on the host: its rows go to the input's device.
+        x.add(&Var::constant(self.table.narrow(0, 0, t)?.to_device(x.value().device())?))
     }
 
     fn named_parameters(&self) -> Vec<(String, Var)> {

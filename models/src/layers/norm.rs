@@ -84,6 +84,19 @@ impl Module for BatchNorm {
     fn set_training(&self, training: bool) {
         self.training.set(training);
     }
+
+    /// Moves the parameters and the running statistics.
+    fn to_device(&self, device: ferrograd_autograd::Device) -> Result<()> {
+        for p in self.parameters() {
+            p.zero_grad();
+            p.set_value(p.value().to_device(device)?)?;
+        }
+        for stat in [&self.running_mean, &self.running_var] {
+            let moved = stat.borrow().to_device(device)?;
+            *stat.borrow_mut() = moved;
+        }
+        Ok(())
+    }
 }
 
 /// Layer normalisation over the trailing `normalized` dims, with a learnable elementwise scale

@@ -9,7 +9,7 @@
 
 use super::Dropout;
 use crate::Module;
-use ferrograd_autograd::{DType, Error, Result, Rng, Tensor, Var};
+use ferrograd_autograd::{DType, Error, Result, Rng, Var};
 
 /// Which recurrence a [`Recurrent`] layer runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -185,7 +185,8 @@ impl Recurrent {
     /// The all-zero state for a batch of `batch` sequences (what `forward` starts from).
     pub fn zero_state(&self, batch: usize) -> RecurrentState {
         let shape = [self.dirs.len(), batch, self.cfg.hidden_size];
-        let zeros = || Var::constant(Tensor::zeros(&shape, self.dirs[0].w_hh.dtype()));
+        // On the parameters' device.
+        let zeros = || Var::constant(self.dirs[0].w_hh.value().full_on(&shape, 0.0));
         RecurrentState { h: zeros(), c: (self.kind == CellKind::Lstm).then(zeros) }
     }
 
@@ -256,7 +257,9 @@ impl Recurrent {
             None => rows.matmul(&dir.w_ih.t()?)?,
         };
         let xproj = xproj.reshape(&[b, t, gh])?;
-        let (fused, rev) = (self.cfg.fused, dir.reverse);
+        // The fused time loops are CPU kernels; on a GPU the same recurrence runs from
+        // elementary ops (one product and a few elementwise kernels per step).
+        let (fused, rev) = (self.cfg.fused && !xproj.value().is_cuda(), dir.reverse);
         match self.kind {
             CellKind::Rnn => {
                 let out = if fused {
@@ -270,7 +273,7 @@ impl Recurrent {
             CellKind::Gru => {
                 let b_hh = match &dir.b_hh {
                     Some(bh) => bh.clone(),
-                    None => Var::constant(Tensor::zeros(&[gh], xproj.dtype())),
+                    None => Var::constant(xproj.value().full_on(&[gh], 0.0)),
                 };
                 let out = if fused {
                     xproj.gru_sequence(&dir.w_hh, &b_hh, h0, rev)?

@@ -99,6 +99,12 @@ impl Module for Sequential {
         }
     }
 
+    /// Each layer moves itself, so that layers with state besides their parameters (the
+    /// running statistics of `BatchNorm`) move it too.
+    fn to_device(&self, device: ferrograd_autograd::Device) -> Result<()> {
+        self.layers.iter().try_for_each(|layer| layer.to_device(device))
+    }
+
     fn named_parameters(&self) -> Vec<(String, Var)> {
         prefixed_parameters(self.layers.iter().enumerate().map(|(i, l)| (i, l.as_ref())))
     }

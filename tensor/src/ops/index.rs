@@ -54,6 +54,22 @@ impl Tensor {
         let (outer, inner) = (self.shape[..d].iter().product(), self.shape[d + 1..].iter().product());
         let mut shape = self.shape.clone();
         shape[d] = idx.len();
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            let op = "index_select";
+            let src = self.gpu_exact(op)?;
+            return with_any!(self, |T| {
+                let out = ferrograd_kernels::index::cuda::index_select(
+                    src.gpu_buffer::<T>(op)?,
+                    outer,
+                    self.shape[d],
+                    inner,
+                    &idx,
+                )
+                .map_err(crate::cuda::gpu_err(op))?;
+                Ok(Tensor::from_gpu(out, shape))
+            });
+        }
         with_any!(self, |T| {
             let src = self.dense_data::<T>("index_select")?;
             let mut out = crate::pool::filled(shape.iter().product(), T::default());
@@ -80,6 +96,24 @@ impl Tensor {
         }
         let idx = index.indices("index_add", self.shape[d])?;
         let (outer, inner) = (self.shape[..d].iter().product(), self.shape[d + 1..].iter().product());
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            let op = "index_add";
+            let (mut out, src) = (self.gpu_contiguous(true)?, src.gpu_exact(op)?);
+            return with_float!(self, op, |T| {
+                let n_dst = self.shape[d];
+                ferrograd_kernels::index::cuda::index_add(
+                    out.gpu_buffer_mut::<T>(op)?,
+                    outer,
+                    n_dst,
+                    inner,
+                    &idx,
+                    src.gpu_buffer::<T>(op)?,
+                )
+                .map_err(crate::cuda::gpu_err(op))?;
+                Ok(out)
+            });
+        }
         with_float!(self, "index_add", |T| {
             let mut out = self.to_vec::<T>()?;
             index::index_add(&mut out, outer, self.shape[d], inner, &idx, &src.dense_data::<T>("index_add")?);

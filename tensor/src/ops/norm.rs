@@ -77,6 +77,25 @@ impl Tensor {
     pub fn batch_norm_train(&self, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<BatchNormOutput> {
         let op = "batch_norm";
         let lay = self.channel_layout(op, &[weight, bias])?;
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            let (x, w, b) = (self.gpu_exact(op)?, weight.gpu_exact(op)?, bias.gpu_exact(op)?);
+            return with_float!(self, op, |T| {
+                let (y, mean, var) = ferrograd_kernels::norm::cuda::batch_norm_forward(
+                    x.gpu_buffer::<T>(op)?,
+                    lay,
+                    w.gpu_buffer::<T>(op)?,
+                    b.gpu_buffer::<T>(op)?,
+                    eps,
+                )
+                .map_err(crate::cuda::gpu_err(op))?;
+                Ok(BatchNormOutput {
+                    y: Tensor::from_gpu(y, self.shape().to_vec()),
+                    mean: Tensor::from_gpu(mean, vec![lay.c]),
+                    var: Tensor::from_gpu(var, vec![lay.c]),
+                })
+            });
+        }
         with_float!(self, op, |T| {
             let x = self.dense_data::<T>(op)?;
             let (gamma, beta) = (weight.dense_data::<T>(op)?, bias.dense_data::<T>(op)?);
@@ -107,6 +126,28 @@ impl Tensor {
         self.same_kind(grad, op)?;
         if grad.shape() != self.shape() {
             return Err(Error::shape(op, &[self.shape(), grad.shape()], "the gradient must have the input's shape"));
+        }
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            let (x, g) = (self.gpu_exact(op)?, grad.gpu_exact(op)?);
+            let (w, m, v) = (weight.gpu_exact(op)?, mean.gpu_exact(op)?, var.gpu_exact(op)?);
+            return with_float!(self, op, |T| {
+                let (gx, gw, gb) = ferrograd_kernels::norm::cuda::batch_norm_backward(
+                    x.gpu_buffer::<T>(op)?,
+                    g.gpu_buffer::<T>(op)?,
+                    lay,
+                    w.gpu_buffer::<T>(op)?,
+                    m.gpu_buffer::<T>(op)?,
+                    v.gpu_buffer::<T>(op)?,
+                    eps,
+                )
+                .map_err(crate::cuda::gpu_err(op))?;
+                Ok(BatchNormGrads {
+                    input: Tensor::from_gpu(gx, self.shape().to_vec()),
+                    weight: Tensor::from_gpu(gw, vec![lay.c]),
+                    bias: Tensor::from_gpu(gb, vec![lay.c]),
+                })
+            });
         }
         with_float!(self, op, |T| {
             let (x, g) = (self.dense_data::<T>(op)?, grad.dense_data::<T>(op)?);

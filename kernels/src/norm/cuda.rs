@@ -1,0 +1,112 @@
+//! CUDA launchers for `norm.cu`: training-mode batch normalisation, forward and backward (the
+//! twins of [`super::batch_norm_forward`] and [`super::batch_norm_backward`]).
+
+use super::ChannelLayout;
+use crate::cuda::{launch, GpuBuffer, GpuError, GpuFloat};
+use cudarc::driver::LaunchConfig;
+
+/// Three device buffers: `(y or ∂x, mean or ∂γ, var or ∂β)`.
+pub type ThreeBuffers<T> = (GpuBuffer<T>, GpuBuffer<T>, GpuBuffer<T>);
+
+/// Errors unless every buffer holds at least its length.
+fn check_lens<T: GpuFloat>(kernel: &'static str, buffers: &[(&GpuBuffer<T>, usize)]) -> Result<(), GpuError> {
+    for (buf, need) in buffers {
+        if buf.len() < *need {
+            return Err(GpuError::Invalid {
+                kernel,
+                message: format!("a buffer of {} values, {need} needed", buf.len()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One block of 256 threads per channel (the kernels loop when there are more than 65,535).
+fn per_channel(c: usize) -> LaunchConfig {
+    LaunchConfig { grid_dim: (c.clamp(1, 65_535) as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }
+}
+
+/// `(y, mean, var)` of a training-mode batch norm of dense `x` laid out as `lay`: `y` as `x`,
+/// the per-channel mean and population variance `[C]`.
+pub fn batch_norm_forward<T: GpuFloat>(
+    x: &GpuBuffer<T>,
+    lay: ChannelLayout,
+    gamma: &GpuBuffer<T>,
+    beta: &GpuBuffer<T>,
+    eps: f64,
+) -> Result<ThreeBuffers<T>, GpuError> {
+    let kernel = "batch_norm_forward";
+    check_lens(kernel, &[(x, lay.len()), (gamma, lay.c), (beta, lay.c)])?;
+    let gpu = x.gpu().clone();
+    let mut y = GpuBuffer::<T>::alloc(&gpu, lay.len())?;
+    let (mut mean, mut var) = (GpuBuffer::<T>::alloc(&gpu, lay.c)?, GpuBuffer::<T>::alloc(&gpu, lay.c)?);
+    if lay.c == 0 {
+        return Ok((y, mean, var));
+    }
+    if lay.n * lay.s == 0 || lay.c > i32::MAX as usize {
+        return Err(GpuError::Invalid {
+            kernel,
+            message: format!("no values per channel, or too many channels: {lay:?}"),
+        });
+    }
+    let (n, c, s) = (lay.n as i64, lay.c as i32, lay.s as i64);
+    let (mut vy, mut vm, mut vv, vx, vg, vb) =
+        (y.view_mut(), mean.view_mut(), var.view_mut(), x.view(), gamma.view(), beta.view());
+    // SAFETY: `batch_norm_forward_<T>(T* y, T* mean, T* var, const T* x, const T* gamma, const T*
+    // beta, i64 n, int c, i64 s, double eps)`; x and y hold n·c·s values, the per-channel
+    // buffers c (checked above).
+    unsafe {
+        launch!(
+            gpu,
+            "norm",
+            format!("{kernel}_{}", T::SUFFIX),
+            per_channel(lay.c),
+            [&mut vy, &mut vm, &mut vv, &vx, &vg, &vb, &n, &c, &s, &eps]
+        )
+    }?;
+    Ok((y, mean, var))
+}
+
+/// `(∂x, ∂γ, ∂β)` of a training-mode batch norm at `x`, given the output gradient `g` and the
+/// saved `mean` and `var`.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_backward<T: GpuFloat>(
+    x: &GpuBuffer<T>,
+    g: &GpuBuffer<T>,
+    lay: ChannelLayout,
+    gamma: &GpuBuffer<T>,
+    mean: &GpuBuffer<T>,
+    var: &GpuBuffer<T>,
+    eps: f64,
+) -> Result<ThreeBuffers<T>, GpuError> {
+    let kernel = "batch_norm_backward";
+    check_lens(kernel, &[(x, lay.len()), (g, lay.len()), (gamma, lay.c), (mean, lay.c), (var, lay.c)])?;
+    let gpu = x.gpu().clone();
+    let mut gx = GpuBuffer::<T>::alloc(&gpu, lay.len())?;
+    let (mut gw, mut gb) = (GpuBuffer::<T>::alloc(&gpu, lay.c)?, GpuBuffer::<T>::alloc(&gpu, lay.c)?);
+    if lay.c == 0 {
+        return Ok((gx, gw, gb));
+    }
+    if lay.n * lay.s == 0 || lay.c > i32::MAX as usize {
+        return Err(GpuError::Invalid {
+            kernel,
+            message: format!("no values per channel, or too many channels: {lay:?}"),
+        });
+    }
+    let (n, c, s) = (lay.n as i64, lay.c as i32, lay.s as i64);
+    let (mut vx_out, mut vw, mut vb) = (gx.view_mut(), gw.view_mut(), gb.view_mut());
+    let (vx, vg, vgamma, vm, vv) = (x.view(), g.view(), gamma.view(), mean.view(), var.view());
+    // SAFETY: `batch_norm_backward_<T>(T* gx, T* ggamma, T* gbeta, const T* x, const T* g, const
+    // T* gamma, const T* mean, const T* var, i64 n, int c, i64 s, double eps)`; x, g and gx hold
+    // n·c·s values, the per-channel buffers c (checked above).
+    unsafe {
+        launch!(
+            gpu,
+            "norm",
+            format!("{kernel}_{}", T::SUFFIX),
+            per_channel(lay.c),
+            [&mut vx_out, &mut vw, &mut vb, &vx, &vg, &vgamma, &vm, &vv, &n, &c, &s, &eps]
+        )
+    }?;
+    Ok((gx, gw, gb))
+}
