@@ -22,7 +22,7 @@ use ferrograd::models::layers::{
 use ferrograd::models::loss::cross_entropy;
 use ferrograd::models::optim::{clip_grad_norm, Adam, AdamConfig, Optimizer, WarmupCosine};
 use ferrograd::models::{checkpoint, prefixed_parameters};
-use ferrograd::{no_grad, DType, Device, Error, Module, Rng, Tensor, Var};
+use ferrograd::{no_grad, DType, Device, Module, Rng, Tensor, Var};
 use std::path::PathBuf;
 use std::time::Instant;
 use text::{progress_bar, sample, Corpus};
@@ -203,9 +203,7 @@ fn generate(model: &CharGpt, corpus: &Corpus, args: &Args, rng: &mut Rng) -> fer
 }
 
 fn run(args: &Args) -> ferrograd::Result<()> {
-    if Device::parse(&args.device)? != Device::Cpu {
-        return Err(Error::invalid("char_gpt", "the example runs on the CPU only for now"));
-    }
+    let device = Device::parse(&args.device)?;
     let corpus = Corpus::load(&args.data_dir)?;
     let mut rng = Rng::new(args.seed);
     let (v, d, t) = (corpus.vocab.len(), args.d_model, args.context);
@@ -236,6 +234,8 @@ fn run(args: &Args) -> ferrograd::Result<()> {
         checkpoint::load(&model, path)?;
         println!("loaded weights from {}", path.display());
     }
+    model.to_device(device)?;
+    println!("device {device}");
     let params = model.parameters();
     let mut opt = Adam::new(params.clone(), AdamConfig { lr: args.lr, ..AdamConfig::adamw() })?;
     let steps_per_epoch = corpus.train.len() / (args.batch_size * t);
@@ -295,7 +295,7 @@ fn run(args: &Args) -> ferrograd::Result<()> {
     println!("--- sample (temperature {}, top-k {}) ---\n{text}\n---", args.temperature, args.top_k);
     let train = if train_loss.is_finite() { format!("{train_loss:.4}") } else { "null".into() };
     println!(
-        "{{\"example\":\"char_gpt\",\"device\":\"cpu\",\"epochs\":{epochs_run},\"steps\":{step},\"batch_size\":{},\"context\":{t},\"layers\":{},\"d_model\":{d},\"lr\":{},\"seed\":{},\"train_loss\":{train},\"val_loss\":{val_loss:.4},\"val_loss_windows\":{val_loss_windows:.4},\"chars_per_sec\":{:.0},\"train_seconds\":{secs:.1}}}",
+        "{{\"example\":\"char_gpt\",\"device\":\"{device}\",\"epochs\":{epochs_run},\"steps\":{step},\"batch_size\":{},\"context\":{t},\"layers\":{},\"d_model\":{d},\"lr\":{},\"seed\":{},\"train_loss\":{train},\"val_loss\":{val_loss:.4},\"val_loss_windows\":{val_loss_windows:.4},\"chars_per_sec\":{:.0},\"train_seconds\":{secs:.1}}}",
         args.batch_size,
         args.layers,
         args.lr,

@@ -17,7 +17,7 @@ use ferrograd::models::layers::{Dropout, Embedding, Linear, Recurrent, Recurrent
 use ferrograd::models::loss::cross_entropy;
 use ferrograd::models::optim::{clip_grad_norm, Adam, AdamConfig, Optimizer, WarmupCosine};
 use ferrograd::models::{checkpoint, prefixed_parameters};
-use ferrograd::{no_grad, DType, Device, Error, Module, Rng, Tensor, Var};
+use ferrograd::{no_grad, DType, Device, Module, Rng, Tensor, Var};
 use std::path::PathBuf;
 use std::time::Instant;
 use text::{progress_bar, sample, Corpus, Streams};
@@ -159,9 +159,7 @@ fn generate(
 }
 
 fn run(args: &Args) -> ferrograd::Result<()> {
-    if Device::parse(&args.device)? != Device::Cpu {
-        return Err(Error::invalid("char_lstm", "the recurrent kernels run on the CPU only for now"));
-    }
+    let device = Device::parse(&args.device)?;
     let corpus = Corpus::load(&args.data_dir)?;
     let mut rng = Rng::new(args.seed);
     let v = corpus.vocab.len();
@@ -184,6 +182,8 @@ fn run(args: &Args) -> ferrograd::Result<()> {
         args.hidden,
         model.num_parameters()
     );
+    model.to_device(device)?;
+    println!("device {device}");
     let params = model.parameters();
     let mut opt = Adam::new(params.clone(), AdamConfig { lr: args.lr, ..Default::default() })?;
     let streams = Streams::new(&corpus.train, args.batch_size, args.steps);
@@ -238,7 +238,7 @@ fn run(args: &Args) -> ferrograd::Result<()> {
     println!("--- sample (temperature {}) ---\n{text}\n---", args.temperature);
     let train = if train_loss.is_finite() { format!("{train_loss:.4}") } else { "null".into() };
     println!(
-        "{{\"example\":\"char_lstm\",\"device\":\"cpu\",\"epochs\":{epochs_run},\"steps\":{step},\"batch_size\":{},\"seq_len\":{},\"hidden\":{},\"lr\":{},\"seed\":{},\"train_loss\":{train},\"val_loss\":{val_loss:.4},\"chars_per_sec\":{:.0},\"train_seconds\":{secs:.1}}}",
+        "{{\"example\":\"char_lstm\",\"device\":\"{device}\",\"epochs\":{epochs_run},\"steps\":{step},\"batch_size\":{},\"seq_len\":{},\"hidden\":{},\"lr\":{},\"seed\":{},\"train_loss\":{train},\"val_loss\":{val_loss:.4},\"chars_per_sec\":{:.0},\"train_seconds\":{secs:.1}}}",
         args.batch_size,
         args.steps,
         args.hidden,

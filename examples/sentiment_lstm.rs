@@ -17,7 +17,7 @@ use ferrograd::models::loss::cross_entropy;
 use ferrograd::models::metrics::correct_predictions;
 use ferrograd::models::optim::{clip_grad_norm, Adam, AdamConfig, Optimizer};
 use ferrograd::models::{checkpoint, prefixed_parameters};
-use ferrograd::{no_grad, DType, Device, Error, Module, Rng, Tensor, Var};
+use ferrograd::{no_grad, DType, Device, Module, Rng, Tensor, Var};
 use std::path::PathBuf;
 use std::time::Instant;
 use text::progress_bar;
@@ -174,9 +174,7 @@ fn accuracy(model: &Classifier, x: &Tensor, y: &Tensor) -> ferrograd::Result<f64
 }
 
 fn run(args: &Args) -> ferrograd::Result<()> {
-    if Device::parse(&args.device)? != Device::Cpu {
-        return Err(Error::invalid("sentiment_lstm", "the recurrent kernels run on the CPU only for now"));
-    }
+    let device = Device::parse(&args.device)?;
     // The longest sentence: filler + 2 clauses of 8 words + "but" = 18.
     let max_len = 18;
     let (train_x, train_y) = generate(args.train_size, args.seed, max_len)?;
@@ -194,6 +192,8 @@ fn run(args: &Args) -> ferrograd::Result<()> {
         args.test_size,
         model.num_parameters()
     );
+    model.to_device(device)?;
+    println!("device {device}");
     let params = model.parameters();
     let mut opt = Adam::new(params.clone(), AdamConfig { lr: args.lr, ..Default::default() })?;
     let start = Instant::now();
@@ -228,7 +228,7 @@ fn run(args: &Args) -> ferrograd::Result<()> {
     checkpoint::save(&model, &args.checkpoint)?;
     let train = if train_loss.is_finite() { format!("{train_loss:.4}") } else { "null".into() };
     println!(
-        "{{\"example\":\"sentiment_lstm\",\"device\":\"cpu\",\"epochs\":{},\"batch_size\":{},\"lr\":{},\"seed\":{},\"train_loss\":{train},\"test_accuracy\":{test_accuracy:.4},\"train_seconds\":{:.1}}}",
+        "{{\"example\":\"sentiment_lstm\",\"device\":\"{device}\",\"epochs\":{},\"batch_size\":{},\"lr\":{},\"seed\":{},\"train_loss\":{train},\"test_accuracy\":{test_accuracy:.4},\"train_seconds\":{:.1}}}",
         args.epochs,
         args.batch_size,
         args.lr,

@@ -227,9 +227,7 @@ fn main() {
 }
 
 fn run(args: &Args) -> ferrograd::Result<()> {
-    if Device::parse(&args.device)? != Device::Cpu {
-        return Err(Error::invalid("seq2seq", "the example runs on the CPU only for now"));
-    }
+    let device = Device::parse(&args.device)?;
     let mut rng = Rng::new(args.seed);
     let model = Seq2Seq::new(args.d_model, args.layers, &mut rng)?;
     println!(
@@ -241,6 +239,8 @@ fn run(args: &Args) -> ferrograd::Result<()> {
     );
     let mut test_rng = Rng::new(args.seed ^ 0x5eed_7e57);
     let test: Vec<_> = (0..args.test_size).map(|_| example(args.task, &mut test_rng)).collect();
+    model.to_device(device)?;
+    println!("device {device}");
     let params = model.parameters();
     let mut opt = Adam::new(params.clone(), AdamConfig { lr: args.lr, ..AdamConfig::adamw() })?;
     let total = args.epochs * STEPS_PER_EPOCH;
@@ -291,7 +291,7 @@ fn run(args: &Args) -> ferrograd::Result<()> {
     checkpoint::save(&model, &args.checkpoint)?;
     let train = if train_loss.is_finite() { format!("{train_loss:.4}") } else { "null".into() };
     println!(
-        "{{\"example\":\"seq2seq\",\"device\":\"cpu\",\"task\":\"{:?}\",\"epochs\":{},\"steps\":{step},\"batch_size\":{},\"lr\":{},\"seed\":{},\"train_loss\":{train},\"exact_accuracy\":{accuracy:.4},\"train_seconds\":{:.1}}}",
+        "{{\"example\":\"seq2seq\",\"device\":\"{device}\",\"task\":\"{:?}\",\"epochs\":{},\"steps\":{step},\"batch_size\":{},\"lr\":{},\"seed\":{},\"train_loss\":{train},\"exact_accuracy\":{accuracy:.4},\"train_seconds\":{:.1}}}",
         args.task,
         args.epochs,
         args.batch_size,

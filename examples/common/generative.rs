@@ -225,12 +225,9 @@ pub fn default_classifier_path() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/mnist_cnn_classifier.safetensors"))
 }
 
-/// Moves every parameter of `modules` to `device`.
+/// Moves every parameter (and `BatchNorm`'s running statistics) of `modules` to `device`.
 pub fn move_to(modules: &[&dyn Module], device: Device) -> ferrograd::Result<()> {
-    for p in modules.iter().flat_map(|m| m.parameters()) {
-        p.set_value(p.value().to_device(device)?)?;
-    }
-    Ok(())
+    modules.iter().try_for_each(|m| m.to_device(device))
 }
 
 /// The flags the GAN examples share (beside [`common::RunArgs`]).

@@ -77,7 +77,8 @@ pub fn load(module: &dyn Module, path: &Path) -> Result<()> {
                 ));
             }
         };
-        values.push(t);
+        // Onto the parameter's device, so that a model moved to a GPU can load a checkpoint.
+        values.push(t.to_device(p.value().device())?);
     }
     let known: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
     if let Some(extra) = file.names().into_iter().find(|n| !known.contains(n)) {

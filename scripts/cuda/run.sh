@@ -1,26 +1,32 @@
 #!/usr/bin/env bash
-# Runs the bundle made by scripts/cuda/build.sh on a GPU machine (no Rust needed), from the
+# Runs the bundles made by scripts/cuda/build.sh on a GPU machine (no Rust needed), from the
 # repository root:
 #
-#   bash scripts/cuda/run.sh tests   # every test binary (the CUDA tests compare GPU with CPU)
-#   bash scripts/cuda/run.sh bench   # the GPU kernel benchmark (markdown tables)
-#   bash scripts/cuda/run.sh mnist   # mnist_mlp --device cuda, then on the CPU, 1 epoch each
-#   bash scripts/cuda/run.sh all     # all three
+#   bash scripts/cuda/run.sh tests     # every test binary (the CUDA tests compare GPU with CPU)
+#   bash scripts/cuda/run.sh bench     # the GPU kernel benchmark (markdown tables)
+#   bash scripts/cuda/run.sh mnist     # mnist_mlp, --device cuda then cpu, 1 epoch each
+#   bash scripts/cuda/run.sh examples  # every training example, --device cuda, short runs
+#   bash scripts/cuda/run.sh all       # tests, bench, mnist
 #
-# Output goes to stdout and to $OUT (or target/gpu-results) as tests.log, bench.md, mnist.log.
+# Output goes to stdout and to $OUT (or target/gpu-results): tests.log, bench.md, mnist.log,
+# examples.log (each example's last line is its JSON summary).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 what=${1:-all}
 results=${OUT:-target/gpu-results}
 mkdir -p "$results"
-tar -C target -xzf target/gpu-bundle.tar.gz
-bundle=$(pwd)/target/gpu-bundle
+for b in gpu-tests gpu-examples; do
+  [ -f "target/$b.tar.gz" ] && tar -C target -xzf "target/$b.tar.gz"
+done
 
 # The binaries look for data under the checkout they were built in: point that path here.
-build_root=$(cat "$bundle/build_root")
-if [ "$build_root" != "$(pwd)" ] && [ ! -e "$build_root" ]; then
-  mkdir -p "$(dirname "$build_root")" && ln -s "$(pwd)" "$build_root"
-fi
+for b in gpu-tests gpu-examples; do
+  [ -f "target/$b/build_root" ] || continue
+  build_root=$(cat "target/$b/build_root")
+  if [ "$build_root" != "$(pwd)" ] && [ ! -e "$build_root" ]; then
+    mkdir -p "$(dirname "$build_root")" && ln -s "$(pwd)" "$build_root"
+  fi
+done
 
 # cudarc looks for libnvrtc.so by its usual names; add the toolkit's and pip's folders.
 for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
@@ -30,23 +36,42 @@ done
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 
 status=0
+tests=$(pwd)/target/gpu-tests
+examples=$(pwd)/target/gpu-examples
 if [ "$what" = tests ] || [ "$what" = all ]; then
   : > "$results/tests.log"
   while read -r dir name; do
     echo "== $name (in $dir)" | tee -a "$results/tests.log"
-    if ! (cd "$dir" && "$bundle/tests/$name" --test-threads 4 2>&1) >> "$results/tests.log"; then
+    if ! (cd "$dir" && "$tests/tests/$name" --test-threads 4 2>&1) >> "$results/tests.log"; then
       echo "FAILED: $name" | tee -a "$results/tests.log"
       status=1
     fi
     grep -E "^test result|skipped" "$results/tests.log" | tail -n 2
-  done < "$bundle/tests/manifest"
+  done < "$tests/tests/manifest"
 fi
 if [ "$what" = bench ] || [ "$what" = all ]; then
-  "$bundle/cuda_kernels" | tee "$results/bench.md" || status=1
+  "$tests/cuda_kernels" | tee "$results/bench.md" || status=1
 fi
 if [ "$what" = mnist ] || [ "$what" = all ]; then
   for device in cuda cpu; do
-    "$bundle/mnist_mlp" --epochs 1 --device "$device" --data-dir data/mnist 2>&1 | tail -n 3 | tee -a "$results/mnist.log" || status=1
+    "$examples/mnist_mlp" --epochs 1 --device "$device" 2>&1 | tail -n 3 | tee -a "$results/mnist.log" || status=1
   done
+fi
+if [ "$what" = examples ]; then
+  : > "$results/examples.log"
+  run() {
+    echo "== $*" | tee -a "$results/examples.log"
+    "$examples/$1" "${@:2}" --device cuda 2>&1 | tail -n 2 | tee -a "$results/examples.log" || status=1
+  }
+  run mnist_mlp --epochs 1
+  run mnist_cnn --epochs 1
+  run sentiment_lstm
+  run seq2seq --epochs 1
+  run char_lstm --epochs 1 --max-minutes 2
+  run char_gpt --epochs 1 --max-minutes 2
+  run autoencoder --epochs 1 --arch conv --out-dir "$results"
+  run vae --epochs 1 --out-dir "$results"
+  run gan --epochs 1 --out-dir "$results"
+  run dcgan --epochs 1 --out-dir "$results"
 fi
 exit $status

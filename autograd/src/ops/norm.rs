@@ -6,7 +6,7 @@
 //! of the gradient is asked for.
 
 use crate::{grad, is_grad_enabled, OpInfo, Saved, Var};
-use ferrograd_tensor::{check_layer_norm_shapes, Device, Error, Result, Tensor};
+use ferrograd_tensor::{check_layer_norm_shapes, Error, Result, Tensor};
 
 impl Var {
     /// `(x − mean) / √(var + eps)` over the last `normalized.len()` dims, whose sizes must equal
@@ -26,8 +26,10 @@ impl Var {
         let (Some(weight), Some(bias)) = (weight, bias) else {
             return self.layer_norm_composed(normalized, weight, bias, eps);
         };
-        // The fused kernel runs on the CPU and needs rows of at least one value.
-        if self.value().numel() == 0 || [self, weight, bias].iter().any(|t| t.value().device() != Device::Cpu) {
+        // The fused kernels (CPU and CUDA) need rows of at least one value, and operands on one
+        // device (the composed form reports a mismatch).
+        let device = self.value().device();
+        if self.value().numel() == 0 || [weight, bias].iter().any(|t| t.value().device() != device) {
             return self.layer_norm_composed(normalized, Some(weight), Some(bias), eps);
         }
         let out = self.value().layer_norm(normalized, &weight.value(), &bias.value(), eps)?;

@@ -110,3 +110,99 @@ pub fn batch_norm_backward<T: GpuFloat>(
     }?;
     Ok((gx, gw, gb))
 }
+
+/// One block per row (the kernels loop when there are more than 65,535 rows).
+fn per_row(rows: usize) -> LaunchConfig {
+    per_channel(rows)
+}
+
+/// `(y, mean, rstd)` of a layer norm of each `n`-long row of dense `x` (the twin of
+/// [`super::layer_norm_forward`]): `y` as `x`, one mean and `1/√(σ² + ε)` per row.
+pub fn layer_norm_forward<T: GpuFloat>(
+    x: &GpuBuffer<T>,
+    n: usize,
+    gamma: &GpuBuffer<T>,
+    beta: &GpuBuffer<T>,
+    eps: f64,
+) -> Result<ThreeBuffers<T>, GpuError> {
+    let kernel = "layer_norm_forward";
+    if n == 0 || !x.len().is_multiple_of(n) {
+        return Err(GpuError::Invalid { kernel, message: format!("{} values are not rows of {n}", x.len()) });
+    }
+    let rows = x.len() / n;
+    check_lens(kernel, &[(gamma, n), (beta, n)])?;
+    let gpu = x.gpu().clone();
+    let mut y = GpuBuffer::<T>::alloc(&gpu, x.len())?;
+    let (mut mean, mut rstd) = (GpuBuffer::<T>::alloc(&gpu, rows)?, GpuBuffer::<T>::alloc(&gpu, rows)?);
+    if rows == 0 {
+        return Ok((y, mean, rstd));
+    }
+    let (r, ni) = (rows as i64, n as i64);
+    let (mut vy, mut vm, mut vr) = (y.view_mut(), mean.view_mut(), rstd.view_mut());
+    let (vx, vg, vb) = (x.view(), gamma.view(), beta.view());
+    // SAFETY: `layer_norm_forward_<T>(T* y, T* mean, T* rstd, const T* x, const T* gamma, const
+    // T* beta, i64 rows, i64 n, double eps)`; x and y hold rows·n values, mean and rstd rows,
+    // gamma and beta n (checked above).
+    unsafe {
+        launch!(
+            gpu,
+            "norm",
+            format!("{kernel}_{}", T::SUFFIX),
+            per_row(rows),
+            [&mut vy, &mut vm, &mut vr, &vx, &vg, &vb, &r, &ni, &eps]
+        )
+    }?;
+    Ok((y, mean, rstd))
+}
+
+/// `(∂x, ∂γ, ∂β)` of a layer norm at `x` with the saved row `mean` and `rstd`, given the output
+/// gradient `g` (the twin of [`super::layer_norm_backward`]).
+pub fn layer_norm_backward<T: GpuFloat>(
+    x: &GpuBuffer<T>,
+    g: &GpuBuffer<T>,
+    n: usize,
+    gamma: &GpuBuffer<T>,
+    mean: &GpuBuffer<T>,
+    rstd: &GpuBuffer<T>,
+) -> Result<ThreeBuffers<T>, GpuError> {
+    let kernel = "layer_norm_backward";
+    if n == 0 || !x.len().is_multiple_of(n) {
+        return Err(GpuError::Invalid { kernel, message: format!("{} values are not rows of {n}", x.len()) });
+    }
+    let rows = x.len() / n;
+    check_lens(kernel, &[(g, x.len()), (gamma, n), (mean, rows), (rstd, rows)])?;
+    let gpu = x.gpu().clone();
+    let mut gx = GpuBuffer::<T>::alloc(&gpu, x.len())?;
+    if rows == 0 {
+        return Ok((gx, GpuBuffer::zeros(&gpu, n)?, GpuBuffer::zeros(&gpu, n)?));
+    }
+    let (mut gw, mut gb) = (GpuBuffer::<T>::alloc(&gpu, n)?, GpuBuffer::<T>::alloc(&gpu, n)?);
+    let (r, ni) = (rows as i64, n as i64);
+    let (vx, vg, vgamma, vm, vr) = (x.view(), g.view(), gamma.view(), mean.view(), rstd.view());
+    let mut vgx = gx.view_mut();
+    // SAFETY: `layer_norm_input_grad_<T>(T* gx, const T* x, const T* g, const T* gamma, const T*
+    // mean, const T* rstd, i64 rows, i64 n)`; x, g and gx hold rows·n values, gamma n, mean and
+    // rstd rows (checked above).
+    unsafe {
+        launch!(
+            gpu,
+            "norm",
+            format!("layer_norm_input_grad_{}", T::SUFFIX),
+            per_row(rows),
+            [&mut vgx, &vx, &vg, &vgamma, &vm, &vr, &r, &ni]
+        )
+    }?;
+    let (mut vw, mut vb) = (gw.view_mut(), gb.view_mut());
+    // SAFETY: `layer_norm_param_grads_<T>(T* ggamma, T* gbeta, const T* x, const T* g, const T*
+    // mean, const T* rstd, i64 rows, i64 n)`; ggamma and gbeta hold n values, the rest as above.
+    unsafe {
+        launch!(
+            gpu,
+            "norm",
+            format!("layer_norm_param_grads_{}", T::SUFFIX),
+            crate::cuda::grid_for(n, 65_535),
+            [&mut vw, &mut vb, &vx, &vg, &vm, &vr, &r, &ni]
+        )
+    }?;
+    Ok((gx, gw, gb))
+}

@@ -112,3 +112,102 @@ __device__ void batch_norm_backward(T* __restrict__ gx, T* __restrict__ ggamma, 
 
 NORM_ENTRIES(float, f32)
 NORM_ENTRIES(double, f64)
+
+// ---------------------------------------------------------------- layer norm
+//
+// Layer normalisation of each n-long row (the twin of norm/layer.rs):
+//
+//   forward    x̂ = (x − μ)·r,  y = γ ⊙ x̂ + β          (μ, σ² of the row, r = 1/√(σ² + ε))
+//   backward   ĝ = γ ⊙ g,  ∂x = r·(ĝ − mean(ĝ) − x̂·mean(ĝ ⊙ x̂)),  ∂γ = Σ_rows g ⊙ x̂,  ∂β = Σ_rows g
+//
+// The forward and ∂x kernels give each row one block (the grid loops over rows); the row's sums
+// are accumulated in double (the variance about the mean of a first pass). ∂γ and ∂β are sums
+// over rows for each column: one thread per column, so that a warp reads 32 neighbouring
+// columns of each row.
+
+template <typename T>
+__device__ void layer_norm_forward(T* __restrict__ y, T* __restrict__ mean_out, T* __restrict__ rstd_out,
+                                   const T* __restrict__ x, const T* __restrict__ gamma, const T* __restrict__ beta,
+                                   long long rows, long long n, double eps) {
+    __shared__ double scratch[64];
+    for (long long row = blockIdx.x; row < rows; row += gridDim.x) {
+        const T* xr = x + row * n;
+        double sum = 0.0, unused = 0.0;
+        for (long long j = threadIdx.x; j < n; j += blockDim.x) sum += (double)xr[j];
+        block_sum2(sum, unused, scratch);
+        const double mu = sum / (double)n;
+        double sq = 0.0;
+        unused = 0.0;
+        for (long long j = threadIdx.x; j < n; j += blockDim.x) {
+            const double d = (double)xr[j] - mu;
+            sq += d * d;
+        }
+        block_sum2(sq, unused, scratch);
+        const double r = 1.0 / sqrt(sq / (double)n + eps);
+        const T mu_t = (T)mu, r_t = (T)r;
+        for (long long j = threadIdx.x; j < n; j += blockDim.x) y[row * n + j] = gamma[j] * ((xr[j] - mu_t) * r_t) + beta[j];
+        if (threadIdx.x == 0) {
+            mean_out[row] = mu_t;
+            rstd_out[row] = r_t;
+        }
+    }
+}
+
+template <typename T>
+__device__ void layer_norm_input_grad(T* __restrict__ gx, const T* __restrict__ x, const T* __restrict__ g,
+                                      const T* __restrict__ gamma, const T* __restrict__ mean, const T* __restrict__ rstd,
+                                      long long rows, long long n) {
+    __shared__ double scratch[64];
+    for (long long row = blockIdx.x; row < rows; row += gridDim.x) {
+        const T mu = mean[row], r = rstd[row];
+        const T* xr = x + row * n;
+        const T* gr = g + row * n;
+        double sum_g = 0.0, sum_gx = 0.0; // Σ ĝ and Σ ĝ ⊙ x̂
+        for (long long j = threadIdx.x; j < n; j += blockDim.x) {
+            const T gh = gamma[j] * gr[j];
+            sum_g += (double)gh;
+            sum_gx += (double)gh * (double)((xr[j] - mu) * r);
+        }
+        block_sum2(sum_g, sum_gx, scratch);
+        const T mean_g = (T)(sum_g / (double)n), mean_gx = (T)(sum_gx / (double)n);
+        for (long long j = threadIdx.x; j < n; j += blockDim.x) {
+            const T xh = (xr[j] - mu) * r;
+            gx[row * n + j] = r * (gamma[j] * gr[j] - mean_g - xh * mean_gx);
+        }
+    }
+}
+
+template <typename T>
+__device__ void layer_norm_param_grads(T* __restrict__ ggamma, T* __restrict__ gbeta, const T* __restrict__ x,
+                                       const T* __restrict__ g, const T* __restrict__ mean, const T* __restrict__ rstd,
+                                       long long rows, long long n) {
+    for (long long j = grid_start(); j < n; j += grid_step()) {
+        double sw = 0.0, sb = 0.0;
+        for (long long row = 0; row < rows; ++row) {
+            const T gv = g[row * n + j];
+            sw += (double)gv * (double)((x[row * n + j] - mean[row]) * rstd[row]);
+            sb += (double)gv;
+        }
+        ggamma[j] = (T)sw;
+        gbeta[j] = (T)sb;
+    }
+}
+
+#define LAYER_NORM_ENTRIES(T, S)                                                                                       \
+    extern "C" __global__ void __launch_bounds__(NORM_THREADS)                                                         \
+        layer_norm_forward_##S(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, long long rows,      \
+                               long long n, double eps) {                                                              \
+        layer_norm_forward(y, mean, rstd, x, gamma, beta, rows, n, eps);                                               \
+    }                                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(NORM_THREADS)                                                         \
+        layer_norm_input_grad_##S(T* gx, const T* x, const T* g, const T* gamma, const T* mean, const T* rstd,         \
+                                  long long rows, long long n) {                                                       \
+        layer_norm_input_grad(gx, x, g, gamma, mean, rstd, rows, n);                                                   \
+    }                                                                                                                  \
+    extern "C" __global__ void layer_norm_param_grads_##S(T* ggamma, T* gbeta, const T* x, const T* g, const T* mean,  \
+                                                          const T* rstd, long long rows, long long n) {                \
+        layer_norm_param_grads(ggamma, gbeta, x, g, mean, rstd, rows, n);                                              \
+    }
+
+LAYER_NORM_ENTRIES(float, f32)
+LAYER_NORM_ENTRIES(double, f64)

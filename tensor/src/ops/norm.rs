@@ -215,6 +215,26 @@ impl Tensor {
         let n = self.layer_norm_row(normalized, &[weight, bias], op)?;
         let stat_shape = self.shape()[..self.rank() - normalized.len()].to_vec();
         let rows = self.numel() / n;
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            let (x, w, b) = (self.gpu_exact(op)?, weight.gpu_exact(op)?, bias.gpu_exact(op)?);
+            return with_float!(self, op, |T| {
+                let (y, mean, rstd) = ferrograd_kernels::norm::cuda::layer_norm_forward(
+                    x.gpu_buffer::<T>(op)?,
+                    n,
+                    w.gpu_buffer::<T>(op)?,
+                    b.gpu_buffer::<T>(op)?,
+                    eps,
+                )
+                .map_err(crate::cuda::gpu_err(op))?;
+                debug_assert_eq!(rows, mean.len());
+                Ok(LayerNormOutput {
+                    y: Tensor::from_gpu(y, self.shape().to_vec()),
+                    mean: Tensor::from_gpu(mean, stat_shape.clone()),
+                    rstd: Tensor::from_gpu(rstd, stat_shape),
+                })
+            });
+        }
         with_float!(self, op, |T| {
             let x = self.dense_data::<T>(op)?;
             let (w, b) = (weight.dense_data::<T>(op)?, bias.dense_data::<T>(op)?);
@@ -251,6 +271,27 @@ impl Tensor {
                 &[self.shape(), grad.shape(), mean.shape(), rstd.shape()],
                 "expected the gradient in the input's shape and the statistics in its leading shape",
             ));
+        }
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            let (x, g, w) = (self.gpu_exact(op)?, grad.gpu_exact(op)?, weight.gpu_exact(op)?);
+            let (m, r) = (mean.gpu_exact(op)?, rstd.gpu_exact(op)?);
+            return with_float!(self, op, |T| {
+                let (gx, gw, gb) = ferrograd_kernels::norm::cuda::layer_norm_backward(
+                    x.gpu_buffer::<T>(op)?,
+                    g.gpu_buffer::<T>(op)?,
+                    n,
+                    w.gpu_buffer::<T>(op)?,
+                    m.gpu_buffer::<T>(op)?,
+                    r.gpu_buffer::<T>(op)?,
+                )
+                .map_err(crate::cuda::gpu_err(op))?;
+                Ok(LayerNormGrads {
+                    input: Tensor::from_gpu(gx, self.shape().to_vec()),
+                    weight: Tensor::from_gpu(gw, normalized.to_vec()),
+                    bias: Tensor::from_gpu(gb, normalized.to_vec()),
+                })
+            });
         }
         with_float!(self, op, |T| {
             let (x, g) = (self.dense_data::<T>(op)?, grad.dense_data::<T>(op)?);

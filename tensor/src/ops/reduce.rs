@@ -92,6 +92,14 @@ impl Tensor {
     /// `‖x‖₂ = √(Σ x²)` over every element, accumulated in `f64` and read in place (no copy of
     /// a contiguous tensor): the norm of a gradient, for clipping, traces and drawings.
     pub fn l2_norm(&self) -> Result<f64> {
+        if self.is_cuda() {
+            if !self.dtype().is_float() {
+                return Err(Error::UnsupportedDType { op: "l2_norm", dtype: self.dtype() });
+            }
+            // The squares summed in f64 on the device, as the CPU loop sums them in f64.
+            let x = self.to_dtype(crate::DType::F64)?;
+            return Ok(x.mul(&x)?.sum_all()?.item()?.sqrt());
+        }
         with_float!(self, "l2_norm", |T| {
             let x = self.dense_data::<T>("l2_norm")?;
             Ok(x.iter().map(|&v| v.to_f64() * v.to_f64()).sum::<f64>().sqrt())
