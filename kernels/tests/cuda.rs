@@ -555,3 +555,31 @@ proptest! {
         }
     }
 }
+
+/// A batch larger than a grid's z extent (65,535: the kernels loop over the rest), and an
+/// empty sum (k = 0) with and without a bias: exact (tiny products of values with few bits).
+#[test]
+fn gemm_edge_cases() {
+    let Some(gpu) = gpu() else { return };
+    let (batch, m, k, n) = (70_000usize, 2usize, 3usize, 2usize);
+    let a: Vec<f32> = (0..batch * m * k).map(|i| (i % 7) as f32 - 3.0).collect();
+    let b: Vec<f32> = (0..batch * k * n).map(|i| (i % 5) as f32 - 2.0).collect();
+    let (ga, gb) = (GpuBuffer::from_host(&gpu, &a).unwrap(), GpuBuffer::from_host(&gpu, &b).unwrap());
+    let opa = GemmOperand { buffer: &ga, offset: 0, ld: k, batch_stride: m * k, transposed: false };
+    let opb = GemmOperand { buffer: &gb, offset: 0, ld: n, batch_stride: k * n, transposed: false };
+    let got = gemm(m, k, n, batch, opa, opb, None, None).unwrap().to_host().unwrap();
+    for e in [0, 1, 65_534, 65_535, 65_536, batch - 1] {
+        for i in 0..m {
+            for j in 0..n {
+                let want: f32 = (0..k).map(|p| a[e * m * k + i * k + p] * b[e * k * n + p * n + j]).sum();
+                assert_eq!(got[(e * m + i) * n + j], want, "batch entry {e}, [{i}, {j}]");
+            }
+        }
+    }
+    let bias = GpuBuffer::from_host(&gpu, &[1.5f32, -2.0, 0.25]).unwrap();
+    let empty = GpuBuffer::<f32>::alloc(&gpu, 0).unwrap();
+    let op0 = GemmOperand { buffer: &empty, offset: 0, ld: 0, batch_stride: 0, transposed: false };
+    let op0b = GemmOperand { buffer: &empty, offset: 0, ld: 3, batch_stride: 0, transposed: false };
+    assert_eq!(gemm(4, 0, 3, 1, op0, op0b, None, None).unwrap().to_host().unwrap(), vec![0.0; 12]);
+    assert_eq!(gemm(4, 0, 3, 1, op0, op0b, Some(&bias), None).unwrap().to_host().unwrap(), [1.5, -2.0, 0.25].repeat(4));
+}

@@ -336,8 +336,11 @@ impl Tensor {
 /// Runs `$body` with the type alias `$T` bound to the tensor's float element type (`f32` or
 /// `f64`), or returns `UnsupportedDType` for integer tensors.
 macro_rules! with_float {
-    ($t:expr, $op:expr, |$T:ident| $body:expr) => {
-        match $t.dtype() {
+    // On a dtype value: for bodies that use `self` mutably. (Writing `with_float!(self.clone(),
+    // ..)` instead would keep the clone, a temporary of the `match` scrutinee, alive to the end
+    // of the match: the buffer would then look shared, and in-place updates would copy it.)
+    (@dtype $d:expr, $op:expr, |$T:ident| $body:expr) => {
+        match $d {
             $crate::DType::F32 => {
                 #[allow(dead_code)]
                 type $T = f32;
@@ -350,6 +353,10 @@ macro_rules! with_float {
             }
             dtype => Err($crate::Error::UnsupportedDType { op: $op, dtype }),
         }
+    };
+    // On a tensor's dtype.
+    ($t:expr, $op:expr, |$T:ident| $body:expr) => {
+        with_float!(@dtype $t.dtype(), $op, |$T| $body)
     };
 }
 pub(crate) use with_float;

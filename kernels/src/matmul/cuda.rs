@@ -78,25 +78,23 @@ pub fn gemm<T: GpuElement>(
     if batch * m * n == 0 {
         return Ok(c);
     }
-    if k == 0 {
-        // An empty sum: C is zero (plus the bias).
-        return crate::cuda::GpuBuffer::zeros(&gpu, batch * m * n).and_then(|z| match bias {
-            None => Ok(z),
-            Some(_) => Err(GpuError::Invalid { kernel: "gemm", message: "a bias with k = 0 is not supported".into() }),
-        });
-    }
     let invalid = |message: String| GpuError::Invalid { kernel: "gemm", message };
-    if a.last_index(m, k, batch) >= a.buffer.len() || b.last_index(k, n, batch) >= b.buffer.len() {
+    if k == 0 && bias.is_none() {
+        return GpuBuffer::zeros(&gpu, batch * m * n); // an empty sum
+    }
+    // (With k = 0 and a bias the blocked kernel runs no k step and writes the bias: the operands
+    // are never read.)
+    if k > 0 && (a.last_index(m, k, batch) >= a.buffer.len() || b.last_index(k, n, batch) >= b.buffer.len()) {
         return Err(invalid(format!("operands too small for batch {batch} of {m}×{k} · {k}×{n}")));
     }
     if bias.is_some_and(|bias| bias.len() < n) {
         return Err(invalid(format!("a bias of {} values for {n} columns", bias.map_or(0, |b| b.len()))));
     }
-    if m > i32::MAX as usize || n > i32::MAX as usize || k > i32::MAX as usize || batch > 65_535 {
+    if m > i32::MAX as usize || n > i32::MAX as usize || k > i32::MAX as usize || batch > i32::MAX as usize {
         return Err(invalid(format!("sizes {m}×{k}×{n} (batch {batch}) exceed the kernel's index range")));
     }
     let is_f32 = T::SUFFIX == "f32";
-    let kernel = kernel.unwrap_or(if !is_f32 {
+    let kernel = kernel.unwrap_or(if !is_f32 || k == 0 {
         GemmKernel::Blocked
     } else if ALLOW_TF32.load(Ordering::Relaxed) {
         GemmKernel::Tf32
@@ -125,7 +123,11 @@ pub fn gemm<T: GpuElement>(
         GemmKernel::Tf32 => format!("gemm_tf32_f32_{}", suffix(&a, &b)),
     };
     let (mi, ni, ki) = (m as i32, n as i32, k as i32);
-    let (va, vb) = (a.buffer.view_from("gemm", a.offset)?, b.buffer.view_from("gemm", b.offset)?);
+    let (va, vb) = if k == 0 {
+        (a.buffer.view(), b.buffer.view()) // never read
+    } else {
+        (a.buffer.view_from("gemm", a.offset)?, b.buffer.view_from("gemm", b.offset)?)
+    };
     let mut vc = c.view_mut();
     if matches!(kernel, GemmKernel::Naive | GemmKernel::Smem) {
         let (tile, block) = if kernel == GemmKernel::Naive { (16, 16) } else { (32, 32) };
@@ -139,31 +141,32 @@ pub fn gemm<T: GpuElement>(
         unsafe { launch!(gpu, "matmul", name, cfg, [&mi, &ni, &ki, &va, &vb, &mut vc]) }?;
         return Ok(c);
     }
+    // The kernels loop over the row tiles and batch entries past the grid's y and z limits.
     let cfg = LaunchConfig {
-        grid_dim: (n.div_ceil(128) as u32, m.div_ceil(128) as u32, batch as u32),
+        grid_dim: (n.div_ceil(128) as u32, m.div_ceil(128).min(65_535) as u32, batch.min(65_535) as u32),
         block_dim: (256, 1, 1),
         shared_mem_bytes: 0,
     };
     let (lda, sa, ldb, sb, sc) =
         (a.ld as i64, a.batch_stride as i64, b.ld as i64, b.batch_stride as i64, (m * n) as i64);
-    let has_bias = i32::from(bias.is_some());
+    let (has_bias, batch_i) = (i32::from(bias.is_some()), batch as i32);
     // Without a bias the kernel never reads the pointer; any valid one will do.
     let vbias = match bias {
         Some(bias) => bias.view(),
         None => a.buffer.view(),
     };
     // SAFETY: `(int M, int N, int K, const T* A, i64 lda, i64 sA, const T* B, i64 ldb, i64 sB,
-    // T* C, i64 sC, const T* bias, int has_bias)`, as `GEMM_ARGS` in matmul.cu; every index the
-    // kernel forms is inside the operands (checked above with `last_index`), the bias holds n
-    // values when used, and C holds batch·m·n. The vectorised versions are chosen only when
-    // `vector_ready` holds for both operands.
+    // T* C, i64 sC, const T* bias, int has_bias, int batch)`, as `GEMM_ARGS` in matmul.cu; every
+    // index the kernel forms is inside the operands (checked above with `last_index`; with k = 0
+    // none is formed), the bias holds n values when used, and C holds batch·m·n. The vectorised
+    // versions are chosen only when `vector_ready` holds for both operands.
     unsafe {
         launch!(
             gpu,
             "matmul",
             name,
             cfg,
-            [&mi, &ni, &ki, &va, &lda, &sa, &vb, &ldb, &sb, &mut vc, &sc, &vbias, &has_bias]
+            [&mi, &ni, &ki, &va, &lda, &sa, &vb, &ldb, &sb, &mut vc, &sc, &vbias, &has_bias, &batch_i]
         )
     }?;
     Ok(c)

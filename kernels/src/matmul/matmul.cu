@@ -111,16 +111,18 @@ __device__ __forceinline__ void load_tiles(T (*As)[BM + PAD], T (*Bs)[BN + PAD],
 }
 
 // One block computes a 128×128 tile of C; thread (ty, tx) of the 16×16 grid owns rows
-// ty·8.. and columns tx·8.. of it, in 64 registers.
+// ty·8.. and columns tx·8.. of it, in 64 registers. The tile is (z, m0, n0): batch entry z and
+// row tile m0 come from the entry point's loops (the grid's y and z extents are capped at
+// 65,535, so a large batch or M takes several turns per block).
 template <bool TA, bool TB, bool VEC, typename T>
 __device__ void gemm_blocked(int M, int N, int K, const T* A, long long lda, long long sA, const T* B, long long ldb,
-                             long long sB, T* C, long long sC, const T* bias, int has_bias) {
+                             long long sB, T* C, long long sC, const T* bias, int has_bias, int z, int m0) {
     __shared__ __align__(16) T As[BK][BM + PAD];
     __shared__ __align__(16) T Bs[BK][BN + PAD];
-    A += blockIdx.z * sA;
-    B += blockIdx.z * sB;
-    C += blockIdx.z * sC;
-    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    A += z * sA;
+    B += z * sB;
+    C += z * sC;
+    const int n0 = blockIdx.x * BN;
     const int ty = threadIdx.x / 16, tx = threadIdx.x % 16;
     T acc[8][8];
     #pragma unroll
@@ -173,13 +175,13 @@ __device__ __forceinline__ float to_tf32(float x) {
 //   C 16×8:  c0 = (g, 2q) c1 = (g, 2q+1) c2 = (g+8, 2q) c3 = (g+8, 2q+1)
 template <bool TA, bool TB, bool VEC>
 __device__ void gemm_tf32(int M, int N, int K, const float* A, long long lda, long long sA, const float* B, long long ldb,
-                          long long sB, float* C, long long sC, const float* bias, int has_bias) {
+                          long long sB, float* C, long long sC, const float* bias, int has_bias, int z, int m0) {
     __shared__ __align__(16) float As[BK][BM + PAD];
     __shared__ __align__(16) float Bs[BK][BN + PAD];
-    A += blockIdx.z * sA;
-    B += blockIdx.z * sB;
-    C += blockIdx.z * sC;
-    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    A += z * sA;
+    B += z * sB;
+    C += z * sC;
+    const int n0 = blockIdx.x * BN;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int wm = (warp / 4) * 64, wn = (warp % 4) * 32;
     const int g = lane / 4, q = lane % 4;
@@ -234,24 +236,27 @@ __device__ void gemm_tf32(int M, int N, int K, const float* A, long long lda, lo
 
 #define GEMM_ARGS(T)                                                                                                   \
     int M, int N, int K, const T *A, long long lda, long long sA, const T *B, long long ldb, long long sB, T *C,        \
-        long long sC, const T *bias, int has_bias
+        long long sC, const T *bias, int has_bias, int batch
 #define GEMM_PASS M, N, K, A, lda, sA, B, ldb, sB, C, sC, bias, has_bias
+// Every (batch entry, row tile) pair this block owns; every thread of the block takes the same
+// turns, so the barriers inside stay uniform.
+#define GEMM_TILES for (int z = blockIdx.z; z < batch; z += gridDim.z) for (int m0 = blockIdx.y * BM; m0 < M; m0 += gridDim.y * BM)
 
 #define GEMM_ENTRIES(SUFFIX, TA, TB)                                                                                   \
     extern "C" __global__ void __launch_bounds__(256) gemm_blocked_f32_##SUFFIX(GEMM_ARGS(float)) {                    \
-        gemm_blocked<TA, TB, false>(GEMM_PASS);                                                                        \
+        GEMM_TILES gemm_blocked<TA, TB, false>(GEMM_PASS, z, m0);                                                      \
     }                                                                                                                  \
     extern "C" __global__ void __launch_bounds__(256) gemm_blocked_f64_##SUFFIX(GEMM_ARGS(double)) {                   \
-        gemm_blocked<TA, TB, false>(GEMM_PASS);                                                                        \
+        GEMM_TILES gemm_blocked<TA, TB, false>(GEMM_PASS, z, m0);                                                      \
     }                                                                                                                  \
     extern "C" __global__ void __launch_bounds__(256) gemm_vec_f32_##SUFFIX(GEMM_ARGS(float)) {                        \
-        gemm_blocked<TA, TB, true>(GEMM_PASS);                                                                         \
+        GEMM_TILES gemm_blocked<TA, TB, true>(GEMM_PASS, z, m0);                                                       \
     }                                                                                                                  \
     extern "C" __global__ void __launch_bounds__(256) gemm_tf32_f32_##SUFFIX(GEMM_ARGS(float)) {                       \
-        gemm_tf32<TA, TB, false>(GEMM_PASS);                                                                           \
+        GEMM_TILES gemm_tf32<TA, TB, false>(GEMM_PASS, z, m0);                                                         \
     }                                                                                                                  \
     extern "C" __global__ void __launch_bounds__(256) gemm_tf32vec_f32_##SUFFIX(GEMM_ARGS(float)) {                    \
-        gemm_tf32<TA, TB, true>(GEMM_PASS);                                                                            \
+        GEMM_TILES gemm_tf32<TA, TB, true>(GEMM_PASS, z, m0);                                                          \
     }
 
 GEMM_ENTRIES(nn, false, false)

@@ -43,11 +43,12 @@ pub fn batch_norm_forward<T: GpuFloat>(
     if lay.c == 0 {
         return Ok((y, mean, var));
     }
-    if lay.n * lay.s == 0 || lay.c > i32::MAX as usize {
-        return Err(GpuError::Invalid {
-            kernel,
-            message: format!("no values per channel, or too many channels: {lay:?}"),
-        });
+    if lay.n * lay.s == 0 {
+        // No values: the CPU kernel's statistics of an empty sum, zeros.
+        return Ok((y, GpuBuffer::zeros(&gpu, lay.c)?, GpuBuffer::zeros(&gpu, lay.c)?));
+    }
+    if lay.c > i32::MAX as usize {
+        return Err(GpuError::Invalid { kernel, message: format!("too many channels: {lay:?}") });
     }
     let (n, c, s) = (lay.n as i64, lay.c as i32, lay.s as i64);
     let (mut vy, mut vm, mut vv, vx, vg, vb) =
@@ -87,11 +88,12 @@ pub fn batch_norm_backward<T: GpuFloat>(
     if lay.c == 0 {
         return Ok((gx, gw, gb));
     }
-    if lay.n * lay.s == 0 || lay.c > i32::MAX as usize {
-        return Err(GpuError::Invalid {
-            kernel,
-            message: format!("no values per channel, or too many channels: {lay:?}"),
-        });
+    if lay.n * lay.s == 0 {
+        return Ok((gx, GpuBuffer::zeros(&gpu, lay.c)?, GpuBuffer::zeros(&gpu, lay.c)?));
+        // empty sums
+    }
+    if lay.c > i32::MAX as usize {
+        return Err(GpuError::Invalid { kernel, message: format!("too many channels: {lay:?}") });
     }
     let (n, c, s) = (lay.n as i64, lay.c as i32, lay.s as i64);
     let (mut vx_out, mut vw, mut vb) = (gx.view_mut(), gw.view_mut(), gb.view_mut());

@@ -30,20 +30,37 @@ pub fn adam_step<T: GpuFloat>(
     let t = h.step.max(1) as i32;
     let (bc1, bc2) = (1.0 - h.beta1.powi(t), 1.0 - h.beta2.powi(t));
     let (b1, b2, step_size, inv_sqrt_bc2, eps) = (f(h.beta1), f(h.beta2), f(h.lr / bc1), f(1.0 / bc2.sqrt()), f(h.eps));
+    let (one_b1, one_b2) = (f(1.0 - h.beta1), f(1.0 - h.beta2));
     let l2 = if h.decoupled { f(0.0) } else { f(h.weight_decay) };
     let shrink = if h.decoupled { f(1.0 - h.lr * h.weight_decay) } else { f(1.0) };
     let n = p.len() as i64;
     let cfg = grid_for(p.len(), 65_535);
     let (mut vp, vg, mut vm, mut vv) = (p.view_mut(), g.view(), m.view_mut(), v.view_mut());
-    // SAFETY: `adam_<T>(T* p, const T* g, T* m, T* v, i64 n, T b1, T b2, T step_size, T
-    // inv_sqrt_bc2, T eps, T l2, T shrink)`; all four buffers hold n values (checked above).
+    // SAFETY: `adam_<T>(T* p, const T* g, T* m, T* v, i64 n, T b1, T b2, T one_b1, T one_b2, T
+    // step_size, T inv_sqrt_bc2, T eps, T l2, T shrink)`; all four buffers hold n values (checked
+    // above).
     unsafe {
         launch!(
             gpu,
             "optim",
             format!("adam_{}", T::SUFFIX),
             cfg,
-            [&mut vp, &vg, &mut vm, &mut vv, &n, &b1, &b2, &step_size, &inv_sqrt_bc2, &eps, &l2, &shrink]
+            [
+                &mut vp,
+                &vg,
+                &mut vm,
+                &mut vv,
+                &n,
+                &b1,
+                &b2,
+                &one_b1,
+                &one_b2,
+                &step_size,
+                &inv_sqrt_bc2,
+                &eps,
+                &l2,
+                &shrink
+            ]
         )
     }
 }

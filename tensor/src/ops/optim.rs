@@ -28,14 +28,14 @@ impl Tensor {
         if self.is_cuda() {
             let op = "sgd_step";
             let g = grad.gpu_exact(op)?;
-            return with_float!(self.clone(), op, |T| {
+            return with_float!(@dtype self.dtype(), op, |T| {
                 let g = g.gpu_buffer::<T>(op)?;
                 let v = velocity.gpu_buffer_mut::<T>(op)?;
                 ferrograd_kernels::optim::cuda::sgd_step(self.gpu_buffer_mut::<T>(op)?, g, v, h)
                     .map_err(crate::cuda::gpu_err(op))
             });
         }
-        with_float!(self.clone(), "sgd_step", |T| {
+        with_float!(@dtype self.dtype(), "sgd_step", |T| {
             let g = grad.dense_data::<T>("sgd_step")?;
             let mut v_buf = std::mem::replace(velocity, Tensor::scalar(0.0 as T));
             let r = v_buf.update_in_place::<T, _>(|v| self.update_in_place::<T, _>(|p| sgd_step(p, &g, v, h)));
@@ -51,14 +51,14 @@ impl Tensor {
         if self.is_cuda() {
             let op = "adam_step";
             let g = grad.gpu_exact(op)?;
-            return with_float!(self.clone(), op, |T| {
+            return with_float!(@dtype self.dtype(), op, |T| {
                 let g = g.gpu_buffer::<T>(op)?;
                 let (m, v) = (m.gpu_buffer_mut::<T>(op)?, v.gpu_buffer_mut::<T>(op)?);
                 ferrograd_kernels::optim::cuda::adam_step(self.gpu_buffer_mut::<T>(op)?, g, m, v, h)
                     .map_err(crate::cuda::gpu_err(op))
             });
         }
-        with_float!(self.clone(), "adam_step", |T| {
+        with_float!(@dtype self.dtype(), "adam_step", |T| {
             let g = grad.dense_data::<T>("adam_step")?;
             let (mut m_buf, mut v_buf) =
                 (std::mem::replace(m, Tensor::scalar(0.0 as T)), std::mem::replace(v, Tensor::scalar(0.0 as T)));
