@@ -28,8 +28,11 @@ fn gpu() -> Option<Arc<Gpu>> {
     }
 }
 
+/// 24 random cases per property; `FERROGRAD_GPU_CASES` overrides it (scripts/cuda/run.sh sets
+/// 2 under compute-sanitizer, which runs kernels tens of times slower).
 fn config() -> ProptestConfig {
-    ProptestConfig { cases: 24, ..ProptestConfig::default() }
+    let cases = std::env::var("FERROGRAD_GPU_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24);
+    ProptestConfig { cases, ..ProptestConfig::default() }
 }
 
 /// Relative distance, with `floor` as the smallest magnitude divided by.

@@ -6,10 +6,12 @@
 #   bash scripts/cuda/run.sh bench     # the GPU kernel benchmark (markdown tables)
 #   bash scripts/cuda/run.sh mnist     # mnist_mlp, --device cuda then cpu, 1 epoch each
 #   bash scripts/cuda/run.sh examples  # every training example, --device cuda, short runs
+#   bash scripts/cuda/run.sh sanitize  # the GPU test binaries under compute-sanitizer
+#                                      # (memcheck, then racecheck), where the toolkit has it
 #   bash scripts/cuda/run.sh all       # tests, bench, mnist
 #
 # Output goes to stdout and to $OUT (or target/gpu-results): tests.log, bench.md, mnist.log,
-# examples.log (each example's last line is its JSON summary).
+# examples.log (each example's last line is its JSON summary), sanitize.log.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 what=${1:-all}
@@ -73,5 +75,23 @@ if [ "$what" = examples ]; then
   run vae --epochs 1 --out-dir "$results"
   run gan --epochs 1 --out-dir "$results"
   run dcgan --epochs 1 --out-dir "$results"
+fi
+if [ "$what" = sanitize ]; then
+  sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n 1)
+  if [ -z "$sanitizer" ]; then
+    echo "compute-sanitizer not found" | tee "$results/sanitize.log"
+    exit 1
+  fi
+  : > "$results/sanitize.log"
+  # The test binaries that launch kernels: the kernel tests and the GPU-vs-CPU comparisons.
+  grep -E "\.(cuda|devices)-test$" "$tests/tests/manifest" | while read -r dir name; do
+    for tool in memcheck racecheck; do
+      echo "== $tool $name" | tee -a "$results/sanitize.log"
+      (cd "$dir" && FERROGRAD_GPU_CASES=2 "$sanitizer" --tool "$tool" --error-exitcode 1 "$tests/tests/$name" \
+        --test-threads 1 2>&1) |
+        tail -n 5 | tee -a "$results/sanitize.log"
+    done
+  done
+  grep -q "ERROR SUMMARY: [1-9]" "$results/sanitize.log" && status=1
 fi
 exit $status
