@@ -113,10 +113,9 @@ fn batch_norm_training_steps_agree() {
 }
 
 /// Sequence models on token ids: an Embedding, then either a two-layer LSTM with dropout between
-/// the layers (on the CPU its time loop is the fused kernel, on the GPU the same recurrence from
-/// elementary ops; other tests hold the two forms to each other) or sinusoidal positions and a
-/// causal Transformer block with dropout (attention and layer norm composed from elementary ops
-/// on the GPU, fused on the CPU).
+/// the layers (its time loop fused on both devices: per step one GEMM and one step kernel) or
+/// sinusoidal positions and a causal Transformer block with dropout (attention composed from
+/// elementary ops on the GPU, fused on the CPU; layer norm fused on both).
 #[test]
 fn sequence_training_steps_agree() {
     let mut rng = Rng::new(14);

@@ -277,6 +277,40 @@ fn layer_norm_agrees() {
     });
 }
 
+/// The LSTM's whole-sequence op and its backward through time, both directions, in f64: per
+/// step the GPU runs a GEMM and its fused step kernel where the CPU runs its own; each value
+/// is a short chain of sums of H + 1 terms and library tanh/exp (a few ulp each), carried over
+/// 5 steps: 1e-12 relative plus 1e-12 absolute.
+#[test]
+fn lstm_agrees() {
+    let (b, s, h) = (3, 5, 6);
+    for reverse in [false, true] {
+        let x = randn(&[b, s, 4 * h], DType::F64, 38);
+        let w = randn(&[4 * h, h], DType::F64, 39).mul_scalar(0.4).unwrap();
+        let (h0, c0) = (randn(&[b, h], DType::F64, 40), randn(&[b, h], DType::F64, 41));
+        on_each_device("lstm_forward", &[x.clone(), w.clone(), h0.clone(), c0.clone()], 1e-12, 1e-12, |t| {
+            let (states, gates) = Tensor::lstm_forward(&t[0], &t[1], &t[2], &t[3], reverse, true)?;
+            Tensor::cat(&[&states.reshape(&[2 * b * s * h])?, &gates.expect("kept").reshape(&[b * s * 4 * h])?], 0)
+        });
+        let (states, gates) = Tensor::lstm_forward(&x, &w, &h0, &c0, reverse, true).unwrap();
+        let g = randn(&[2, b, s, h], DType::F64, 42);
+        let inputs = [w, h0, c0, states, gates.unwrap(), g];
+        on_each_device("lstm_backward", &inputs, 1e-12, 1e-12, |t| {
+            let grads = Tensor::lstm_backward(&t[0], &t[1], &t[2], &t[3], &t[4], &t[5], reverse)?;
+            let flat = |t: &Tensor| t.reshape(&[t.numel()]);
+            Tensor::cat(
+                &[
+                    &flat(&grads.xproj)?,
+                    &flat(&grads.w_hh)?,
+                    &flat(&grads.h0)?,
+                    &flat(&grads.c0.expect("an LSTM has a cell state"))?,
+                ],
+                0,
+            )
+        });
+    }
+}
+
 /// Layout and dtype changes are exact.
 #[test]
 fn data_movement_agrees() {

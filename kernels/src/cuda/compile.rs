@@ -15,6 +15,7 @@ pub fn sources() -> &'static [(&'static str, &'static str)] {
         ("matmul", include_str!("../matmul/matmul.cu")),
         ("index", include_str!("../index/index.cu")),
         ("norm", include_str!("../norm/norm.cu")),
+        ("recurrent", include_str!("../recurrent/recurrent.cu")),
         ("optim", include_str!("../optim/optim.cu")),
     ]
 }

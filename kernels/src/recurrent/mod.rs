@@ -12,5 +12,7 @@
 //! Sequences are batch-first and dense: `[batch, steps, features]`.
 
 mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 
 pub use cpu::{gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward, rnn_forward, Recurrence};

@@ -121,6 +121,10 @@ impl Tensor {
         expect_shape("lstm", "c0", c0, h0.shape())?;
         xproj.same_kind(c0, "lstm")?;
         let states_shape = vec![2, r.batch, r.steps, r.hidden];
+        #[cfg(feature = "cuda")]
+        if xproj.is_cuda() {
+            return gpu_lstm_forward(r, xproj, w_hh, h0, c0, keep_gates);
+        }
         with_float!(xproj, "lstm", |T| {
             let op = "lstm";
             let (x, w) = (xproj.dense_data::<T>(op)?, w_hh.dense_data::<T>(op)?);
@@ -149,6 +153,13 @@ impl Tensor {
         expect_shape(op, "c0", c0, h0.shape())?;
         expect_shape(op, "states", states, &[2, r.batch, r.steps, r.hidden])?;
         expect_shape(op, "g", g, states.shape())?;
+        #[cfg(feature = "cuda")]
+        if states.is_cuda() {
+            for t in [w_hh, h0, c0, gates, g] {
+                states.same_kind(t, op)?;
+            }
+            return gpu_lstm_backward(r, w_hh, h0, c0, states, gates, g);
+        }
         with_float!(states, op, |T| {
             let (w, h, c) = (w_hh.dense_data::<T>(op)?, h0.dense_data::<T>(op)?, c0.dense_data::<T>(op)?);
             let (s, a, gs) = (states.dense_data::<T>(op)?, gates.dense_data::<T>(op)?, g.dense_data::<T>(op)?);
@@ -232,4 +243,117 @@ impl Tensor {
             })
         })
     }
+}
+
+// ------------------------------------------------------------------------------ CUDA
+
+/// The steps in the order a run visits them, each with the step whose state it reads.
+#[cfg(feature = "cuda")]
+fn visits(r: Recurrence) -> Vec<(usize, Option<usize>)> {
+    (0..r.steps)
+        .map(|i| {
+            if r.reverse {
+                let t = r.steps - 1 - i;
+                (t, (t + 1 < r.steps).then_some(t + 1))
+            } else {
+                (i, i.checked_sub(1))
+            }
+        })
+        .collect()
+}
+
+/// [`Tensor::lstm_forward`] on a GPU: per step, `rec = h_prev · W_hhᵀ` by the GEMM kernels, then
+/// the fused step kernel. The gates are always written (the step kernel needs somewhere to put
+/// them); they are returned only if `keep_gates`.
+#[cfg(feature = "cuda")]
+fn gpu_lstm_forward(
+    r: Recurrence,
+    xproj: &Tensor,
+    w_hh: &Tensor,
+    h0: &Tensor,
+    c0: &Tensor,
+    keep_gates: bool,
+) -> Result<(Tensor, Option<Tensor>)> {
+    let op = "lstm";
+    let (x, h0, c0) = (xproj.gpu_exact(op)?, h0.gpu_exact(op)?, c0.gpu_exact(op)?);
+    let w_t = w_hh.t()?; // [H, 4H], read transposed in place by the GEMM
+    let mut states = xproj.full_on(&[2, r.batch, r.steps, r.hidden], 0.0);
+    let mut gates = xproj.full_on(xproj.shape(), 0.0);
+    for (t, prev) in visits(r) {
+        // The view of `states` is dropped before the step writes it (a live view would make
+        // the buffer look shared, and the write would copy it); the GEMM reading it is queued
+        // on the stream before the step kernel, so it reads the state before the update.
+        let rec = match prev {
+            None => h0.matmul(&w_t)?,
+            Some(p) => states.narrow(0, 0, 1)?.squeeze(0)?.narrow(1, p, 1)?.squeeze(1)?.matmul(&w_t)?,
+        };
+        with_float!(@dtype xproj.dtype(), op, |T| {
+            ferrograd_kernels::recurrent::cuda::lstm_step_forward(
+                states.gpu_buffer_mut::<T>(op)?,
+                gates.gpu_buffer_mut::<T>(op)?,
+                x.gpu_buffer::<T>(op)?,
+                rec.gpu_buffer::<T>(op)?,
+                c0.gpu_buffer::<T>(op)?,
+                r,
+                t,
+                prev,
+            )
+            .map_err(crate::cuda::gpu_err(op))
+        })?;
+    }
+    Ok((states, keep_gates.then_some(gates)))
+}
+
+/// [`Tensor::lstm_backward`] on a GPU: per step in reverse, the fused step kernel, then
+/// `∂h_prev = ∂a_t · W_hh` by the GEMM kernels; at the end `∂W_hh = Σ_t ∂a_tᵀ · h_{t−1}` as one
+/// product over every (sequence, step) row.
+#[cfg(feature = "cuda")]
+fn gpu_lstm_backward(
+    r: Recurrence,
+    w_hh: &Tensor,
+    h0: &Tensor,
+    c0: &Tensor,
+    states: &Tensor,
+    gates: &Tensor,
+    g: &Tensor,
+) -> Result<RecurrentGrads> {
+    let op = "lstm backward";
+    let (b, s, h) = (r.batch, r.steps, r.hidden);
+    let (st, ga, gr, c0) = (states.gpu_exact(op)?, gates.gpu_exact(op)?, g.gpu_exact(op)?, c0.gpu_exact(op)?);
+    let mut dx = gates.full_on(gates.shape(), 0.0);
+    let mut dc = h0.full_on(&[b, h], 0.0);
+    let mut dh = h0.full_on(&[b, h], 0.0);
+    for (t, prev) in visits(r).into_iter().rev() {
+        with_float!(@dtype states.dtype(), op, |T| {
+            ferrograd_kernels::recurrent::cuda::lstm_step_backward(
+                dx.gpu_buffer_mut::<T>(op)?,
+                dc.gpu_buffer_mut::<T>(op)?,
+                dh.gpu_buffer::<T>(op)?,
+                ga.gpu_buffer::<T>(op)?,
+                st.gpu_buffer::<T>(op)?,
+                c0.gpu_buffer::<T>(op)?,
+                gr.gpu_buffer::<T>(op)?,
+                r,
+                t,
+                prev,
+            )
+            .map_err(crate::cuda::gpu_err(op))
+        })?;
+        // A fresh [B, H] for the next step (the view of `dx` is dropped before dx is written).
+        dh = dx.narrow(1, t, 1)?.squeeze(1)?.matmul(w_hh)?;
+    }
+    // The state each step read, row (b, t): h0 for the first step visited, else h_prev.
+    let hs = st.narrow(0, 0, 1)?.squeeze(0)?;
+    let first = h0.unsqueeze(1)?;
+    let previous = match (s, r.reverse) {
+        (0, _) => None,
+        (1, _) => Some(first),
+        (_, false) => Some(Tensor::cat(&[&first, &hs.narrow(1, 0, s - 1)?], 1)?),
+        (_, true) => Some(Tensor::cat(&[&hs.narrow(1, 1, s - 1)?, &first], 1)?),
+    };
+    let dw = match previous {
+        None => w_hh.full_on(w_hh.shape(), 0.0),
+        Some(prev) => dx.reshape(&[b * s, 4 * h])?.t()?.matmul(&prev.reshape(&[b * s, h])?)?,
+    };
+    Ok(RecurrentGrads { xproj: dx, w_hh: dw, b_hh: None, h0: dh, c0: Some(dc) })
 }
