@@ -311,6 +311,40 @@ fn lstm_agrees() {
     }
 }
 
+/// The GRU and the Elman RNN, as `lstm_agrees` (f64, both directions, 1e-12).
+#[test]
+fn gru_and_rnn_agree() {
+    let (b, s, h) = (3, 5, 6);
+    let flat = |t: &Tensor| t.reshape(&[t.numel()]);
+    for reverse in [false, true] {
+        let x = randn(&[b, s, 3 * h], DType::F64, 43);
+        let w = randn(&[3 * h, h], DType::F64, 44).mul_scalar(0.4).unwrap();
+        let (bias, h0) = (randn(&[3 * h], DType::F64, 45), randn(&[b, h], DType::F64, 46));
+        on_each_device("gru_forward", &[x.clone(), w.clone(), bias.clone(), h0.clone()], 1e-12, 1e-12, |t| {
+            let (out, saved) = Tensor::gru_forward(&t[0], &t[1], &t[2], &t[3], reverse)?;
+            Tensor::cat(&[&flat(&out)?, &flat(&saved)?], 0)
+        });
+        let (out, saved) = Tensor::gru_forward(&x, &w, &bias, &h0, reverse).unwrap();
+        let g = randn(&[b, s, h], DType::F64, 47);
+        on_each_device("gru_backward", &[w, h0.clone(), out, saved, g.clone()], 1e-12, 1e-12, |t| {
+            let grads = Tensor::gru_backward(&t[0], &t[1], &t[2], &t[3], &t[4], reverse)?;
+            let db = grads.b_hh.expect("a GRU has a recurrent bias");
+            Tensor::cat(&[&flat(&grads.xproj)?, &flat(&grads.w_hh)?, &flat(&db)?, &flat(&grads.h0)?], 0)
+        });
+
+        let x = randn(&[b, s, h], DType::F64, 48);
+        let w = randn(&[h, h], DType::F64, 49).mul_scalar(0.4).unwrap();
+        on_each_device("rnn_forward", &[x.clone(), w.clone(), h0.clone()], 1e-12, 1e-12, |t| {
+            Tensor::rnn_forward(&t[0], &t[1], &t[2], reverse)
+        });
+        let out = Tensor::rnn_forward(&x, &w, &h0, reverse).unwrap();
+        on_each_device("rnn_backward", &[w, h0, out, g], 1e-12, 1e-12, |t| {
+            let grads = Tensor::rnn_backward(&t[0], &t[1], &t[2], &t[3], reverse)?;
+            Tensor::cat(&[&flat(&grads.xproj)?, &flat(&grads.w_hh)?, &flat(&grads.h0)?], 0)
+        });
+    }
+}
+
 /// Layout and dtype changes are exact.
 #[test]
 fn data_movement_agrees() {

@@ -1,6 +1,7 @@
-//! CUDA launchers for `recurrent.cu`: the LSTM's fused per-step passes. The time loop and the
-//! per-step products run in the tensor layer (`Tensor::lstm_forward` / `lstm_backward`), which
-//! calls these once per step.
+//! CUDA launchers for `recurrent.cu`: the fused per-step passes of the LSTM, the GRU and the
+//! Elman RNN, forward and backward. The time loops and the per-step products run in the tensor
+//! layer (`Tensor::lstm_forward`, `gru_forward`, `rnn_forward` and their backwards), which
+//! call these once per step.
 
 use super::Recurrence;
 use crate::cuda::{grid_for, launch, GpuBuffer, GpuError, GpuFloat};
@@ -117,6 +118,164 @@ pub fn lstm_step_backward<T: GpuFloat>(
             format!("{kernel}_{}", T::SUFFIX),
             grid_for(b * h, 65_535),
             [&mut vd, &mut vc, &vh, &vg, &vs, &vc0, &vgr, &bi, &si, &hi, &ti, &pi]
+        )
+    }
+}
+
+/// Step `t` of a GRU forward pass, after step `prev` (`None`: `h0`): reads `xproj [B, S, 3H]`,
+/// `rec = h_prev·W_hhᵀ [B, 3H]` (no bias) and `b_hh [3H]`; writes `h_t` into `out [B, S, H]`
+/// and `[r, z, n, u_n]` into `saved [B, S, 4H]`.
+#[allow(clippy::too_many_arguments)]
+pub fn gru_step_forward<T: GpuFloat>(
+    out: &mut GpuBuffer<T>,
+    saved: &mut GpuBuffer<T>,
+    xproj: &GpuBuffer<T>,
+    rec: &GpuBuffer<T>,
+    b_hh: &GpuBuffer<T>,
+    h0: &GpuBuffer<T>,
+    r: Recurrence,
+    t: usize,
+    prev: Option<usize>,
+) -> Result<(), GpuError> {
+    let kernel = "gru_step_forward";
+    let Recurrence { batch: b, steps: s, hidden: h, .. } = r;
+    let checks = [
+        (&*out, b * s * h),
+        (&*saved, b * s * 4 * h),
+        (xproj, b * s * 3 * h),
+        (rec, b * 3 * h),
+        (b_hh, 3 * h),
+        (h0, b * h),
+    ];
+    let [bi, si, hi, ti, pi] = sizes(kernel, r, t, prev, &checks)?;
+    if b * h == 0 {
+        return Ok(());
+    }
+    let gpu = xproj.gpu().clone();
+    let (mut vo, mut vs, vx, vr, vb, vh) =
+        (out.view_mut(), saved.view_mut(), xproj.view(), rec.view(), b_hh.view(), h0.view());
+    // SAFETY: `gru_step_forward_<T>(T* out, T* saved, const T* xproj, const T* rec, const T*
+    // b_hh, const T* h0, int B, int S, int H, int t, int prev)`; every buffer holds its
+    // documented length (checked by `sizes`), t and prev are steps of the run.
+    unsafe {
+        launch!(
+            gpu,
+            "recurrent",
+            format!("{kernel}_{}", T::SUFFIX),
+            grid_for(b * h, 65_535),
+            [&mut vo, &mut vs, &vx, &vr, &vb, &vh, &bi, &si, &hi, &ti, &pi]
+        )
+    }
+}
+
+/// Step `t` of a GRU backward pass: writes step `t`'s rows of `dxproj` and `du` (`[B, S, 3H]`,
+/// the gradient of `u = h_prev·W_hhᵀ + b_hh`) and replaces `dh [B, H]` (the direct part of the
+/// gradient reaching `h_t` from step t+1) with the direct part reaching `h_prev`; `through [B,
+/// H]` is step t+1's `∂u·W_hh`, `grad` is `∂L/∂out [B, S, H]`.
+#[allow(clippy::too_many_arguments)]
+pub fn gru_step_backward<T: GpuFloat>(
+    dxproj: &mut GpuBuffer<T>,
+    du: &mut GpuBuffer<T>,
+    dh: &mut GpuBuffer<T>,
+    through: &GpuBuffer<T>,
+    saved: &GpuBuffer<T>,
+    out: &GpuBuffer<T>,
+    h0: &GpuBuffer<T>,
+    grad: &GpuBuffer<T>,
+    r: Recurrence,
+    t: usize,
+    prev: Option<usize>,
+) -> Result<(), GpuError> {
+    let kernel = "gru_step_backward";
+    let Recurrence { batch: b, steps: s, hidden: h, .. } = r;
+    let checks = [
+        (&*dxproj, b * s * 3 * h),
+        (&*du, b * s * 3 * h),
+        (&*dh, b * h),
+        (through, b * h),
+        (saved, b * s * 4 * h),
+        (out, b * s * h),
+        (h0, b * h),
+        (grad, b * s * h),
+    ];
+    let [bi, si, hi, ti, pi] = sizes(kernel, r, t, prev, &checks)?;
+    if b * h == 0 {
+        return Ok(());
+    }
+    let gpu = out.gpu().clone();
+    let (mut vx, mut vu, mut vd) = (dxproj.view_mut(), du.view_mut(), dh.view_mut());
+    let (vt, vs, vo, vh, vg) = (through.view(), saved.view(), out.view(), h0.view(), grad.view());
+    // SAFETY: `gru_step_backward_<T>(T* dxproj, T* du, T* dh, const T* through, const T* saved,
+    // const T* out, const T* h0, const T* grad, int B, int S, int H, int t, int prev)`; every
+    // buffer holds its documented length (checked by `sizes`), t and prev are steps of the run.
+    unsafe {
+        launch!(
+            gpu,
+            "recurrent",
+            format!("{kernel}_{}", T::SUFFIX),
+            grid_for(b * h, 65_535),
+            [&mut vx, &mut vu, &mut vd, &vt, &vs, &vo, &vh, &vg, &bi, &si, &hi, &ti, &pi]
+        )
+    }
+}
+
+/// Step `t` of an Elman RNN: `out[:, t] = tanh(xproj[:, t] + rec)` with `rec = h_prev·W_hhᵀ`.
+pub fn rnn_step_forward<T: GpuFloat>(
+    out: &mut GpuBuffer<T>,
+    xproj: &GpuBuffer<T>,
+    rec: &GpuBuffer<T>,
+    r: Recurrence,
+    t: usize,
+) -> Result<(), GpuError> {
+    let kernel = "rnn_step_forward";
+    let Recurrence { batch: b, steps: s, hidden: h, .. } = r;
+    let [bi, si, hi, ti, _] = sizes(kernel, r, t, None, &[(&*out, b * s * h), (xproj, b * s * h), (rec, b * h)])?;
+    if b * h == 0 {
+        return Ok(());
+    }
+    let gpu = xproj.gpu().clone();
+    let (mut vo, vx, vr) = (out.view_mut(), xproj.view(), rec.view());
+    // SAFETY: `rnn_step_forward_<T>(T* out, const T* xproj, const T* rec, int B, int S, int H,
+    // int t)`; the buffers hold their documented lengths (checked by `sizes`), t < S.
+    unsafe {
+        launch!(
+            gpu,
+            "recurrent",
+            format!("{kernel}_{}", T::SUFFIX),
+            grid_for(b * h, 65_535),
+            [&mut vo, &vx, &vr, &bi, &si, &hi, &ti]
+        )
+    }
+}
+
+/// Step `t` of an Elman RNN's backward pass: `dxproj[:, t] = (grad[:, t] + dh)·(1 − out[:, t]²)`,
+/// with `dh [B, H]` the gradient reaching `h_t` from step t+1.
+pub fn rnn_step_backward<T: GpuFloat>(
+    dxproj: &mut GpuBuffer<T>,
+    out: &GpuBuffer<T>,
+    grad: &GpuBuffer<T>,
+    dh: &GpuBuffer<T>,
+    r: Recurrence,
+    t: usize,
+) -> Result<(), GpuError> {
+    let kernel = "rnn_step_backward";
+    let Recurrence { batch: b, steps: s, hidden: h, .. } = r;
+    let checks = [(&*dxproj, b * s * h), (out, b * s * h), (grad, b * s * h), (dh, b * h)];
+    let [bi, si, hi, ti, _] = sizes(kernel, r, t, None, &checks)?;
+    if b * h == 0 {
+        return Ok(());
+    }
+    let gpu = out.gpu().clone();
+    let (mut vx, vo, vg, vd) = (dxproj.view_mut(), out.view(), grad.view(), dh.view());
+    // SAFETY: `rnn_step_backward_<T>(T* dxproj, const T* out, const T* grad, const T* dh, int B,
+    // int S, int H, int t)`; the buffers hold their documented lengths (checked by `sizes`), t < S.
+    unsafe {
+        launch!(
+            gpu,
+            "recurrent",
+            format!("{kernel}_{}", T::SUFFIX),
+            grid_for(b * h, 65_535),
+            [&mut vx, &vo, &vg, &vd, &bi, &si, &hi, &ti]
         )
     }
 }

@@ -1,5 +1,5 @@
-// The LSTM's fused per-step passes (the twins of `lstm_cell` and `LstmStepGrad` in
-// recurrent/cpu.rs, with the same formulas). The tensor layer runs the time loop on the host:
+// The fused per-step passes of the recurrences (the twins of the cells in recurrent/cpu.rs,
+// with the same formulas): LSTM first, then GRU and Elman RNN. The tensor layer runs the time loop on the host:
 // per step one GEMM (`h_{t−1}·W_hhᵀ`, all four gates at once, by matmul.cu) and one launch of
 // the pass below, which applies the gate nonlinearities and updates the state. One thread per
 // (sequence, hidden unit); the step's four gate values of that unit are H apart.
@@ -81,3 +81,112 @@ __device__ void lstm_step_backward(T* __restrict__ dxproj, T* __restrict__ dc, c
 
 LSTM_ENTRIES(float, f32)
 LSTM_ENTRIES(double, f64)
+
+// ---------------------------------------------------------------- GRU
+//
+// (The twins of the GRU loops in recurrent/cpu.rs.) xproj [B, S, 3H] holds x·W_ihᵀ + b_ih for
+// the gates r, z, n; rec = h_prev·W_hhᵀ [B, 3H] without its bias, which is added here (b_hn is
+// multiplied by r). out [B, S, H]; saved [B, S, 4H] = [r, z, n, u_n] for the backward pass.
+
+// r = σ(x_r + u_r + b_r), z = σ(x_z + u_z + b_z), u_n = rec_n + b_n, n = tanh(x_n + r·u_n),
+// h_t = n + z·(h_{t−1} − n).
+template <typename T>
+__device__ void gru_step_forward(T* __restrict__ out, T* __restrict__ saved, const T* __restrict__ xproj,
+                                 const T* __restrict__ rec, const T* __restrict__ b_hh, const T* __restrict__ h0, int B,
+                                 int S, int H, int t, int prev) {
+    for (long long e = grid_start(); e < (long long)B * H; e += grid_step()) {
+        const long long b = e / H;
+        const int j = e % H;
+        const long long row = b * S + t;
+        const T* x = xproj + row * 3 * H;
+        const T* u = rec + b * 3 * H;
+        const T r = lstm_sigmoid(x[j] + u[j] + b_hh[j]);
+        const T z = lstm_sigmoid(x[H + j] + u[H + j] + b_hh[H + j]);
+        const T un = u[2 * H + j] + b_hh[2 * H + j];
+        const T n = tanh(x[2 * H + j] + r * un);
+        const T hp = prev < 0 ? h0[b * H + j] : out[(b * S + prev) * H + j];
+        T* sv = saved + row * 4 * H;
+        sv[j] = r;
+        sv[H + j] = z;
+        sv[2 * H + j] = n;
+        sv[3 * H + j] = un;
+        out[row * H + j] = n + z * (hp - n);
+    }
+}
+
+// With ∂h = g + dh + through (dh: the direct part ∂h_t·z of step t+1, through: that step's
+// ∂u·W_hh):  ∂a_n = ∂h·(1 − z)·(1 − n²),  ∂a_r = ∂a_n·u_n·r(1 − r),  ∂a_z = ∂h·(h_{t−1} − n)·z(1 − z);
+// dxproj = [∂a_r, ∂a_z, ∂a_n], du = [∂a_r, ∂a_z, ∂a_n·r];  dh ← ∂h·z.
+template <typename T>
+__device__ void gru_step_backward(T* __restrict__ dxproj, T* __restrict__ du, T* __restrict__ dh,
+                                  const T* __restrict__ through, const T* __restrict__ saved, const T* __restrict__ out,
+                                  const T* __restrict__ h0, const T* __restrict__ grad, int B, int S, int H, int t,
+                                  int prev) {
+    for (long long e = grid_start(); e < (long long)B * H; e += grid_step()) {
+        const long long b = e / H;
+        const int j = e % H;
+        const long long row = b * S + t;
+        const T* sv = saved + row * 4 * H;
+        const T r = sv[j], z = sv[H + j], n = sv[2 * H + j], un = sv[3 * H + j];
+        const T hp = prev < 0 ? h0[b * H + j] : out[(b * S + prev) * H + j];
+        const T dht = grad[row * H + j] + dh[b * H + j] + through[b * H + j];
+        const T dan = dht * (T(1) - z) * (T(1) - n * n);
+        const T dar = dan * un * r * (T(1) - r);
+        const T daz = dht * (hp - n) * z * (T(1) - z);
+        T* dx = dxproj + row * 3 * H;
+        T* d = du + row * 3 * H;
+        dx[j] = dar;
+        dx[H + j] = daz;
+        dx[2 * H + j] = dan;
+        d[j] = dar;
+        d[H + j] = daz;
+        d[2 * H + j] = dan * r;
+        dh[b * H + j] = dht * z;
+    }
+}
+
+// ---------------------------------------------------------------- Elman RNN
+//
+// h_t = tanh(xproj_t + rec) with rec = h_prev·W_hhᵀ; backward ∂a = (g + dh)·(1 − h_t²), where dh
+// = ∂a_{t+1}·W_hh reaches h_t from the next step. xproj, out, dxproj [B, S, H].
+template <typename T>
+__device__ void rnn_step_forward(T* __restrict__ out, const T* __restrict__ xproj, const T* __restrict__ rec, int B,
+                                 int S, int H, int t) {
+    for (long long e = grid_start(); e < (long long)B * H; e += grid_step()) {
+        const long long b = e / H, row = b * S + t;
+        const int j = e % H;
+        out[row * H + j] = tanh(xproj[row * H + j] + rec[b * H + j]);
+    }
+}
+
+template <typename T>
+__device__ void rnn_step_backward(T* __restrict__ dxproj, const T* __restrict__ out, const T* __restrict__ grad,
+                                  const T* __restrict__ dh, int B, int S, int H, int t) {
+    for (long long e = grid_start(); e < (long long)B * H; e += grid_step()) {
+        const long long b = e / H, row = b * S + t;
+        const int j = e % H;
+        const T y = out[row * H + j];
+        dxproj[row * H + j] = (grad[row * H + j] + dh[b * H + j]) * (T(1) - y * y);
+    }
+}
+
+#define GRU_RNN_ENTRIES(T, S)                                                                                          \
+    extern "C" __global__ void gru_step_forward_##S(T* out, T* saved, const T* xproj, const T* rec, const T* b_hh,     \
+                                                    const T* h0, int B, int S_, int H, int t, int prev) {              \
+        gru_step_forward(out, saved, xproj, rec, b_hh, h0, B, S_, H, t, prev);                                         \
+    }                                                                                                                  \
+    extern "C" __global__ void gru_step_backward_##S(T* dxproj, T* du, T* dh, const T* through, const T* saved,        \
+                                                     const T* out, const T* h0, const T* grad, int B, int S_, int H,   \
+                                                     int t, int prev) {                                                \
+        gru_step_backward(dxproj, du, dh, through, saved, out, h0, grad, B, S_, H, t, prev);                           \
+    }                                                                                                                  \
+    extern "C" __global__ void rnn_step_forward_##S(T* out, const T* xproj, const T* rec, int B, int S_, int H, int t) { \
+        rnn_step_forward(out, xproj, rec, B, S_, H, t);                                                                \
+    }                                                                                                                  \
+    extern "C" __global__ void rnn_step_backward_##S(T* dxproj, const T* out, const T* grad, const T* dh, int B,       \
+                                                     int S_, int H, int t) {                                           \
+        rnn_step_backward(dxproj, out, grad, dh, B, S_, H, t);                                                         \
+    }
+
+GRU_RNN_ENTRIES(float, f32)
+GRU_RNN_ENTRIES(double, f64)

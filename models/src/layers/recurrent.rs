@@ -257,10 +257,8 @@ impl Recurrent {
             None => rows.matmul(&dir.w_ih.t()?)?,
         };
         let xproj = xproj.reshape(&[b, t, gh])?;
-        // The fused time loops are CPU kernels, and on a GPU the LSTM's (one GEMM and one fused
-        // step kernel per step); there the RNN and GRU run from elementary ops.
-        let gpu_unfused = xproj.value().is_cuda() && self.kind != CellKind::Lstm;
-        let (fused, rev) = (self.cfg.fused && !gpu_unfused, dir.reverse);
+        // Fused on both devices: on a GPU, one GEMM and one fused step kernel per time step.
+        let (fused, rev) = (self.cfg.fused, dir.reverse);
         match self.kind {
             CellKind::Rnn => {
                 let out = if fused {

@@ -77,6 +77,10 @@ impl Tensor {
     /// Elman RNN, `h_t = tanh(xproj_t + h_{t−1} · W_hhᵀ)` → every `h_t`, `[B, T, H]`.
     pub fn rnn_forward(xproj: &Tensor, w_hh: &Tensor, h0: &Tensor, reverse: bool) -> Result<Tensor> {
         let r = recurrence("rnn", 1, xproj, w_hh, h0, reverse)?;
+        #[cfg(feature = "cuda")]
+        if xproj.is_cuda() {
+            return gpu_rnn_forward(r, xproj, w_hh, h0);
+        }
         with_float!(xproj, "rnn", |T| {
             let mut out = overwritten(xproj.numel(), 0.0 as T);
             let (x, w, h) = (xproj.dense_data::<T>("rnn")?, w_hh.dense_data::<T>("rnn")?, h0.dense_data::<T>("rnn")?);
@@ -89,6 +93,11 @@ impl Tensor {
     pub fn rnn_backward(w_hh: &Tensor, h0: &Tensor, out: &Tensor, g: &Tensor, reverse: bool) -> Result<RecurrentGrads> {
         let r = recurrence("rnn backward", 1, out, w_hh, h0, reverse)?;
         expect_shape("rnn backward", "g", g, out.shape())?;
+        #[cfg(feature = "cuda")]
+        if out.is_cuda() {
+            out.same_kind(g, "rnn backward")?;
+            return gpu_rnn_backward(r, w_hh, h0, out, g);
+        }
         with_float!(out, "rnn backward", |T| {
             let op = "rnn backward";
             let (w, h, y, gy) =
@@ -190,6 +199,10 @@ impl Tensor {
         expect_shape("gru", "b_hh", b_hh, &[3 * r.hidden])?;
         xproj.same_kind(b_hh, "gru")?;
         let (out_shape, saved_shape) = (vec![r.batch, r.steps, r.hidden], vec![r.batch, r.steps, 4 * r.hidden]);
+        #[cfg(feature = "cuda")]
+        if xproj.is_cuda() {
+            return gpu_gru_forward(r, xproj, w_hh, b_hh, h0);
+        }
         with_float!(xproj, "gru", |T| {
             let op = "gru";
             let (x, w, b, h) = (
@@ -227,6 +240,10 @@ impl Tensor {
             out.same_kind(t, op)?;
         }
         let r = Recurrence { batch: b, steps: s, hidden, reverse };
+        #[cfg(feature = "cuda")]
+        if out.is_cuda() {
+            return gpu_gru_backward(r, w_hh, h0, out, saved, g);
+        }
         with_float!(out, op, |T| {
             let (w, h, y) = (w_hh.dense_data::<T>(op)?, h0.dense_data::<T>(op)?, out.dense_data::<T>(op)?);
             let (sv, gy) = (saved.dense_data::<T>(op)?, g.dense_data::<T>(op)?);
@@ -318,7 +335,7 @@ fn gpu_lstm_backward(
     g: &Tensor,
 ) -> Result<RecurrentGrads> {
     let op = "lstm backward";
-    let (b, s, h) = (r.batch, r.steps, r.hidden);
+    let (b, h) = (r.batch, r.hidden);
     let (st, ga, gr, c0) = (states.gpu_exact(op)?, gates.gpu_exact(op)?, g.gpu_exact(op)?, c0.gpu_exact(op)?);
     let mut dx = gates.full_on(gates.shape(), 0.0);
     let mut dc = h0.full_on(&[b, h], 0.0);
@@ -342,18 +359,157 @@ fn gpu_lstm_backward(
         // A fresh [B, H] for the next step (the view of `dx` is dropped before dx is written).
         dh = dx.narrow(1, t, 1)?.squeeze(1)?.matmul(w_hh)?;
     }
-    // The state each step read, row (b, t): h0 for the first step visited, else h_prev.
-    let hs = st.narrow(0, 0, 1)?.squeeze(0)?;
+    let dw = weight_grad(r, &dx, &st.narrow(0, 0, 1)?.squeeze(0)?, h0, w_hh)?;
+    Ok(RecurrentGrads { xproj: dx, w_hh: dw, b_hh: None, h0: dh, c0: Some(dc) })
+}
+
+/// `∂W_hh = Σ_t ∂u_tᵀ · h_{t−1}` as one product over every (sequence, step) row: `du [B, S, G·H]`
+/// is the gradient of each step's `h_prev·W_hhᵀ`, `hs [B, S, H]` every state, and the state
+/// step t read is `h0` for the first step visited, else its neighbour in visiting order.
+#[cfg(feature = "cuda")]
+fn weight_grad(r: Recurrence, du: &Tensor, hs: &Tensor, h0: &Tensor, w_hh: &Tensor) -> Result<Tensor> {
+    let (b, s, h) = (r.batch, r.steps, r.hidden);
     let first = h0.unsqueeze(1)?;
     let previous = match (s, r.reverse) {
-        (0, _) => None,
-        (1, _) => Some(first),
-        (_, false) => Some(Tensor::cat(&[&first, &hs.narrow(1, 0, s - 1)?], 1)?),
-        (_, true) => Some(Tensor::cat(&[&hs.narrow(1, 1, s - 1)?, &first], 1)?),
+        (0, _) => return Ok(w_hh.full_on(w_hh.shape(), 0.0)),
+        (1, _) => first,
+        (_, false) => Tensor::cat(&[&first, &hs.narrow(1, 0, s - 1)?], 1)?,
+        (_, true) => Tensor::cat(&[&hs.narrow(1, 1, s - 1)?, &first], 1)?,
     };
-    let dw = match previous {
-        None => w_hh.full_on(w_hh.shape(), 0.0),
-        Some(prev) => dx.reshape(&[b * s, 4 * h])?.t()?.matmul(&prev.reshape(&[b * s, h])?)?,
-    };
-    Ok(RecurrentGrads { xproj: dx, w_hh: dw, b_hh: None, h0: dh, c0: Some(dc) })
+    du.reshape(&[b * s, w_hh.shape()[0]])?.t()?.matmul(&previous.reshape(&[b * s, h])?)
+}
+
+/// [`Tensor::rnn_forward`] on a GPU: per step, `rec = h_prev · W_hhᵀ` by the GEMM kernels, then
+/// the step kernel `h_t = tanh(xproj_t + rec)`.
+#[cfg(feature = "cuda")]
+fn gpu_rnn_forward(r: Recurrence, xproj: &Tensor, w_hh: &Tensor, h0: &Tensor) -> Result<Tensor> {
+    let op = "rnn";
+    let x = xproj.gpu_exact(op)?;
+    let w_t = w_hh.t()?;
+    let mut out = xproj.full_on(xproj.shape(), 0.0);
+    for (t, prev) in visits(r) {
+        // The view of `out` is dropped before the step writes it (see `gpu_lstm_forward`).
+        let rec = match prev {
+            None => h0.matmul(&w_t)?,
+            Some(p) => out.narrow(1, p, 1)?.squeeze(1)?.matmul(&w_t)?,
+        };
+        with_float!(@dtype xproj.dtype(), op, |T| {
+            ferrograd_kernels::recurrent::cuda::rnn_step_forward(
+                out.gpu_buffer_mut::<T>(op)?,
+                x.gpu_buffer::<T>(op)?,
+                rec.gpu_buffer::<T>(op)?,
+                r,
+                t,
+            )
+            .map_err(crate::cuda::gpu_err(op))
+        })?;
+    }
+    Ok(out)
+}
+
+/// [`Tensor::rnn_backward`] on a GPU: per step in reverse, the step kernel, then
+/// `∂h_prev = ∂a_t · W_hh`.
+#[cfg(feature = "cuda")]
+fn gpu_rnn_backward(r: Recurrence, w_hh: &Tensor, h0: &Tensor, out: &Tensor, g: &Tensor) -> Result<RecurrentGrads> {
+    let op = "rnn backward";
+    let (y, gr) = (out.gpu_exact(op)?, g.gpu_exact(op)?);
+    let mut dx = out.full_on(out.shape(), 0.0);
+    let mut dh = h0.full_on(h0.shape(), 0.0);
+    for (t, _) in visits(r).into_iter().rev() {
+        with_float!(@dtype out.dtype(), op, |T| {
+            ferrograd_kernels::recurrent::cuda::rnn_step_backward(
+                dx.gpu_buffer_mut::<T>(op)?,
+                y.gpu_buffer::<T>(op)?,
+                gr.gpu_buffer::<T>(op)?,
+                dh.gpu_buffer::<T>(op)?,
+                r,
+                t,
+            )
+            .map_err(crate::cuda::gpu_err(op))
+        })?;
+        dh = dx.narrow(1, t, 1)?.squeeze(1)?.matmul(w_hh)?;
+    }
+    let dw = weight_grad(r, &dx, &y, h0, w_hh)?;
+    Ok(RecurrentGrads { xproj: dx, w_hh: dw, b_hh: None, h0: dh, c0: None })
+}
+
+/// [`Tensor::gru_forward`] on a GPU: per step, `rec = h_prev · W_hhᵀ` by the GEMM kernels (the
+/// bias is added in the step kernel, where `r` multiplies `u_n`), then the fused step kernel.
+#[cfg(feature = "cuda")]
+fn gpu_gru_forward(
+    r: Recurrence,
+    xproj: &Tensor,
+    w_hh: &Tensor,
+    b_hh: &Tensor,
+    h0: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    let op = "gru";
+    let (x, b, h0) = (xproj.gpu_exact(op)?, b_hh.gpu_exact(op)?, h0.gpu_exact(op)?);
+    let w_t = w_hh.t()?;
+    let mut out = xproj.full_on(&[r.batch, r.steps, r.hidden], 0.0);
+    let mut saved = xproj.full_on(&[r.batch, r.steps, 4 * r.hidden], 0.0);
+    for (t, prev) in visits(r) {
+        let rec = match prev {
+            None => h0.matmul(&w_t)?,
+            Some(p) => out.narrow(1, p, 1)?.squeeze(1)?.matmul(&w_t)?,
+        };
+        with_float!(@dtype xproj.dtype(), op, |T| {
+            ferrograd_kernels::recurrent::cuda::gru_step_forward(
+                out.gpu_buffer_mut::<T>(op)?,
+                saved.gpu_buffer_mut::<T>(op)?,
+                x.gpu_buffer::<T>(op)?,
+                rec.gpu_buffer::<T>(op)?,
+                b.gpu_buffer::<T>(op)?,
+                h0.gpu_buffer::<T>(op)?,
+                r,
+                t,
+                prev,
+            )
+            .map_err(crate::cuda::gpu_err(op))
+        })?;
+    }
+    Ok((out, saved))
+}
+
+/// [`Tensor::gru_backward`] on a GPU: per step in reverse, the fused step kernel, then
+/// `through = ∂u_t · W_hh`; `∂h_0` is the last step's direct part plus its `through`.
+#[cfg(feature = "cuda")]
+fn gpu_gru_backward(
+    r: Recurrence,
+    w_hh: &Tensor,
+    h0: &Tensor,
+    out: &Tensor,
+    saved: &Tensor,
+    g: &Tensor,
+) -> Result<RecurrentGrads> {
+    let op = "gru backward";
+    let (b, s, h) = (r.batch, r.steps, r.hidden);
+    let (y, sv, gr, h0d) = (out.gpu_exact(op)?, saved.gpu_exact(op)?, g.gpu_exact(op)?, h0.gpu_exact(op)?);
+    let mut dx = out.full_on(&[b, s, 3 * h], 0.0);
+    let mut du = out.full_on(&[b, s, 3 * h], 0.0);
+    let mut dh = h0.full_on(h0.shape(), 0.0);
+    let mut through = h0.full_on(h0.shape(), 0.0);
+    for (t, prev) in visits(r).into_iter().rev() {
+        with_float!(@dtype out.dtype(), op, |T| {
+            ferrograd_kernels::recurrent::cuda::gru_step_backward(
+                dx.gpu_buffer_mut::<T>(op)?,
+                du.gpu_buffer_mut::<T>(op)?,
+                dh.gpu_buffer_mut::<T>(op)?,
+                through.gpu_buffer::<T>(op)?,
+                sv.gpu_buffer::<T>(op)?,
+                y.gpu_buffer::<T>(op)?,
+                h0d.gpu_buffer::<T>(op)?,
+                gr.gpu_buffer::<T>(op)?,
+                r,
+                t,
+                prev,
+            )
+            .map_err(crate::cuda::gpu_err(op))
+        })?;
+        through = du.narrow(1, t, 1)?.squeeze(1)?.matmul(w_hh)?;
+    }
+    let dh0 = dh.add(&through)?;
+    let dw = weight_grad(r, &du, &y, &h0d, w_hh)?;
+    let db = du.reshape(&[b * s, 3 * h])?.sum(vec![0usize], false)?;
+    Ok(RecurrentGrads { xproj: dx, w_hh: dw, b_hh: Some(db), h0: dh0, c0: None })
 }
