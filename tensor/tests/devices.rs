@@ -397,19 +397,55 @@ fn optimizer_steps_agree() {
     });
 }
 
-/// Ops without a CUDA kernel yet refuse GPU tensors with an error naming the op and device.
+/// What cannot run on a GPU refuses GPU tensors with an error naming the op and device: every
+/// op has a CUDA path now, but `update_in_place` hands out the data as a host slice.
 #[test]
-fn ops_without_a_cuda_kernel_say_so() {
+fn host_only_calls_say_so() {
     let Some(device) = gpu() else { return };
-    let x = randn(&[2, 3], DType::F32, 17).to_device(device).unwrap();
-    let q = x.reshape(&[1, 2, 3]).unwrap();
-    match q.attention(&q, &q, 1.0, false) {
+    let mut x = randn(&[2, 3], DType::F32, 17).to_device(device).unwrap();
+    match x.update_in_place::<f32, _>(|v| v[0] = 1.0) {
         Err(Error::UnsupportedOnDevice { op, device: d }) => {
             assert_eq!(d, device);
-            assert_eq!(op, "attention");
+            assert_eq!(op, "update_in_place");
         }
         other => panic!("expected UnsupportedOnDevice, got {other:?}"),
     }
+}
+
+/// Fused attention (the forward kernel, and the backward from GEMM and elementwise kernels) on
+/// heads split from `[B, T, H, d]` (strided), causal and not, with tq ≠ tk; and a row of keys
+/// too long for the kernel's shared memory, which takes the composed path. Sums of d = 8 (scores)
+/// and tk ≤ 12 (mixing) terms of normal values in f64: 1e-12 relative plus 1e-12 absolute.
+#[test]
+fn attention_agrees() {
+    let (b, h, d) = (2, 3, 8);
+    for (tq, tk, causal) in [(12, 12, true), (7, 12, true), (12, 5, true), (9, 11, false)] {
+        let heads = |t: &Tensor| t.permute(&[0, 2, 1, 3]); // [B, T, H, d] → [B, H, T, d]
+        let q = randn(&[b, tq, h, d], DType::F64, 50);
+        let k = randn(&[b, tk, h, d], DType::F64, 51);
+        let v = randn(&[b, tk, h, d + 2], DType::F64, 52);
+        let scale = 1.0 / (d as f64).sqrt();
+        let what = format!("attention {tq}×{tk} causal {causal}");
+        on_each_device(&what, &[q.clone(), k.clone(), v.clone()], 1e-12, 1e-12, |t| {
+            let out = heads(&t[0])?.attention(&heads(&t[1])?, &heads(&t[2])?, scale, causal)?;
+            Tensor::cat(&[&out.out.reshape(&[out.out.numel()])?, &out.probs.reshape(&[out.probs.numel()])?], 0)
+        });
+        let fwd = heads(&q).unwrap().attention(&heads(&k).unwrap(), &heads(&v).unwrap(), scale, causal).unwrap();
+        let g = randn(fwd.out.shape(), DType::F64, 53);
+        on_each_device(&format!("{what} backward"), &[q, k, v, fwd.probs, g], 1e-12, 1e-12, |t| {
+            let grads =
+                heads(&t[0])?.attention_backward(&heads(&t[1])?, &heads(&t[2])?, &t[3], &t[4], scale, causal)?;
+            let flat = |t: &Tensor| t.reshape(&[t.numel()]);
+            Tensor::cat(&[&flat(&grads.q)?, &flat(&grads.k)?, &flat(&grads.v)?], 0)
+        });
+    }
+    // 8,000 keys of f64 need 64 KB of scores per row: more than a block's shared memory.
+    let (q, k, v) =
+        (randn(&[1, 2, 4], DType::F64, 54), randn(&[1, 8000, 4], DType::F64, 55), randn(&[1, 8000, 3], DType::F64, 56));
+    on_each_device("attention, long rows", &[q, k, v], 1e-12, 1e-12, |t| {
+        let out = t[0].attention(&t[1], &t[2], 0.5, true)?;
+        Tensor::cat(&[&out.out.reshape(&[6])?, &out.probs.reshape(&[16000])?], 0)
+    });
 }
 
 /// index_select (a copy: exact) and index_add (each destination adds its sources in index

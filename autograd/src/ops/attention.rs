@@ -3,7 +3,7 @@
 //! of `matmul`, `masked_fill` and `softmax`). The two are gradchecked against each other.
 
 use crate::{grad, is_grad_enabled, OpInfo, Saved, Var};
-use ferrograd_tensor::{Device, Error, Result, Tensor};
+use ferrograd_tensor::{Error, Result, Tensor};
 
 /// `[q, k]` with a 1 where key `j` lies in the future of query `i` (`j > i`): what a causal
 /// (autoregressive) model may not attend to. With `q < k` the queries are the *last* `q`
@@ -35,7 +35,7 @@ impl Var {
     /// With `A = softmax(S)` and `S = q·kᵀ/√d`, the rule is `∂v = Aᵀ g`, `∂A = g vᵀ`,
     /// `∂S = A ⊙ (∂A − rowsum(∂A ⊙ A))`, `∂q = ∂S k / √d`, `∂k = ∂Sᵀ q / √d`.
     ///
-    /// Without a `mask`, with equal leading dims and on the CPU, this is one fused op
+    /// Without a `mask`, with equal leading dims and all operands on one device, this is one fused op
     /// (`Tensor::attention`) that applies that rule directly and keeps only `A` for the backward
     /// pass. Otherwise — and for a second derivative — it is
     /// [`Var::scaled_dot_product_attention_composed`].
@@ -51,7 +51,7 @@ impl Var {
             && !qs.contains(&0)
             && !ks.contains(&0)
             && !vs.contains(&0)
-            && [self, k, v].iter().all(|t| t.value().device() == Device::Cpu);
+            && [k, v].iter().all(|t| t.value().device() == self.value().device());
         if !fusable {
             return self.scaled_dot_product_attention_composed(k, v, mask, causal);
         }

@@ -2,5 +2,7 @@
 //! head's matrices, and the hand-derived backward pass (see `cpu.rs` for the formulas).
 
 mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 
 pub use cpu::{attention_backward, attention_forward, AttentionInputs, AttentionSizes};

@@ -16,6 +16,7 @@ pub fn sources() -> &'static [(&'static str, &'static str)] {
         ("index", include_str!("../index/index.cu")),
         ("norm", include_str!("../norm/norm.cu")),
         ("recurrent", include_str!("../recurrent/recurrent.cu")),
+        ("attention", include_str!("../attention/attention.cu")),
         ("optim", include_str!("../optim/optim.cu")),
     ]
 }

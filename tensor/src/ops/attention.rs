@@ -84,6 +84,10 @@ impl Tensor {
     pub fn attention(&self, k: &Tensor, v: &Tensor, scale: f64, causal: bool) -> Result<AttentionOutput> {
         let op = "attention";
         let (lead, s) = self.attention_sizes(k, v, scale, causal, op)?;
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return gpu_attention(self, k, v, &lead, &s);
+        }
         with_float!(self, op, |T| {
             let layouts = [self, k, v].map(|t| layout(t, &lead));
             let inputs = attention_inputs::<T>([self, k, v], &layouts, op)?;
@@ -123,6 +127,10 @@ impl Tensor {
                 "the weights and the output gradient must have the forward pass's shapes",
             ));
         }
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return gpu_attention_backward([self, k, v], probs, grad, &s);
+        }
         with_float!(self, op, |T| {
             let layouts = [self, k, v].map(|t| layout(t, &lead));
             let inputs = attention_inputs::<T>([self, k, v], &layouts, op)?;
@@ -152,4 +160,62 @@ fn attention_inputs<'a, T: Element>(
     op: &'static str,
 ) -> Result<AttentionInputs<'a, T>> {
     Ok(AttentionInputs { q: (q.buffer::<T>(op)?, ql), k: (k.buffer::<T>(op)?, kl), v: (v.buffer::<T>(op)?, vl) })
+}
+
+// ------------------------------------------------------------------------------ CUDA
+
+/// [`Tensor::attention`] on a GPU: the fused forward kernel on dense copies of the operands,
+/// or, when a row of scores does not fit in a block's shared memory, the same values from GEMM
+/// and softmax kernels (scores, causal mask, softmax, mixing).
+#[cfg(feature = "cuda")]
+fn gpu_attention(q: &Tensor, k: &Tensor, v: &Tensor, lead: &[usize], s: &AttentionSizes) -> Result<AttentionOutput> {
+    use ferrograd_kernels::attention::cuda;
+    let op = "attention";
+    let (out_shape, p_shape) = ([lead, &[s.tq, s.dv]].concat(), [lead, &[s.tq, s.tk]].concat());
+    let fits = with_float!(q, op, |T| Ok(cuda::fits::<T>(s)))?;
+    if !fits {
+        let [q3, k3, v3] =
+            [(q, s.tq, s.d), (k, s.tk, s.d), (v, s.tk, s.dv)].map(|(t, rows, cols)| t.reshape(&[s.batch, rows, cols]));
+        let scores = q3?.matmul(&k3?.transpose(1, 2)?)?.mul_scalar(s.scale)?;
+        let scores = if s.causal {
+            // Query i sees keys j ≤ i + max(tk − tq, 0).
+            let hidden: Vec<f32> =
+                (0..s.tq * s.tk).map(|e| f32::from(e % s.tk > e / s.tk + s.tk.saturating_sub(s.tq))).collect();
+            let mask = Tensor::from_vec(hidden, &[s.tq, s.tk])?.to_device(q.device())?;
+            scores.masked_fill(&mask, f64::NEG_INFINITY)?
+        } else {
+            scores
+        };
+        let probs = scores.softmax(-1)?;
+        let out = probs.matmul(&v3?)?;
+        return Ok(AttentionOutput { out: out.reshape(&out_shape)?, probs: probs.reshape(&p_shape)? });
+    }
+    let (qd, kd, vd) = (q.gpu_contiguous(false)?, k.gpu_contiguous(false)?, v.gpu_contiguous(false)?);
+    with_float!(q, op, |T| {
+        let (out, probs) =
+            cuda::attention_forward(s, qd.gpu_buffer::<T>(op)?, kd.gpu_buffer::<T>(op)?, vd.gpu_buffer::<T>(op)?)
+                .map_err(crate::cuda::gpu_err(op))?;
+        Ok(AttentionOutput { out: Tensor::from_gpu(out, out_shape), probs: Tensor::from_gpu(probs, p_shape) })
+    })
+}
+
+/// [`Tensor::attention_backward`] on a GPU, from GEMM, elementwise and reduction kernels:
+/// `∂v = Pᵀ·g`, `∂S = P ⊙ (g·vᵀ − rowsum(g·vᵀ ⊙ P))`, `∂q = scale·∂S·k`, `∂k = scale·∂Sᵀ·q`.
+#[cfg(feature = "cuda")]
+fn gpu_attention_backward(
+    [q, k, v]: [&Tensor; 3],
+    probs: &Tensor,
+    grad: &Tensor,
+    s: &AttentionSizes,
+) -> Result<AttentionGrads> {
+    let three = |t: &Tensor, rows: usize, cols: usize| t.reshape(&[s.batch, rows, cols]);
+    let (q3, k3, v3) = (three(q, s.tq, s.d)?, three(k, s.tk, s.d)?, three(v, s.tk, s.dv)?);
+    let (p, g) = (three(probs, s.tq, s.tk)?, three(grad, s.tq, s.dv)?);
+    let gv = p.transpose(1, 2)?.matmul(&g)?;
+    let gp = g.matmul(&v3.transpose(1, 2)?)?;
+    let row = gp.mul(&p)?.sum(vec![2usize], true)?;
+    let ds = p.mul(&gp.sub(&row)?)?;
+    let gq = ds.matmul(&k3)?.mul_scalar(s.scale)?;
+    let gk = ds.transpose(1, 2)?.matmul(&q3)?.mul_scalar(s.scale)?;
+    Ok(AttentionGrads { q: gq.reshape(q.shape())?, k: gk.reshape(k.shape())?, v: gv.reshape(v.shape())? })
 }
