@@ -10,10 +10,11 @@ use cudarc::driver::LaunchConfig;
 /// row of scores must fit.
 const SHARED_LIMIT: usize = 48 << 10;
 
-/// Whether [`attention_forward`] can run these sizes: a query row and a row of scores fit in a
-/// block's shared memory, and the sizes fit its 32-bit indices.
+/// Whether [`attention_forward`] can run these sizes: a query row and a row of scores (the
+/// dynamic shared memory) and the kernel's 32-value reduction scratch (static) fit in a block's
+/// shared memory, and the sizes fit its 32-bit indices.
 pub fn fits<T: GpuFloat>(s: &AttentionSizes) -> bool {
-    (s.d + s.tk) * std::mem::size_of::<T>() <= SHARED_LIMIT
+    (s.d + s.tk + 32) * std::mem::size_of::<T>() <= SHARED_LIMIT
         && [s.tq, s.tk, s.d, s.dv].iter().all(|&v| v <= i32::MAX as usize)
 }
 
@@ -41,8 +42,11 @@ pub fn attention_forward<T: GpuFloat>(
     let gpu = q.gpu().clone();
     let mut out = GpuBuffer::<T>::alloc(&gpu, s.batch * s.tq * s.dv)?;
     let mut probs = GpuBuffer::<T>::alloc(&gpu, s.batch * s.tq * s.tk)?;
+    if s.tk == 0 || s.d == 0 {
+        return Err(invalid(format!("{s:?}: no keys, or no query width")));
+    }
     let rows = s.batch * s.tq;
-    if rows == 0 || s.tk == 0 {
+    if rows == 0 {
         return Ok((out, probs));
     }
     let cfg = LaunchConfig {

@@ -90,7 +90,9 @@ pub fn gemm<T: GpuElement>(
     if bias.is_some_and(|bias| bias.len() < n) {
         return Err(invalid(format!("a bias of {} values for {n} columns", bias.map_or(0, |b| b.len()))));
     }
-    if m > i32::MAX as usize || n > i32::MAX as usize || k > i32::MAX as usize || batch > i32::MAX as usize {
+    // The kernels step their row tiles and batch entries by the grid's extent in `int`s.
+    let (m_max, batch_max) = (i32::MAX as usize - 65_535 * 128, i32::MAX as usize - 65_535);
+    if m > m_max || n > i32::MAX as usize - 128 || k > i32::MAX as usize || batch > batch_max {
         return Err(invalid(format!("sizes {m}×{k}×{n} (batch {batch}) exceed the kernel's index range")));
     }
     let is_f32 = T::SUFFIX == "f32";
