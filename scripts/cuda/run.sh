@@ -2,7 +2,8 @@
 # Runs the bundles made by scripts/cuda/build.sh on a GPU machine (no Rust needed), from the
 # repository root:
 #
-#   bash scripts/cuda/run.sh tests     # every test binary (the CUDA tests compare GPU with CPU)
+#   bash scripts/cuda/run.sh tests     # the test binaries of every bundle present (the CUDA
+#                                      # tests compare the GPU with the CPU)
 #   bash scripts/cuda/run.sh bench     # the GPU kernel benchmark (markdown tables)
 #   bash scripts/cuda/run.sh mnist     # mnist_mlp, --device cuda then cpu, 1 epoch each
 #   bash scripts/cuda/run.sh examples  # every training example, --device cuda, short runs
@@ -14,19 +15,21 @@
 # examples.log (each example's last line is its JSON summary), sanitize.log.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+root=$(pwd)
 what=${1:-all}
 results=${OUT:-target/gpu-results}
 mkdir -p "$results"
-for b in gpu-tests gpu-examples; do
+bundles="gpu-tests gpu-suite-1 gpu-suite-2 gpu-examples"
+for b in $bundles; do
   [ -f "target/$b.tar.gz" ] && tar -C target -xzf "target/$b.tar.gz"
 done
 
 # The binaries look for data under the checkout they were built in: point that path here.
-for b in gpu-tests gpu-examples; do
+for b in $bundles; do
   [ -f "target/$b/build_root" ] || continue
   build_root=$(cat "target/$b/build_root")
-  if [ "$build_root" != "$(pwd)" ] && [ ! -e "$build_root" ]; then
-    mkdir -p "$(dirname "$build_root")" && ln -s "$(pwd)" "$build_root"
+  if [ "$build_root" != "$root" ] && [ ! -e "$build_root" ]; then
+    mkdir -p "$(dirname "$build_root")" && ln -s "$root" "$build_root"
   fi
 done
 
@@ -38,21 +41,23 @@ done
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 
 status=0
-tests=$(pwd)/target/gpu-tests
-examples=$(pwd)/target/gpu-examples
+examples=$root/target/gpu-examples
 if [ "$what" = tests ] || [ "$what" = all ]; then
   : > "$results/tests.log"
-  while read -r dir name; do
-    echo "== $name (in $dir)" | tee -a "$results/tests.log"
-    if ! (cd "$dir" && "$tests/tests/$name" --test-threads 4 2>&1) >> "$results/tests.log"; then
-      echo "FAILED: $name" | tee -a "$results/tests.log"
-      status=1
-    fi
-    grep -E "^test result|skipped" "$results/tests.log" | tail -n 2
-  done < "$tests/tests/manifest"
+  for b in gpu-tests gpu-suite-1 gpu-suite-2; do
+    [ -f "target/$b/tests/manifest" ] || continue
+    while read -r dir name; do
+      echo "== $name (in $dir)" | tee -a "$results/tests.log"
+      if ! (cd "$dir" && "$root/target/$b/tests/$name" --test-threads 4 2>&1) >> "$results/tests.log"; then
+        echo "FAILED: $name" | tee -a "$results/tests.log"
+        status=1
+      fi
+      grep -E "^test result|skipped" "$results/tests.log" | tail -n 2
+    done < "target/$b/tests/manifest"
+  done
 fi
 if [ "$what" = bench ] || [ "$what" = all ]; then
-  "$tests/cuda_kernels" | tee "$results/bench.md" || status=1
+  "$root/target/gpu-tests/cuda_kernels" | tee "$results/bench.md" || status=1
 fi
 if [ "$what" = mnist ] || [ "$what" = all ]; then
   for device in cuda cpu; do
@@ -84,14 +89,13 @@ if [ "$what" = sanitize ]; then
   fi
   : > "$results/sanitize.log"
   # The test binaries that launch kernels: the kernel tests and the GPU-vs-CPU comparisons.
-  grep -E "\.(cuda|devices)-test$" "$tests/tests/manifest" | while read -r dir name; do
+  while read -r dir name; do
     for tool in memcheck racecheck; do
       echo "== $tool $name" | tee -a "$results/sanitize.log"
-      (cd "$dir" && FERROGRAD_GPU_CASES=2 "$sanitizer" --tool "$tool" --error-exitcode 1 "$tests/tests/$name" \
-        --test-threads 1 2>&1) |
-        tail -n 5 | tee -a "$results/sanitize.log"
+      (cd "$dir" && FERROGRAD_GPU_CASES=2 "$sanitizer" --tool "$tool" --error-exitcode 1 \
+        "$root/target/gpu-tests/tests/$name" --test-threads 1 2>&1) | tail -n 5 | tee -a "$results/sanitize.log"
     done
-  done
+  done < target/gpu-tests/tests/manifest
   grep -q "ERROR SUMMARY: [1-9]" "$results/sanitize.log" && status=1
 fi
 exit $status
