@@ -63,7 +63,7 @@ impl Tensor {
         let a = self.arrange(&dims)?;
         #[cfg(feature = "cuda")]
         if self.is_cuda() {
-            let t = if a.t.is_contiguous() { a.t.clone() } else { a.t.contiguous()? };
+            let t = a.t.contiguous()?; // itself when already contiguous
             return with_float!(self, name, |T| {
                 let out = ferrograd_kernels::reduce::cuda::reduce(
                     op,
