@@ -47,6 +47,52 @@ fn convs(c: &mut Criterion) {
     conv_case(c, "fwd_bwd_n32_c64_56_to_64_3x3_pad1", [32, 64, 56, 56], 64, 1);
 }
 
+/// The two algorithms for a 3×3 stride-1 layer, called on raw buffers (the same three kernels
+/// `Var::conv2d` runs: output, input gradient, weight gradient): blocked GEMMs over im2col
+/// columns, and Winograd's F(2×2, 3×3), which the dispatch picks for such layers.
+fn conv_algorithms(c: &mut Criterion) {
+    use ferrograd::kernels::conv::{self, winograd, Conv2dGeometry, Window2d};
+    let mut g = c.benchmark_group("conv_algorithm");
+    g.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3)).sample_size(20);
+    let shapes = [
+        ("n64_c32_13_to_64", [64, 32, 13, 64, 0]),
+        ("n64_c32_28_to_64_pad1", [64, 32, 28, 64, 1]),
+        ("n32_c64_56_to_64_pad1", [32, 64, 56, 64, 1]),
+    ];
+    for (name, [n, ch, hw, out, pad]) in shapes {
+        let window =
+            Window2d { n, c: ch, h: hw, w: hw, kernel: [3, 3], stride: [1, 1], padding: [pad, pad], dilation: [1, 1] };
+        let geo = Conv2dGeometry { window, out_channels: out, groups: 1 };
+        let mut rng = Rng::new(4);
+        let values = |len: usize, rng: &mut Rng| {
+            rng.normal_tensor(&[len], 0.0, 1.0, DType::F32).unwrap().to_vec::<f32>().unwrap()
+        };
+        let (x, w, gy) =
+            (values(geo.input_len(), &mut rng), values(geo.weight_len(), &mut rng), values(geo.output_len(), &mut rng));
+        let (mut y, mut gx, mut gw) =
+            (vec![0f32; geo.output_len()], vec![0f32; geo.input_len()], vec![0f32; geo.weight_len()]);
+        let (oh, ow) = window.output_size().unwrap();
+        g.throughput(Throughput::Elements((n * out * oh * ow * ch * 9 * 2 * 3) as u64));
+        g.bench_function(format!("gemm_fwd_bwd_{name}"), |b| {
+            b.iter(|| {
+                conv::conv2d_gemm(&x, &w, &geo, &mut y);
+                conv::conv2d_input_grad_gemm(&gy, &w, &geo, &mut gx);
+                conv::conv2d_weight_grad_gemm(&x, &gy, &geo, &mut gw);
+                black_box((&y, &gx, &gw));
+            })
+        });
+        g.bench_function(format!("winograd_fwd_bwd_{name}"), |b| {
+            b.iter(|| {
+                winograd::forward(&x, &w, &geo, &mut y);
+                winograd::input_grad(&gy, &w, &geo, &mut gx);
+                winograd::weight_grad(&x, &gy, &geo, &mut gw);
+                black_box((&y, &gx, &gw));
+            })
+        });
+    }
+    g.finish();
+}
+
 fn pool(c: &mut Criterion) {
     let x = Var::parameter(Rng::new(2).normal_tensor(&[64, 32, 26, 26], 0.0, 1.0, DType::F32).unwrap());
     let mut g = c.benchmark_group("pool");
@@ -93,5 +139,5 @@ fn cnn_step(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, convs, pool, cnn_step);
+criterion_group!(benches, convs, conv_algorithms, pool, cnn_step);
 criterion_main!(benches);

@@ -221,6 +221,39 @@ proptest! {
         check("avg_pool2d", |v| v[0].avg_pool2d([k, k], win), std::slice::from_ref(&x), seed);
     }
 
+    /// The fused max pool (one kernel each way) against its composed form (`im2col` + `max`),
+    /// on inputs full of ties (ReLU'd quantized values), with padding, dilation and overlapping
+    /// windows, and a non-contiguous input: the same values, and the same gradients for a
+    /// random upstream gradient.
+    #[test]
+    fn max_pool_fused_matches_composed(
+        n in 1usize..=2, c in 1usize..=3, h in 2usize..=9, w in 2usize..=9,
+        k in 1usize..=3, s in 1usize..=3, p in 0usize..=1, d in 1usize..=2, transposed in any::<bool>(),
+        seed in any::<u64>()
+    ) {
+        let p = p.min(k / 2);
+        let win = Window { stride: [s, s], padding: [p, p], dilation: [d, d] };
+        prop_assume!(h + 2 * p > d * (k - 1) && w + 2 * p > d * (k - 1));
+        let mut rng = Rng::new(seed);
+        let levels = rng.randint(&[n, c, w, h], 5).unwrap().to_dtype(ferrograd_autograd::DType::F64).unwrap();
+        // Values in {-1, -0.5, 0, 0.5, 1} → ReLU: ties everywhere, most of them at 0.
+        let x = levels.mul_scalar(0.5).unwrap().add_scalar(-1.0).unwrap().relu().unwrap();
+        let x = if transposed { x.transpose(2, 3).unwrap() } else { x.permute(&[0, 1, 3, 2]).unwrap().contiguous().unwrap() };
+        prop_assert_eq!(transposed, !x.is_contiguous());
+        let fused = Var::parameter(x.clone());
+        let composed = Var::parameter(x.clone());
+        let (yf, yc) = (fused.max_pool2d([k, k], win).unwrap(), composed.max_pool2d_composed([k, k], win).unwrap());
+        prop_assert_eq!(yf.value().to_vec::<f64>().unwrap(), yc.value().to_vec::<f64>().unwrap());
+        let g = rng.uniform_tensor(yf.shape().as_slice(), -1.0, 1.0, ferrograd_autograd::DType::F64).unwrap();
+        yf.mul(&Var::constant(g.clone())).unwrap().sum_all().unwrap().backward().unwrap();
+        yc.mul(&Var::constant(g)).unwrap().sum_all().unwrap().backward().unwrap();
+        // Each pixel's gradient is a sum of at most k² shares, added in another order.
+        let (gf, gc) = (fused.grad().unwrap().to_vec::<f64>().unwrap(), composed.grad().unwrap().to_vec::<f64>().unwrap());
+        for (a, b) in gf.iter().zip(&gc) {
+            prop_assert!((a - b).abs() <= 1e-15 * 16.0, "{a} vs {b}");
+        }
+    }
+
     #[test]
     fn adaptive_avg_pool(h in 2usize..=7, w in 2usize..=7, oh in 1usize..=3, ow in 1usize..=3, seed in any::<u64>()) {
         prop_assume!(oh <= h && ow <= w);
@@ -333,4 +366,21 @@ proptest! {
         let b = rng.uniform_tensor(&[groups * og], -1.0, 1.0, ferrograd_autograd::DType::F64).unwrap();
         check("conv_transpose2d", |v| v[0].conv_transpose2d(&v[1], Some(&v[2]), win, [opad, opad], groups), &[x, wt, b], seed);
     }
+}
+
+/// A layer the CPU kernels compute with Winograd's F(2×2, 3×3) (3×3, stride 1, 8 channels in and
+/// out, 16×16 outputs): gradcheck and gradgradcheck of `conv2d` (whose gradients, and theirs, go
+/// through the Winograd kernels too), and the same values as the unfolded form.
+#[test]
+fn conv2d_through_winograd_passes_gradchecks() {
+    let win = Window::default().padding(1);
+    let x = uniform(&[1, 8, 16, 16], 11, -1.0, 1.0);
+    let w = uniform(&[8, 8, 3, 3], 12, -1.0, 1.0);
+    assert!(win.conv2d_uses_winograd(x.shape(), w.shape(), 1));
+    let fused = Var::constant(x.clone()).conv2d(&Var::constant(w.clone()), None, win, 1).unwrap();
+    let unfolded = Var::constant(x.clone()).conv2d_unfolded(&Var::constant(w.clone()), None, win, 1).unwrap();
+    for (a, b) in fused.value().to_vec::<f64>().unwrap().iter().zip(unfolded.value().to_vec::<f64>().unwrap()) {
+        assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+    }
+    check("conv2d (Winograd)", |v| v[0].conv2d(&v[1], None, win, 1), &[x, w], 13);
 }

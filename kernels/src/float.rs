@@ -147,11 +147,9 @@ impl Float for f32 {
             return unsafe { crate::matmul::avx512::sgemm(m, k, n, a, [rsa, csa], b, [rsb, csb], c, ldc) };
         }
         #[cfg(target_arch = "x86_64")]
-        if crate::matmul::avx512_rows::worth_it(m, k, n, csa, csb) {
-            // SAFETY: AVX-512F is present and both operands are row-major (checked); the
-            // pointer contract is the caller's.
-            let b_layout = crate::matmul::avx512_rows::BLayout::row_major(rsb);
-            return unsafe { crate::matmul::avx512_rows::sgemm(m, k, n, a, rsa, b, b_layout, c, ldc) };
+        // SAFETY: forwarded from the caller's contract (see the trait method).
+        if unsafe { crate::matmul::avx512_rows::try_sgemm(m, k, n, a, [rsa, csa], b, [rsb, csb], c, ldc) } {
+            return;
         }
         // SAFETY: forwarded from the caller's contract (see the trait method).
         unsafe { matrixmultiply::sgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, ldc, 1) }

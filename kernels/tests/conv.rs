@@ -6,7 +6,8 @@ mod common;
 
 use common::{close, gamma, to_f64, uniform, unit_roundoff, U64};
 use ferrograd_kernels::conv::{
-    col2im, conv2d, conv2d_input_grad, conv2d_weight_grad, im2col, Conv2dGeometry, Window2d,
+    col2im, conv2d, conv2d_gemm, conv2d_input_grad, conv2d_input_grad_gemm, conv2d_weight_grad,
+    conv2d_weight_grad_gemm, im2col, winograd, Conv2dGeometry, Window2d,
 };
 use ferrograd_kernels::Float;
 use proptest::prelude::*;
@@ -146,37 +147,213 @@ fn conv_reference(
     (y, ya, gx, gxa, gw, gwa)
 }
 
-/// Checks the three kernels in precision `T` against the f64 reference. Each result is a sum
-/// of at most `terms` products, so its error is within `γ_{terms+1}·Σ|products|` (Higham's
-/// bound for a dot product in any summation order), plus the reference's own f64 rounding.
+/// Which kernels a check runs: the dispatching entry points, the blocked GEMMs, or Winograd.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Algo {
+    Auto,
+    Gemm,
+    Winograd,
+}
+
+/// Checks the three kernels in precision `T` against the f64 reference (through the dispatching
+/// entry points). Each result is a sum of at most `terms` products, so its error is within
+/// `γ_{terms+1}·Σ|products|` (Higham's bound for a dot product in any summation order), plus
+/// the reference's own f64 rounding. Winograd's transforms add and cancel terms before
+/// multiplying, so its bound is the one of [`winograd_magnitudes`].
 fn check_conv<T: Float>(geo: &Conv2dGeometry, seed: u64) -> Result<(), TestCaseError> {
+    check_conv_with::<T>(geo, seed, Algo::Auto)
+}
+
+fn check_conv_with<T: Float>(geo: &Conv2dGeometry, seed: u64, algo: Algo) -> Result<(), TestCaseError> {
     let g = &geo.window;
     let (oh, ow) = g.output_size().unwrap();
     let x: Vec<T> = uniform(seed, geo.input_len(), -1.0, 1.0);
     let w: Vec<T> = uniform(seed + 1, geo.weight_len(), -1.0, 1.0);
     let gy: Vec<T> = uniform(seed + 2, geo.output_len(), -1.0, 1.0);
-    let (y_ref, ya, gx_ref, gxa, gw_ref, gwa) = conv_reference(geo, &to_f64(&x), &to_f64(&w), &to_f64(&gy));
+    let (xs, ws, gys) = (to_f64(&x), to_f64(&w), to_f64(&gy));
+    let (y_ref, ya, gx_ref, gxa, gw_ref, gwa) = conv_reference(geo, &xs, &ws, &gys);
     let mut y = vec![T::from_f64(f64::NAN); geo.output_len()];
     let mut gx = vec![T::from_f64(f64::NAN); x.len()];
     let mut gw = vec![T::from_f64(f64::NAN); w.len()];
-    conv2d(&x, &w, geo, &mut y);
-    conv2d_input_grad(&gy, &w, geo, &mut gx);
-    conv2d_weight_grad(&x, &gy, geo, &mut gw);
+    match algo {
+        Algo::Auto => {
+            conv2d(&x, &w, geo, &mut y);
+            conv2d_input_grad(&gy, &w, geo, &mut gx);
+            conv2d_weight_grad(&x, &gy, geo, &mut gw);
+        }
+        Algo::Gemm => {
+            conv2d_gemm(&x, &w, geo, &mut y);
+            conv2d_input_grad_gemm(&gy, &w, geo, &mut gx);
+            conv2d_weight_grad_gemm(&x, &gy, geo, &mut gw);
+        }
+        Algo::Winograd => {
+            winograd::forward(&x, &w, geo, &mut y);
+            winograd::input_grad(&gy, &w, geo, &mut gx);
+            winograd::weight_grad(&x, &gy, geo, &mut gw);
+        }
+    }
     let u = unit_roundoff::<T>();
     let taps = g.kernel[0] * g.kernel[1];
+    let by_winograd = algo == Algo::Winograd || (algo == Algo::Auto && winograd::applies(geo));
+    let (ya, gxa, gwa, terms) = if by_winograd {
+        let (ya, gxa, gwa) = winograd_magnitudes(geo, &xs, &ws, &gys);
+        let tiles = g.n * oh.div_ceil(2) * ow.div_ceil(2);
+        (ya, gxa, gwa, [g.c + 16, geo.out_channels + 16, tiles + 16])
+    } else {
+        let t = [g.c / geo.groups * taps, geo.out_channels / geo.groups * taps, g.n * oh * ow];
+        (ya, gxa, gwa, t)
+    };
     let cases = [
-        ("conv2d", &y, &y_ref, &ya, g.c / geo.groups * taps),
-        ("conv2d_input_grad", &gx, &gx_ref, &gxa, geo.out_channels / geo.groups * taps),
-        ("conv2d_weight_grad", &gw, &gw_ref, &gwa, g.n * oh * ow),
+        ("conv2d", &y, &y_ref, &ya, terms[0]),
+        ("conv2d_input_grad", &gx, &gx_ref, &gxa, terms[1]),
+        ("conv2d_weight_grad", &gw, &gw_ref, &gwa, terms[2]),
     ];
     for (name, got, want, abs, terms) in cases {
         let rel = gamma(terms + 1, u) + gamma(terms + 1, U64);
         for i in 0..got.len() {
             let (v, r) = (got[i].to_f64(), want[i]);
-            prop_assert!(close(v, r, rel * abs[i]), "{name}[{i}]: {v} vs {r} (|terms| {}) for {geo:?}", abs[i]);
+            prop_assert!(
+                close(v, r, rel * abs[i]),
+                "{name}[{i}]: {v} vs {r} (|terms| {}) for {geo:?} ({algo:?})",
+                abs[i]
+            );
         }
     }
     Ok(())
+}
+
+/// The rounding-error scale of Winograd F(2×2, 3×3) for each result: the same computation with
+/// every matrix and value replaced by its absolute value. Each transform, product and sum of
+/// the algorithm errs by at most a few roundings of the absolute-valued quantities it combines,
+/// so the error of each result is within `γ_K` times this, with `K` the number of roundings
+/// along the longest chain: the channel (or tile) sum plus 16 for the transforms.
+// Index loops read like the formulas they follow.
+#[allow(clippy::needless_range_loop)]
+fn winograd_magnitudes(geo: &Conv2dGeometry, x: &[f64], w: &[f64], gy: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    type M = Vec<Vec<f64>>;
+    let mul = |a: &M, b: &M| -> M {
+        (0..a.len()).map(|i| (0..b[0].len()).map(|j| (0..b.len()).map(|k| a[i][k] * b[k][j]).sum()).collect()).collect()
+    };
+    let t = |a: &M| -> M { (0..a[0].len()).map(|j| a.iter().map(|r| r[j]).collect()).collect() };
+    let g_abs: M = vec![vec![1.0, 0.0, 0.0], vec![0.5, 0.5, 0.5], vec![0.5, 0.5, 0.5], vec![0.0, 0.0, 1.0]];
+    let bt_abs: M =
+        vec![vec![1.0, 0.0, 1.0, 0.0], vec![0.0, 1.0, 1.0, 0.0], vec![0.0, 1.0, 1.0, 0.0], vec![0.0, 1.0, 0.0, 1.0]];
+    let at_abs: M = vec![vec![1.0, 1.0, 1.0, 0.0], vec![0.0, 1.0, 1.0, 1.0]];
+    let g = &geo.window;
+    let (c, o) = (g.c, geo.out_channels);
+    let (oh, ow) = g.output_size().unwrap();
+    let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
+    let u: Vec<M> = (0..o * c)
+        .map(|oc| {
+            let k: M = (0..3).map(|i| (0..3).map(|j| w[oc * 9 + i * 3 + j].abs()).collect()).collect();
+            mul(&mul(&g_abs, &k), &t(&g_abs))
+        })
+        .collect();
+    let (mut ya, mut gxa) = (vec![0.0; geo.output_len()], vec![0.0; geo.input_len()]);
+    let mut gu: Vec<M> = vec![vec![vec![0.0; 4]; 4]; o * c];
+    for n in 0..g.n {
+        for ty in 0..th {
+            for tx in 0..tw {
+                let (y0, x0) = ((2 * ty) as isize - g.padding[0] as isize, (2 * tx) as isize - g.padding[1] as isize);
+                let pixel = |ch: usize, i: usize, j: usize| {
+                    let (yy, xx) = (y0 + i as isize, x0 + j as isize);
+                    (yy >= 0 && xx >= 0 && (yy as usize) < g.h && (xx as usize) < g.w)
+                        .then(|| ((n * c + ch) * g.h + yy as usize) * g.w + xx as usize)
+                };
+                let v: Vec<M> = (0..c)
+                    .map(|ch| {
+                        let d: M = (0..4)
+                            .map(|i| (0..4).map(|j| pixel(ch, i, j).map_or(0.0, |p| x[p].abs())).collect())
+                            .collect();
+                        mul(&mul(&bt_abs, &d), &t(&bt_abs))
+                    })
+                    .collect();
+                let out = |oc: usize, i: usize, j: usize| {
+                    let (yy, xx) = (2 * ty + i, 2 * tx + j);
+                    (yy < oh && xx < ow).then(|| ((n * o + oc) * oh + yy) * ow + xx)
+                };
+                let dm: Vec<M> = (0..o)
+                    .map(|oc| {
+                        let dy: M = (0..2)
+                            .map(|i| (0..2).map(|j| out(oc, i, j).map_or(0.0, |p| gy[p].abs())).collect())
+                            .collect();
+                        mul(&mul(&t(&at_abs), &dy), &at_abs)
+                    })
+                    .collect();
+                for oc in 0..o {
+                    let m: M = (0..4)
+                        .map(|i| (0..4).map(|j| (0..c).map(|ch| u[oc * c + ch][i][j] * v[ch][i][j]).sum()).collect())
+                        .collect();
+                    let y = mul(&mul(&at_abs, &m), &t(&at_abs));
+                    for i in 0..2 {
+                        for j in 0..2 {
+                            if let Some(p) = out(oc, i, j) {
+                                ya[p] += y[i][j];
+                            }
+                        }
+                    }
+                    for ch in 0..c {
+                        for i in 0..4 {
+                            for j in 0..4 {
+                                gu[oc * c + ch][i][j] += dm[oc][i][j] * v[ch][i][j];
+                            }
+                        }
+                    }
+                }
+                for ch in 0..c {
+                    let dv: M = (0..4)
+                        .map(|i| (0..4).map(|j| (0..o).map(|oc| u[oc * c + ch][i][j] * dm[oc][i][j]).sum()).collect())
+                        .collect();
+                    let dd = mul(&mul(&t(&bt_abs), &dv), &bt_abs);
+                    for i in 0..4 {
+                        for j in 0..4 {
+                            if let Some(p) = pixel(ch, i, j) {
+                                gxa[p] += dd[i][j];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let gwa =
+        gu.iter().flat_map(|m| mul(&mul(&t(&g_abs), m), &g_abs).into_iter().flatten().collect::<Vec<_>>()).collect();
+    (ya, gxa, gwa)
+}
+
+/// A geometry Winograd supports (3×3, stride 1), with the channel counts it is used for: odd
+/// sizes (ragged tiles at the edge), padding 0–2, images down to 1×1 outputs, several images per
+/// task and chunk.
+fn winograd_geometry() -> impl Strategy<Value = Conv2dGeometry> {
+    ((1usize..=5, 8usize..=20, 8usize..=20), (1usize..=13, 1usize..=13), [0usize..=2, 0usize..=2])
+        .prop_map(|((n, c, o), (h, w), padding)| Conv2dGeometry {
+            window: Window2d { n, c, h, w, kernel: [3, 3], stride: [1, 1], padding, dilation: [1, 1] },
+            out_channels: o,
+            groups: 1,
+        })
+        .prop_filter("window must fit", |g| g.window.output_size().is_some())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn winograd_matches_the_loop_reference_f64(geo in winograd_geometry(), seed in any::<u64>()) {
+        prop_assert!(winograd::supports(&geo));
+        check_conv_with::<f64>(&geo, seed >> 2, Algo::Winograd)?;
+    }
+
+    #[test]
+    fn winograd_matches_the_loop_reference_f32(geo in winograd_geometry(), seed in any::<u64>()) {
+        check_conv_with::<f32>(&geo, seed >> 2, Algo::Winograd)?;
+    }
+
+    /// The blocked GEMMs on the same geometries (the large-layer test below runs both kernels
+    /// on a layer the dispatch sends to Winograd).
+    #[test]
+    fn gemm_path_matches_the_loop_reference_on_winograd_shapes(geo in winograd_geometry(), seed in any::<u64>()) {
+        check_conv_with::<f32>(&geo, seed >> 2, Algo::Gemm)?;
+    }
 }
 
 proptest! {
@@ -211,7 +388,8 @@ fn conv2d_kernels_match_the_loop_reference_on_a_large_layer() {
         out_channels: 64,
         groups: 1,
     };
-    check_conv::<f32>(&geo, 5).unwrap();
+    check_conv::<f32>(&geo, 5).unwrap(); // Winograd
+    check_conv_with::<f32>(&geo, 5, Algo::Gemm).unwrap();
 }
 
 /// Many small images with a ragged last block: the kernels put several 7×7 images side by
@@ -221,6 +399,7 @@ fn conv2d_kernels_match_the_loop_reference_on_many_small_images() {
     let window =
         Window2d { n: 37, c: 32, h: 9, w: 9, kernel: [3, 3], stride: [1, 1], padding: [0, 0], dilation: [1, 1] };
     check_conv::<f32>(&Conv2dGeometry { window, out_channels: 64, groups: 1 }, 6).unwrap();
+    check_conv_with::<f32>(&Conv2dGeometry { window, out_channels: 64, groups: 1 }, 6, Algo::Winograd).unwrap();
     // The window is the whole image (one output position), as for a transposed convolution
     // from a 1×1 input: the kernels multiply the images in place, on the parallel path and
     // (a few grouped images) on one thread.

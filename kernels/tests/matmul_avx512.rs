@@ -117,7 +117,49 @@ proptest! {
         let mut c = vec![f32::NAN; m * ldc];
         // SAFETY: the operands and C are sized for exactly these strides and layouts; AVX-512
         // checked above.
-        unsafe { avx512_rows::sgemm(m, k, n, a.as_ptr(), lda as isize, b_ptr, b_layout, c.as_mut_ptr(), ldc as isize) };
+        unsafe { avx512_rows::sgemm(m, k, n, a.as_ptr(), [lda as isize, 1], b_ptr, b_layout, c.as_mut_ptr(), ldc as isize) };
         check_block([m, k, n], &c, ldc, |i, p| a[i * lda + p], |p, j| b[p * ldb + j])?;
+    }
+
+    /// The few-rows kernel through its dispatcher, with A and B each row-major, transposed or
+    /// strided: a transposed A is read in place (broadcasts), a transposed B is copied
+    /// row-major first. Shapes on both sides of the dispatcher's limits (more than 64 rows
+    /// with a small B, fewer than 16 columns); a product it declines must leave C untouched.
+    #[test]
+    fn few_rows_dispatch_matches_the_naive_product(
+        m in prop_oneof![8usize..=64, 65usize..300],
+        k in prop_oneof![1usize..40, 100usize..700],
+        n in 8usize..300,
+        [a_layout, b_layout] in [0usize..3, 0usize..3],
+        pad in 0usize..4,
+        seed in any::<u64>(),
+    ) {
+        if !has_avx512() {
+            eprintln!("skipped: this CPU has no AVX-512");
+            return Ok(());
+        }
+        // Layout 0: row-major (rows `pad` wider than needed); 1: transposed; 2: both strides > 1.
+        let strides = |layout: usize, rows: usize, cols: usize| -> ([isize; 2], usize) {
+            match layout {
+                0 => ([(cols + pad) as isize, 1], rows * (cols + pad)),
+                1 => ([1, (rows + pad) as isize], cols * (rows + pad)),
+                _ => ([2 * cols as isize, 2], 2 * rows * cols),
+            }
+        };
+        let (a_strides, a_len) = strides(a_layout, m, k);
+        let (b_strides, b_len) = strides(b_layout, k, n);
+        let (a, b) = (values(a_len, seed), values(b_len, seed ^ 0xABCD));
+        let ldc = n + pad;
+        let mut c = vec![f32::NAN; m * ldc];
+        let route = avx512_rows::route(m, k, n, a_strides, b_strides);
+        // SAFETY: the operands and C are sized for exactly these strides; AVX-512 checked above.
+        let ran = unsafe { avx512_rows::try_sgemm(m, k, n, a.as_ptr(), a_strides, b.as_ptr(), b_strides, c.as_mut_ptr(), ldc as isize) };
+        prop_assert_eq!(ran, route.is_some());
+        if !ran {
+            prop_assert!(c.iter().all(|v| v.is_nan()), "a declined product wrote C");
+            return Ok(());
+        }
+        let at = |x: &[f32], s: [isize; 2], i: usize, j: usize| x[(i as isize * s[0] + j as isize * s[1]) as usize];
+        check_block([m, k, n], &c, ldc, |i, p| at(&a, a_strides, i, p), |p, j| at(&b, b_strides, p, j))?;
     }
 }

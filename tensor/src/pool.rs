@@ -68,7 +68,7 @@ pub fn filled<T: Element>(len: usize, value: T) -> Vec<T> {
 /// that [`filled`] spends on a buffer about to be overwritten (the LSTM's saved gates and their
 /// gradient are 3 MB each in `cargo bench --bench sequence`). Crate-private, as
 /// [`written_by`]: only for the kernels that write their whole output (the recurrences'
-/// `out`/`states`, saved gates and `dxproj`).
+/// `out`/`states`, saved gates and `dxproj`; `max_pool2d_backward`, which zeroes each plane first).
 pub(crate) fn overwritten<T: Element>(len: usize, zero: T) -> Vec<T> {
     take(len).unwrap_or_else(|| vec![zero; len])
 }
@@ -89,7 +89,7 @@ pub(crate) fn written_by<T: Element>(len: usize, write: impl FnOnce(&mut [MaybeU
     // SAFETY: the callers pass kernels that write every element of the slice they are given
     // (documented on each: `unary`, `binary`, `select`, `copy_strided`, `matmul`, `softmax_rows`,
     // `im2col`, `conv2d`, `batch_norm_forward`, `batch_norm_backward`, `layer_norm_forward`,
-    // `layer_norm_backward`, `attention_forward`, `attention_backward`), so the first `len` elements are initialised.
+    // `layer_norm_backward`, `attention_forward`, `attention_backward`, `max_pool2d`), so the first `len` elements are initialised.
     unsafe { v.set_len(len) };
     v
 }

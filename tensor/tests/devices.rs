@@ -247,6 +247,23 @@ fn convolution_agrees() {
     on_each_device("col2im", &[cols], 0.0, 1.1e-5, |t| t[0].col2im([7, 9], [3, 3], pool));
 }
 
+/// Max pooling, which the GPU computes in the composed form (`im2col` + `max`, and the tie
+/// shares folded back by `col2im`): the same values (a maximum is one of the inputs), and a
+/// gradient that differs only in the order of at most 9 shares per pixel.
+#[test]
+fn max_pool_agrees() {
+    use ferrograd_tensor::Window;
+    let x = randn(&[2, 7, 9, 5], DType::F32, 27).relu().unwrap(); // ties at 0; used as [2, 5, 7, 9]
+    let input = |t: &Tensor| t.permute(&[0, 3, 1, 2]);
+    let window = Window { stride: [2, 1], padding: [1, 1], dilation: [1, 2] };
+    let y = input(&x).unwrap().max_pool2d([3, 3], window).unwrap();
+    let gy = randn(y.shape(), DType::F32, 28);
+    on_each_device("max_pool2d", std::slice::from_ref(&x), 0.0, 0.0, |t| input(&t[0])?.max_pool2d([3, 3], window));
+    on_each_device("max_pool2d_backward", &[x, y, gy], 0.0, 1e-5, |t| {
+        input(&t[0])?.max_pool2d_backward(&t[1], &t[2], [3, 3], window)
+    });
+}
+
 /// The L2 norm (a gradient's, for clipping) of a strided view: both sides square and sum in
 /// f64, in another order (2γ(600) of the sum, far below 1e-12 relative).
 #[test]

@@ -77,7 +77,9 @@ impl Var {
     /// each image has a single output position (a transposed convolution from 1×1 inputs
     /// differentiates into one), where the fused kernel runs one product over the whole batch,
     /// or one output channel per group (a one-channel image layer, a depthwise convolution),
-    /// which the fused kernel computes directly.
+    /// which the fused kernel computes directly, or a 3×3 stride-1 layer of 8+ channels and
+    /// outputs of 256+ positions, which the fused kernels compute with Winograd's F(2×2, 3×3)
+    /// (2.25× fewer multiplications; see `ferrograd_kernels::conv::winograd`).
     #[track_caller]
     pub fn conv2d(&self, weight: &Var, bias: Option<&Var>, window: Window, groups: usize) -> Result<Var> {
         let (xs, ws) = (self.shape(), weight.shape());
@@ -91,7 +93,10 @@ impl Var {
         let one_row = ws[0] == groups;
         // On a GPU the fused kernels are implicit GEMMs that never write the columns out.
         let on_gpu = self.value().is_cuda();
-        if oh * ow > 1 && !one_row && !on_gpu && bytes.is_some_and(|b| b <= UNFOLD_MAX_BYTES) {
+        // 3×3 stride-1 layers of 8+ channels on large enough images: the fused kernels use
+        // Winograd's F(2×2, 3×3).
+        let winograd = window.conv2d_uses_winograd(&xs, &ws, groups);
+        if oh * ow > 1 && !one_row && !on_gpu && !winograd && bytes.is_some_and(|b| b <= UNFOLD_MAX_BYTES) {
             self.conv2d_unfolded(weight, bias, window, groups)
         } else {
             self.conv2d_fused(weight, bias, window, groups)

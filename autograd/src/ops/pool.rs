@@ -6,8 +6,13 @@
 //! The gradients are those of `max`/`mean` followed by `col2im`, which sums the contributions of
 //! overlapping windows: any kernel, stride, padding and dilation, overlapping or not, has an
 //! exact backward (and a double backward).
+//!
+//! Max pooling, the CNNs' workhorse, is also one op each way ([`Var::max_pool2d`]) that does the
+//! same per plane without materialising the batch's columns; the composed form
+//! ([`Var::max_pool2d_composed`]) remains for second derivatives, and the two are tested against
+//! each other.
 
-use crate::Var;
+use crate::{grad, is_grad_enabled, OpInfo, Saved, Var};
 use ferrograd_tensor::{Error, Result, Window};
 
 impl Var {
@@ -37,9 +42,40 @@ impl Var {
     }
 
     /// Max pooling over `kernel` windows — `∂x` goes to each window's maximum (split evenly on a
-    /// tie, as our `max`), summed where windows overlap.
+    /// tie, as our `max`), summed where windows overlap:
+    /// ```text
+    /// ∂x = Σ_windows g · [x = y] / #ties
+    /// ```
+    /// One op each way (`Tensor::max_pool2d`, `Tensor::max_pool2d_backward`), which never builds
+    /// the columns. [`Var::max_pool2d_composed`] is the same function made of `im2col` and `max`;
+    /// the two are gradchecked against each other, and a second derivative differentiates it.
     #[track_caller]
     pub fn max_pool2d(&self, kernel: [usize; 2], window: Window) -> Result<Var> {
+        let y = self.value().max_pool2d(kernel, window)?;
+        Var::from_op(
+            &OpInfo {
+                name: "max_pool2d",
+                rule: "∂x = Σ_windows g · [x = y] / #ties",
+                saves: &[Saved::Input(0), Saved::Output],
+            },
+            y,
+            &[self],
+            move |x, y, g| {
+                if is_grad_enabled() {
+                    // Double backward: differentiate the composed form.
+                    let y = x[0].max_pool2d_composed(kernel, window)?;
+                    return grad(&[&y], &[&x[0]], &[g], true);
+                }
+                let gx = x[0].value().max_pool2d_backward(&y.value(), &g.value(), kernel, window)?;
+                Ok(vec![Some(Var::constant(gx))])
+            },
+        )
+    }
+
+    /// [`Var::max_pool2d`] built from other ops: `im2col` with −∞ padding, then `max` over each
+    /// column. Its gradient is the rule of `max` (`g · [x = y] / #ties`) followed by `col2im`.
+    #[track_caller]
+    pub fn max_pool2d_composed(&self, kernel: [usize; 2], window: Window) -> Result<Var> {
         let (cols, [n, c, oh, ow]) = self.pool_columns("max_pool2d", kernel, window, f64::NEG_INFINITY)?;
         cols.max([1], false)?.reshape(&[n, c, oh, ow])
     }

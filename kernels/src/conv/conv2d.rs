@@ -23,7 +23,7 @@
 
 use super::cpu::{checked_output, col2im_columns, im2col_columns, Plan};
 use super::Window2d;
-use super::{dense, direct};
+use super::{dense, direct, winograd};
 use crate::parallel::sum_into;
 use crate::{Float, Slot};
 use rayon::prelude::*;
@@ -214,6 +214,19 @@ pub fn conv2d<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry, y: &
     if s.og == 1 {
         return direct::forward(x, w, geo, &s, y);
     }
+    if winograd::applies(geo) {
+        return winograd::forward(x, w, geo, y);
+    }
+    conv2d_gemm(x, w, geo, y);
+}
+
+/// [`conv2d`] always as blocked GEMMs over im2col columns (what it does for every geometry its
+/// special cases do not take): any geometry.
+pub fn conv2d_gemm<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry, y: &mut [O]) {
+    let s = geo.sizes::<T>();
+    assert_eq!(x.len(), geo.input_len(), "conv2d: input length");
+    assert_eq!(w.len(), geo.weight_len(), "conv2d: weight length");
+    assert_eq!(y.len(), geo.output_len(), "conv2d: output length");
     let (image_len, plans) = (geo.out_channels * s.l, planned_blocks(geo, &s));
     // One task per block of images: it owns their outputs `y[n0..n0 + nb]`.
     for_each_chunk(y, s.images * image_len, s.parallel, |task, y, sc| {
@@ -281,6 +294,18 @@ pub fn conv2d_input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, gx: 
     if s.og == 1 {
         return direct::input_grad(gy, w, geo, &s, gx);
     }
+    if winograd::applies(geo) {
+        return winograd::input_grad(gy, w, geo, gx);
+    }
+    conv2d_input_grad_gemm(gy, w, geo, gx);
+}
+
+/// [`conv2d_input_grad`] always as blocked GEMMs: any geometry.
+pub fn conv2d_input_grad_gemm<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, gx: &mut [T]) {
+    let s = geo.sizes::<T>();
+    assert_eq!(gy.len(), geo.output_len(), "conv2d_input_grad: output-gradient length");
+    assert_eq!(w.len(), geo.weight_len(), "conv2d_input_grad: weight length");
+    assert_eq!(gx.len(), geo.input_len(), "conv2d_input_grad: input-gradient length");
     let (image_len, plans) = (geo.window.c * s.plane, planned_blocks(geo, &s));
     // One task per block of images: it owns their input-gradient planes (blocks of columns
     // overlap on the image, so they run one after the other within the task).
@@ -334,6 +359,18 @@ pub fn conv2d_weight_grad<T: Float>(x: &[T], gy: &[T], geo: &Conv2dGeometry, gw:
     if s.og == 1 {
         return direct::weight_grad(x, gy, geo, &s, gw);
     }
+    if winograd::applies(geo) {
+        return winograd::weight_grad(x, gy, geo, gw);
+    }
+    conv2d_weight_grad_gemm(x, gy, geo, gw);
+}
+
+/// [`conv2d_weight_grad`] always as blocked GEMMs: any geometry.
+pub fn conv2d_weight_grad_gemm<T: Float>(x: &[T], gy: &[T], geo: &Conv2dGeometry, gw: &mut [T]) {
+    let s = geo.sizes::<T>();
+    assert_eq!(x.len(), geo.input_len(), "conv2d_weight_grad: input length");
+    assert_eq!(gy.len(), geo.output_len(), "conv2d_weight_grad: output-gradient length");
+    assert_eq!(gw.len(), geo.weight_len(), "conv2d_weight_grad: weight-gradient length");
     // Each worker sums the products of its blocks of images into its own accumulator.
     let plans = planned_blocks(geo, &s);
     let blocks_of_images = geo.window.n.div_ceil(s.images);

@@ -9,13 +9,17 @@
 //! overlap: it is the transpose of `im2col`, hence the backward pass of one is the other.
 
 mod conv2d;
-mod cpu;
+pub(crate) mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 mod dense;
 mod direct;
+pub mod winograd;
 
-pub use conv2d::{conv2d, conv2d_input_grad, conv2d_weight_grad, Conv2dGeometry};
+pub use conv2d::{
+    conv2d, conv2d_gemm, conv2d_input_grad, conv2d_input_grad_gemm, conv2d_weight_grad, conv2d_weight_grad_gemm,
+    Conv2dGeometry,
+};
 pub use cpu::{col2im, im2col};
 
 /// The shape arithmetic of a 2-D sliding window over `[N, C, H, W]` images.

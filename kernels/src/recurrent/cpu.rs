@@ -232,7 +232,7 @@ impl<T: Float> StepWeight<T> {
                     k,
                     n,
                     a,
-                    a_row_stride as isize,
+                    [a_row_stride as isize, 1],
                     panels.as_ptr(),
                     BLayout::panels(k),
                     c.as_mut_ptr(),

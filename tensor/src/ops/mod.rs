@@ -8,6 +8,7 @@ mod index;
 mod matmul;
 mod norm;
 pub mod optim;
+mod pool;
 mod recurrent;
 mod reduce;
 mod softmax;
