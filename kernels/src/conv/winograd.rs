@@ -26,11 +26,16 @@
 //! ∂V[ξ] = U[ξ]ᵀ · ∂M[ξ]     ∂x += B ∂V Bᵀ       (tiles overlap by two pixels: summed)
 //! ∂U[ξ] = ∂M[ξ] · V[ξ]ᵀ     ∂w = Gᵀ ∂U G
 //! ```
-//! Tiles are handled a chunk of whole images at a time (about 192 tiles), so that the transformed tiles
-//! and products stay in L2; each task owns a block of whole images, so no two threads add to the
-//! same pixel of `∂x`. In exact arithmetic this is the convolution; in floating point the
-//! transforms' additions (and the halving in `G`) round differently from a direct sum, within a
-//! few units of the direct form's error (the kernel tests bound it).
+//! Tiles are handled a chunk of whole images at a time (about 192 tiles), so that the transformed
+//! tiles and products stay in L2; each task owns a block of whole images, so no two threads add
+//! to the same pixel of `∂x`. Each plane's 4×4 windows are unfolded by `im2col` (kernel 4,
+//! stride 2) and folded back by `col2im`, and every transform runs over many tiles at once, one
+//! tile per SIMD lane (`transform_tiles`).
+//!
+//! In exact arithmetic this is the convolution; in floating point the transforms' additions (and
+//! the halving in `G`) round differently from a direct sum, within a few units of the direct
+//! form's error (the kernel tests bound it). It pays on large images only: on small ones the
+//! transforms cost more than the multiplications they save (see [`applies`]).
 
 use super::conv2d::Conv2dGeometry;
 use super::cpu::{checked_output, col2im_columns, im2col_columns, Plan};
