@@ -4,35 +4,11 @@
 
 mod common;
 
-use common::{close, gamma, quantized, to_f64, unit_roundoff, Rng};
+use common::{close, gamma, quantized, to_f64, unit_roundoff, window_geometry, Rng};
 use ferrograd_kernels::conv::Window2d;
 use ferrograd_kernels::pool::{max_pool2d, max_pool2d_backward};
 use ferrograd_kernels::Float;
 use proptest::prelude::*;
-
-fn geometry(max_images: usize, max_side: usize) -> impl Strategy<Value = Window2d> {
-    (
-        1usize..=max_images,
-        1usize..=3,
-        1usize..=max_side,
-        1usize..=max_side,
-        [1usize..=4, 1usize..=4],
-        [1usize..=3, 1usize..=3],
-        [0usize..=2, 0usize..=2],
-        [1usize..=2, 1usize..=2],
-    )
-        .prop_map(|(n, c, h, w, kernel, stride, padding, dilation)| Window2d {
-            n,
-            c,
-            h,
-            w,
-            kernel,
-            stride,
-            padding,
-            dilation,
-        })
-        .prop_filter("window must fit", |g| g.output_size().is_some())
-}
 
 /// For output `(plane, oy, ox)`: each tap's input index, or `None` in the padding.
 fn window(g: &Window2d, plane: usize, oy: usize, ox: usize) -> Vec<Option<usize>> {
@@ -123,12 +99,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn max_pool_matches_loop_references_f32(g in geometry(3, 20), seed in any::<u64>()) {
+    fn max_pool_matches_loop_references_f32(g in window_geometry(3, 20), seed in any::<u64>()) {
         check::<f32>(g, seed)?;
     }
 
     #[test]
-    fn max_pool_matches_loop_references_f64(g in geometry(3, 20), seed in any::<u64>()) {
+    fn max_pool_matches_loop_references_f64(g in window_geometry(3, 20), seed in any::<u64>()) {
         check::<f64>(g, seed)?;
     }
 }
@@ -138,7 +114,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
     #[test]
-    fn max_pool_matches_loop_references_in_parallel(g in geometry(16, 40), seed in any::<u64>()) {
+    fn max_pool_matches_loop_references_in_parallel(g in window_geometry(16, 40), seed in any::<u64>()) {
         check::<f32>(Window2d { n: g.n * 8, c: 4, ..g }, seed)?;
     }
 }

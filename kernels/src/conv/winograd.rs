@@ -30,7 +30,7 @@
 //! tiles and products stay in L2; each task owns a block of whole images, so no two threads add
 //! to the same pixel of `∂x`. Each plane's 4×4 windows are unfolded by `im2col` (kernel 4,
 //! stride 2) and folded back by `col2im`, and every transform runs over many tiles at once, one
-//! tile per SIMD lane (`transform_tiles`).
+//! tile per SIMD lane (`transform_streams`).
 //!
 //! In exact arithmetic this is the convolution; in floating point the transforms' additions (and
 //! the halving in `G`) round differently from a direct sum, within a few units of the direct
@@ -268,19 +268,23 @@ fn output_tile_adjoint<T: Float>(y: [T; 4]) -> [T; 16] {
     out
 }
 
-/// Tiles per block of [`transform_tiles`]: one AVX-512 register of f32 per stream.
+/// Tiles per block of [`transform_streams`]: one AVX-512 register of f32 per stream.
 const LANES: usize = 16;
 
-/// Runs the tile transform `f` over `len` tiles, [`LANES`] at a time: `load(t0, n, ins)` fills
-/// lane `l < n` of each input stream with value `k` of tile `t0 + l`, `f` maps each lane's
-/// values, and `store(t0, n, outs)` takes the results. Each tile is one SIMD lane: on local
-/// arrays of fixed size, the compiler turns the lane loop into vector additions.
+/// Transforms `len` tiles from streams to streams: value `t` of output stream `k < O` (at
+/// `dst[dst_base + k·dst_stride + t]`) is `f`'s `k`-th result for the tile whose values are
+/// value `t` of the input streams (at `src[src_base + k·src_stride + t]`, `k < I`). Each tile is
+/// one SIMD lane: blocks of [`LANES`] tiles are copied into local arrays of fixed size,
+/// transformed lane by lane (which the compiler turns into vector arithmetic over the streams),
+/// and copied out.
 #[inline(always)]
-fn transform_tiles<T: Float, const I: usize, const O: usize>(
+fn transform_streams<T: Float, const I: usize, const O: usize>(
+    src: &[T],
+    src_at: [usize; 2],
+    dst: &mut [T],
+    dst_at: [usize; 2],
     len: usize,
-    mut load: impl FnMut(usize, usize, &mut [[T; LANES]; I]),
     f: impl Fn([T; I]) -> [T; O],
-    mut store: impl FnMut(usize, usize, &[[T; LANES]; O]),
 ) {
     vectorized(
         #[inline(always)]
@@ -289,7 +293,7 @@ fn transform_tiles<T: Float, const I: usize, const O: usize>(
             let mut t0 = 0;
             while t0 < len {
                 let n = LANES.min(len - t0);
-                load(t0, n, &mut ins);
+                load_streams(src, src_at, t0, n, &mut ins);
                 for l in 0..LANES {
                     let mut tile = [T::ZERO; I];
                     for k in 0..I {
@@ -300,7 +304,7 @@ fn transform_tiles<T: Float, const I: usize, const O: usize>(
                         outs[k][l] = r[k];
                     }
                 }
-                store(t0, n, &outs);
+                store_streams(dst, dst_at, t0, n, &outs);
                 t0 += n;
             }
         },
@@ -379,16 +383,7 @@ fn gather_input<T: Float>(
             let plane = tiles.input_plane(plane, g.w, &mut sc.plane);
             im2col_columns(plane, &tiles.windows, 1, &tiles.plan, T::ZERO, &mut sc.cols, l);
             let (cols, v) = (&sc.cols, &mut sc.v);
-            transform_tiles(
-                l,
-                #[inline(always)]
-                |t0: usize, n: usize, d: &mut [[T; LANES]; 16]| load_streams(cols, [0, l], t0, n, d),
-                input_tile::<T>,
-                #[inline(always)]
-                |t0: usize, n: usize, out: &[[T; LANES]; 16]| {
-                    store_streams(v, [ch * pb + (j - j0) * l, c * pb], t0, n, out)
-                },
-            );
+            transform_streams(cols, [0, l], v, [ch * pb + (j - j0) * l, c * pb], l, input_tile::<T>);
         }
     }
 }
@@ -435,16 +430,7 @@ fn gather_output_grad<T: Float>(
                 }
             }
             let (cols, m) = (&sc.cols, &mut sc.m);
-            transform_tiles(
-                l,
-                #[inline(always)]
-                |t0: usize, n: usize, d: &mut [[T; LANES]; 4]| load_streams(cols, [0, l], t0, n, d),
-                output_tile_adjoint::<T>,
-                #[inline(always)]
-                |t0: usize, n: usize, out: &[[T; LANES]; 16]| {
-                    store_streams(m, [oc * pb + (j - j0) * l, o * pb], t0, n, out)
-                },
-            );
+            transform_streams(cols, [0, l], m, [oc * pb + (j - j0) * l, o * pb], l, output_tile_adjoint::<T>);
         }
     }
 }
@@ -518,16 +504,7 @@ pub fn forward<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry, y: 
             for j in j0..j1 {
                 for oc in 0..o {
                     let (m, cols) = (&sc.m, &mut sc.cols);
-                    transform_tiles(
-                        l,
-                        #[inline(always)]
-                        |t0: usize, n: usize, d: &mut [[T; LANES]; 16]| {
-                            load_streams(m, [oc * pb + (j - j0) * l, o * pb], t0, n, d)
-                        },
-                        output_tile::<T>,
-                        #[inline(always)]
-                        |t0: usize, n: usize, out: &[[T; LANES]; 4]| store_streams(cols, [0, l], t0, n, out),
-                    );
+                    transform_streams(m, [oc * pb + (j - j0) * l, o * pb], cols, [0, l], l, output_tile::<T>);
                     // Row r of tile row ty is output row 2ty + r: even columns from cols[2r],
                     // odd ones from cols[2r + 1].
                     let plane = &mut y[(j * o + oc) * oh * ow..][..oh * ow];
@@ -571,16 +548,7 @@ pub fn input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, gx: &mut [T
             for j in j0..j1 {
                 for ch in 0..c {
                     let (v, cols) = (&sc.v, &mut sc.cols);
-                    transform_tiles(
-                        l,
-                        #[inline(always)]
-                        |t0: usize, n: usize, d: &mut [[T; LANES]; 16]| {
-                            load_streams(v, [ch * pb + (j - j0) * l, c * pb], t0, n, d)
-                        },
-                        input_tile_adjoint::<T>,
-                        #[inline(always)]
-                        |t0: usize, n: usize, out: &[[T; LANES]; 16]| store_streams(cols, [0, l], t0, n, out),
-                    );
+                    transform_streams(v, [ch * pb + (j - j0) * l, c * pb], cols, [0, l], l, input_tile_adjoint::<T>);
                     // Fold the windows back onto the plane (`col2im`, summing their overlaps).
                     let plane = &mut gx[(j * c + ch) * plane_len..][..plane_len];
                     if tiles.grown {

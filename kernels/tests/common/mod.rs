@@ -217,3 +217,30 @@ pub fn small_shape() -> impl Strategy<Value = Vec<usize>> {
 pub fn big_shape() -> impl Strategy<Value = Vec<usize>> {
     (4..8usize, 100..130usize, 100..110usize).prop_map(|(a, b, c)| vec![a, b, c])
 }
+
+/// A random sliding window over `[N, C, H, W]` images (im2col, pooling): up to `max_images`
+/// images of up to 3 channels and sides up to `max_side`, kernels up to 4×4, strides up to 3,
+/// padding up to 2, dilation up to 2, each per axis; only windows that fit.
+pub fn window_geometry(max_images: usize, max_side: usize) -> impl Strategy<Value = ferrograd_kernels::conv::Window2d> {
+    (
+        1usize..=max_images,
+        1usize..=3,
+        1usize..=max_side,
+        1usize..=max_side,
+        [1usize..=4, 1usize..=4],
+        [1usize..=3, 1usize..=3],
+        [0usize..=2, 0usize..=2],
+        [1usize..=2, 1usize..=2],
+    )
+        .prop_map(|(n, c, h, w, kernel, stride, padding, dilation)| ferrograd_kernels::conv::Window2d {
+            n,
+            c,
+            h,
+            w,
+            kernel,
+            stride,
+            padding,
+            dilation,
+        })
+        .prop_filter("window must fit", |g| g.output_size().is_some())
+}
