@@ -363,7 +363,7 @@ struct Scratch<T> {
 /// The tiles of images `j0..j1` (of `x`, counted from `img0`), transformed: `v[ξ][c][t] =
 /// (Bᵀ d B)[ξ]` for the 4×4 input window `d` of the chunk's tile `t` on channel `c`, padding
 /// reading 0. The windows of each plane are unfolded by `im2col` (16 rows, one per tap, of one
-/// value per tile), then transformed row-wise.
+/// value per tile), the chunk's images side by side, then transformed row-wise.
 fn gather_input<T: Float>(
     x: &[T],
     geo: &Conv2dGeometry,
@@ -376,15 +376,16 @@ fn gather_input<T: Float>(
     let (c, l) = (g.c, tiles.per_image);
     let pb = (j1 - j0) * l;
     sc.v.resize(16 * c * pb, T::ZERO);
-    sc.cols.resize(16 * l, T::ZERO);
-    for j in j0..j1 {
-        for ch in 0..c {
+    sc.cols.resize(16 * pb, T::ZERO);
+    for ch in 0..c {
+        // The chunk's windows on this channel, image after image: 16 rows of pb values.
+        for j in j0..j1 {
             let plane = &x[((img0 + j) * c + ch) * g.h * g.w..][..g.h * g.w];
             let plane = tiles.input_plane(plane, g.w, &mut sc.plane);
-            im2col_columns(plane, &tiles.windows, 1, &tiles.plan, T::ZERO, &mut sc.cols, l);
-            let (cols, v) = (&sc.cols, &mut sc.v);
-            transform_streams(cols, [0, l], v, [ch * pb + (j - j0) * l, c * pb], l, input_tile::<T>);
+            let out = &mut sc.cols[(j - j0) * l..];
+            im2col_columns(plane, &tiles.windows, 1, &tiles.plan, T::ZERO, out, pb);
         }
+        transform_streams(&sc.cols, [0, pb], &mut sc.v, [ch * pb, c * pb], pb, input_tile::<T>);
     }
 }
 
@@ -404,14 +405,14 @@ fn gather_output_grad<T: Float>(
     let (oh, ow, tw) = (tiles.oh, tiles.ow, tiles.tw);
     let pb = (j1 - j0) * l;
     sc.m.resize(16 * o * pb, T::ZERO);
-    sc.cols.resize(4 * l, T::ZERO);
-    for j in j0..j1 {
-        for oc in 0..o {
+    sc.cols.resize(4 * pb, T::ZERO);
+    for oc in 0..o {
+        for j in j0..j1 {
             let plane = &gy[((img0 + j) * o + oc) * oh * ow..][..oh * ow];
-            // cols[2r + s][ty·tw + tx] = ∂y[2ty + r, 2tx + s] (0 past the edge).
+            // cols[2r + s][t] = ∂y[2ty + r, 2tx + s] (0 past the edge), t = (j − j0)·l + ty·tw + tx.
             for ty in 0..tiles.th {
                 for r in 0..2 {
-                    let (even, rest) = sc.cols[2 * r * l + ty * tw..].split_at_mut(l);
+                    let (even, rest) = sc.cols[2 * r * pb + (j - j0) * l + ty * tw..].split_at_mut(pb);
                     let (even, odd) = (&mut even[..tw], &mut rest[..tw]);
                     let y = 2 * ty + r;
                     if y >= oh {
@@ -429,9 +430,8 @@ fn gather_output_grad<T: Float>(
                     }
                 }
             }
-            let (cols, m) = (&sc.cols, &mut sc.m);
-            transform_streams(cols, [0, l], m, [oc * pb + (j - j0) * l, o * pb], l, output_tile_adjoint::<T>);
         }
+        transform_streams(&sc.cols, [0, pb], &mut sc.m, [oc * pb, o * pb], pb, output_tile_adjoint::<T>);
     }
 }
 
@@ -500,18 +500,18 @@ pub fn forward<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry, y: 
             let pb = (j1 - j0) * l;
             gather_input(x, geo, &tiles, img0, [j0, j1], sc);
             sixteen_products([o, c, pb], &u, o * c, [c as isize, 1], &sc.v, &mut sc.m);
-            sc.cols.resize(4 * l, T::ZERO);
-            for j in j0..j1 {
-                for oc in 0..o {
-                    let (m, cols) = (&sc.m, &mut sc.cols);
-                    transform_streams(m, [oc * pb + (j - j0) * l, o * pb], cols, [0, l], l, output_tile::<T>);
+            sc.cols.resize(4 * pb, T::ZERO);
+            for oc in 0..o {
+                transform_streams(&sc.m, [oc * pb, o * pb], &mut sc.cols, [0, pb], pb, output_tile::<T>);
+                for j in j0..j1 {
                     // Row r of tile row ty is output row 2ty + r: even columns from cols[2r],
                     // odd ones from cols[2r + 1].
                     let plane = &mut y[(j * o + oc) * oh * ow..][..oh * ow];
                     for (yy, row) in plane.chunks_exact_mut(ow).enumerate() {
                         let (ty, r) = (yy / 2, yy % 2);
-                        let even = &sc.cols[2 * r * l + ty * tw..][..tw];
-                        let odd = &sc.cols[(2 * r + 1) * l + ty * tw..][..tw];
+                        let at = (j - j0) * l + ty * tw;
+                        let even = &sc.cols[2 * r * pb + at..][..tw];
+                        let odd = &sc.cols[(2 * r + 1) * pb + at..][..tw];
                         for ((p, &e), &o) in row.chunks_exact_mut(2).zip(even).zip(odd) {
                             p[0].set(e);
                             p[1].set(o);
@@ -544,24 +544,24 @@ pub fn input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, gx: &mut [T
             gather_output_grad(gy, geo, &tiles, img0, [j0, j1], sc);
             // ∂V[ξ] = U[ξ]ᵀ · ∂M[ξ]: U[ξ] read transposed in place (strides 1, C).
             sixteen_products([c, o, pb], &u, o * c, [1, c as isize], &sc.m, &mut sc.v);
-            sc.cols.resize(16 * l, T::ZERO);
-            for j in j0..j1 {
-                for ch in 0..c {
-                    let (v, cols) = (&sc.v, &mut sc.cols);
-                    transform_streams(v, [ch * pb + (j - j0) * l, c * pb], cols, [0, l], l, input_tile_adjoint::<T>);
+            sc.cols.resize(16 * pb, T::ZERO);
+            for ch in 0..c {
+                transform_streams(&sc.v, [ch * pb, c * pb], &mut sc.cols, [0, pb], pb, input_tile_adjoint::<T>);
+                for j in j0..j1 {
                     // Fold the windows back onto the plane (`col2im`, summing their overlaps).
+                    let cols = &sc.cols[(j - j0) * l..];
                     let plane = &mut gx[(j * c + ch) * plane_len..][..plane_len];
                     if tiles.grown {
                         let (gh, gw) = (tiles.windows.h, tiles.windows.w);
                         sc.plane.clear();
                         sc.plane.resize(gh * gw, T::ZERO);
-                        col2im_columns(&sc.cols, &tiles.windows, 1, &tiles.plan, &mut sc.plane, l);
+                        col2im_columns(cols, &tiles.windows, 1, &tiles.plan, &mut sc.plane, pb);
                         for (dst, src) in plane.chunks_exact_mut(g.w).zip(sc.plane.chunks_exact(gw)) {
                             dst.copy_from_slice(&src[..g.w]);
                         }
                     } else {
                         plane.fill(T::ZERO);
-                        col2im_columns(&sc.cols, &tiles.windows, 1, &tiles.plan, plane, l);
+                        col2im_columns(cols, &tiles.windows, 1, &tiles.plan, plane, pb);
                     }
                 }
             }
