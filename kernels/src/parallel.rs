@@ -58,9 +58,13 @@ pub fn row_blocks<D: Send>(dst: &mut [D], row_len: usize, f: impl Fn(usize, &mut
 }
 
 /// `out = Σ_{i < n}` of the contributions `add(i, acc, scratch)` adds into an accumulator the
-/// size of `out` (overwritten). In parallel each worker sums into its own accumulator (and keeps
-/// its own `scratch`), and the accumulators are added up at the end: no lock per element, and
-/// no per-item buffer. On the calling thread `add` accumulates into `out` directly.
+/// size of `out` (overwritten). In parallel, `0..n` is cut into a fixed number of contiguous
+/// ranges (two per thread); each range is summed in order into its own accumulator, by
+/// whichever worker takes it, and the accumulators are then added in range order. No lock per
+/// element, no per-item buffer, and the same bits on every run: the grouping of the sums depends
+/// on `n` and the thread count only, never on which worker ran what (a `fold`/`reduce` over
+/// rayon's adaptive splits made the weight gradients, and so whole training runs, differ from
+/// run to run). On the calling thread `add` accumulates into `out` directly.
 pub fn sum_into<T: crate::Float, S: Default + Send>(
     n: usize,
     parallel: bool,
@@ -68,31 +72,23 @@ pub fn sum_into<T: crate::Float, S: Default + Send>(
     add: impl Fn(usize, &mut [T], &mut S) + Sync,
 ) {
     out.fill(T::ZERO);
-    if !parallel {
+    if !parallel || n < 2 {
         let mut scratch = S::default();
         (0..n).for_each(|i| add(i, out, &mut scratch));
         return;
     }
     let len = out.len();
-    let total = (0..n)
+    let parts = n.min(2 * rayon::current_num_threads()).max(1);
+    let per = n.div_ceil(parts);
+    let partials: Vec<Vec<T>> = (0..n.div_ceil(per))
         .into_par_iter()
-        .fold(
-            || (Vec::new(), S::default()),
-            |(mut acc, mut scratch): (Vec<T>, S), i| {
-                if acc.is_empty() {
-                    acc = vec![T::ZERO; len];
-                }
-                add(i, &mut acc, &mut scratch);
-                (acc, scratch)
-            },
-        )
-        .map(|(acc, _)| acc)
-        .reduce(Vec::new, |a, b| match (a.is_empty(), b.is_empty()) {
-            (true, _) => b,
-            (_, true) => a,
-            _ => a.into_iter().zip(b).map(|(p, q)| p + q).collect(),
-        });
-    if !total.is_empty() {
-        out.copy_from_slice(&total);
+        .map_init(S::default, |scratch, part| {
+            let mut acc = vec![T::ZERO; len];
+            (part * per..((part + 1) * per).min(n)).for_each(|i| add(i, &mut acc, scratch));
+            acc
+        })
+        .collect();
+    for partial in &partials {
+        out.iter_mut().zip(partial).for_each(|(o, &p)| *o += p);
     }
 }

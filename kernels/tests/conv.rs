@@ -395,3 +395,38 @@ fn conv2d_kernels_match_the_loop_reference_with_one_output_channel_per_group() {
     let window = Window2d { n: 3, c: 8, h: 9, w: 8, kernel: [3, 3], stride: [2, 2], ..window };
     check_conv::<f64>(&Conv2dGeometry { window, out_channels: 8, groups: 8 }, 10).unwrap();
 }
+
+/// The weight gradients sum per-thread partial sums; they must come out bit for bit the same on
+/// every run, whichever worker took which images (seeded training runs depend on it).
+#[test]
+fn weight_gradients_are_reproducible_bit_for_bit() {
+    let window =
+        Window2d { n: 37, c: 16, h: 20, w: 20, kernel: [3, 3], stride: [1, 1], padding: [1, 1], dilation: [1, 1] };
+    let geo = Conv2dGeometry { window, out_channels: 16, groups: 1 };
+    let x: Vec<f32> = uniform(21, geo.input_len(), -1.0, 1.0);
+    let gy: Vec<f32> = uniform(22, geo.output_len(), -1.0, 1.0);
+    let run = |winograd_path: bool| {
+        let mut gw = vec![0f32; geo.weight_len()];
+        if winograd_path {
+            winograd::weight_grad(&x, &gy, &geo, &mut gw);
+        } else {
+            conv2d_weight_grad_gemm(&x, &gy, &geo, &mut gw);
+        }
+        gw.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    };
+    // Each repetition keeps one worker busy for a different time beside the computation, so that
+    // the work is shared out differently between the threads from one repetition to the next.
+    let busy = |micros: u64| {
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_micros(micros) {
+            std::hint::spin_loop();
+        }
+    };
+    for winograd_path in [false, true] {
+        let first = run(winograd_path);
+        for rep in 0..12u64 {
+            let (again, ()) = rayon::join(|| run(winograd_path), || busy(rep % 4 * 300));
+            assert_eq!(again, first, "winograd: {winograd_path}, repetition {rep}");
+        }
+    }
+}
