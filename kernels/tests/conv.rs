@@ -19,46 +19,63 @@ fn src(g: &Window2d, ki: usize, kj: usize, oy: usize, ox: usize) -> Option<(usiz
     (iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w).then_some((iy as usize, ix as usize))
 }
 
+/// `im2col` and `col2im` of `g` in precision `T` against the loop references, exactly.
+fn check_im2col<T: Float>(g: &Window2d, seed: u32) -> Result<(), TestCaseError> {
+    let (oh, ow) = g.output_size().unwrap();
+    let (taps, l) = (g.kernel[0] * g.kernel[1], oh * ow);
+    // Distinct values (never zero, exact in f32 too) so a misplaced copy cannot go unnoticed.
+    let x: Vec<T> =
+        (0..g.n * g.c * g.h * g.w).map(|i| T::from_f64(1.0 + i as f64 + (seed % 64) as f64 / 64.0)).collect();
+    let mut cols = vec![T::from_f64(f64::NAN); g.n * g.c * taps * l];
+    im2col(&x, g, T::from_f64(-7.5), &mut cols);
+    let mut back = vec![T::from_f64(f64::NAN); x.len()];
+    let ones: Vec<T> = (0..cols.len()).map(|i| T::from_f64((i % 7) as f64 + 0.5)).collect();
+    col2im(&ones, g, &mut back);
+    let mut expect_back = vec![T::ZERO; x.len()];
+    for n in 0..g.n {
+        for c in 0..g.c {
+            for ki in 0..g.kernel[0] {
+                for kj in 0..g.kernel[1] {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            let ci = ((n * g.c + c) * taps + ki * g.kernel[1] + kj) * l + oy * ow + ox;
+                            let want = match src(g, ki, kj, oy, ox) {
+                                Some((iy, ix)) => {
+                                    let xi = ((n * g.c + c) * g.h + iy) * g.w + ix;
+                                    expect_back[xi] += ones[ci];
+                                    x[xi]
+                                }
+                                None => T::from_f64(-7.5),
+                            };
+                            prop_assert_eq!(cols[ci].to_f64(), want.to_f64());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // col2im sums the same values in the same order per pixel as the reference: exact.
+    prop_assert_eq!(to_f64(&back), to_f64(&expect_back));
+    Ok(())
+}
+
 proptest! {
     // 256 cases: rare geometries (a valid row with no valid column) once slipped past 48.
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn im2col_and_col2im_match_loop_references(g in window_geometry(3, 40), seed in any::<u32>()) {
-        let (oh, ow) = g.output_size().unwrap();
-        let (taps, l) = (g.kernel[0] * g.kernel[1], oh * ow);
-        // Distinct values (never zero) so a misplaced copy cannot go unnoticed.
-        let x: Vec<f64> = (0..g.n * g.c * g.h * g.w).map(|i| 1.0 + i as f64 + seed as f64 * 1e-6).collect();
-        let mut cols = vec![f64::NAN; g.n * g.c * taps * l];
-        im2col(&x, &g, -7.5, &mut cols);
-        let mut back = vec![f64::NAN; x.len()];
-        let ones: Vec<f64> = (0..cols.len()).map(|i| (i % 7) as f64 + 0.5).collect();
-        col2im(&ones, &g, &mut back);
-        let mut expect_back = vec![0.0; x.len()];
-        for n in 0..g.n {
-            for c in 0..g.c {
-                for ki in 0..g.kernel[0] {
-                    for kj in 0..g.kernel[1] {
-                        for oy in 0..oh {
-                            for ox in 0..ow {
-                                let ci = ((n * g.c + c) * taps + ki * g.kernel[1] + kj) * l + oy * ow + ox;
-                                let want = match src(&g, ki, kj, oy, ox) {
-                                    Some((iy, ix)) => {
-                                        let xi = ((n * g.c + c) * g.h + iy) * g.w + ix;
-                                        expect_back[xi] += ones[ci];
-                                        x[xi]
-                                    }
-                                    None => -7.5,
-                                };
-                                prop_assert_eq!(cols[ci], want);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        // col2im sums the same values in the same order per pixel as the reference: exact.
-        prop_assert_eq!(back, expect_back);
+        check_im2col::<f64>(&g, seed)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// f32 on wide images: runs of up to 80 values, strided ones included.
+    #[test]
+    fn im2col_and_col2im_match_loop_references_f32_wide(g in window_geometry(2, 80), seed in any::<u32>()) {
+        check_im2col::<f32>(&g, seed)?;
     }
 }
 
