@@ -20,7 +20,9 @@ use ferrograd::{DType, Module, Rng, Var};
 use std::hint::black_box;
 use std::time::Duration;
 
-fn conv_case(c: &mut Criterion, name: &str, x: [usize; 4], out: usize, pad: usize) {
+/// `Var::conv2d` (which picks the formulation), or with `fused` the fused op whatever the
+/// shape (Winograd for a 3×3 stride-1 layer of 8+ channels).
+fn conv_case(c: &mut Criterion, name: &str, x: [usize; 4], out: usize, pad: usize, fused: bool) {
     let mut rng = Rng::new(1);
     let xv = Var::parameter(rng.normal_tensor(&x, 0.0, 1.0, DType::F32).unwrap());
     let w = Var::parameter(rng.normal_tensor(&[out, x[1], 3, 3], 0.0, 0.1, DType::F32).unwrap());
@@ -33,7 +35,9 @@ fn conv_case(c: &mut Criterion, name: &str, x: [usize; 4], out: usize, pad: usiz
         b.iter(|| {
             xv.zero_grad();
             w.zero_grad();
-            let y = xv.conv2d(&w, None, Window::default().padding(pad), 1).unwrap().sum_all().unwrap();
+            let window = Window::default().padding(pad);
+            let y = if fused { xv.conv2d_fused(&w, None, window, 1) } else { xv.conv2d(&w, None, window, 1) };
+            let y = y.unwrap().sum_all().unwrap();
             y.backward().unwrap();
             black_box(w.grad())
         })
@@ -42,9 +46,10 @@ fn conv_case(c: &mut Criterion, name: &str, x: [usize; 4], out: usize, pad: usiz
 }
 
 fn convs(c: &mut Criterion) {
-    conv_case(c, "fwd_bwd_n64_c1_28_to_32_3x3", [64, 1, 28, 28], 32, 0);
-    conv_case(c, "fwd_bwd_n64_c32_13_to_64_3x3", [64, 32, 13, 13], 64, 0);
-    conv_case(c, "fwd_bwd_n32_c64_56_to_64_3x3_pad1", [32, 64, 56, 56], 64, 1);
+    conv_case(c, "fwd_bwd_n64_c1_28_to_32_3x3", [64, 1, 28, 28], 32, 0, false);
+    conv_case(c, "fwd_bwd_n64_c32_13_to_64_3x3", [64, 32, 13, 13], 64, 0, false);
+    conv_case(c, "fwd_bwd_n64_c32_13_to_64_3x3_fused_winograd", [64, 32, 13, 13], 64, 0, true);
+    conv_case(c, "fwd_bwd_n32_c64_56_to_64_3x3_pad1", [32, 64, 56, 56], 64, 1, false);
 }
 
 /// The two algorithms for a 3×3 stride-1 layer, called on raw buffers (the same three kernels
