@@ -57,6 +57,24 @@ pub fn row_blocks<D: Send>(dst: &mut [D], row_len: usize, f: impl Fn(usize, &mut
     }
 }
 
+/// Runs `task(index, chunk, scratch)` over the `len`-element chunks of `out`, in parallel when
+/// `parallel`, with one reusable scratch value per worker (buffers a kernel would otherwise
+/// allocate per chunk). Each task owns its chunk of the output, so no two threads write the same
+/// element.
+pub fn for_each_chunk<A: Send, S: Default>(
+    out: &mut [A],
+    len: usize,
+    parallel: bool,
+    task: impl Fn(usize, &mut [A], &mut S) + Sync + Send,
+) {
+    if parallel {
+        out.par_chunks_mut(len).enumerate().for_each_init(S::default, |scratch, (i, chunk)| task(i, chunk, scratch));
+    } else {
+        let mut scratch = S::default();
+        out.chunks_mut(len).enumerate().for_each(|(i, chunk)| task(i, chunk, &mut scratch));
+    }
+}
+
 /// `out = Σ_{i < n}` of the contributions `add(i, acc, scratch)` adds into an accumulator the
 /// size of `out` (overwritten). In parallel, `0..n` is cut into a fixed number of contiguous
 /// ranges (two per thread); each range is summed in order into its own accumulator, by

@@ -28,14 +28,7 @@ impl Var {
         let [n, c, h, w] = s[..] else {
             return Err(Error::shape(op, &[&s], "expected a 4-D [N, C, H, W] input"));
         };
-        if window.padding[0] * 2 > kernel[0] || window.padding[1] * 2 > kernel[1] {
-            return Err(Error::shape(
-                op,
-                &[&s, &kernel],
-                format!("padding {:?} must be at most half the kernel", window.padding),
-            ));
-        }
-        let g = window.geometry(op, &s, kernel)?;
+        let g = window.pool_geometry(op, &s, kernel)?;
         let (oh, ow) = g.output_size().unwrap_or((0, 0));
         let cols = self.reshape(&[n * c, 1, h, w])?.im2col(kernel, window, pad)?;
         Ok((cols, [n, c, oh, ow]))
@@ -46,11 +39,16 @@ impl Var {
     /// ```text
     /// ∂x = Σ_windows g · [x = y] / #ties
     /// ```
-    /// One op each way (`Tensor::max_pool2d`, `Tensor::max_pool2d_backward`), which never builds
-    /// the columns. [`Var::max_pool2d_composed`] is the same function made of `im2col` and `max`;
-    /// the two are gradchecked against each other, and a second derivative differentiates it.
+    /// On the CPU, one op each way (`Tensor::max_pool2d`, `Tensor::max_pool2d_backward`), which
+    /// never builds the columns. [`Var::max_pool2d_composed`] is the same function made of
+    /// `im2col` and `max`; the two are gradchecked against each other, and a second derivative
+    /// (and a GPU, which has no pooling kernel) uses it.
     #[track_caller]
     pub fn max_pool2d(&self, kernel: [usize; 2], window: Window) -> Result<Var> {
+        if self.value().is_cuda() {
+            // No pooling kernel on the GPU: its im2col and reduction kernels do the work.
+            return self.max_pool2d_composed(kernel, window);
+        }
         let y = self.value().max_pool2d(kernel, window)?;
         Var::from_op(
             &OpInfo {

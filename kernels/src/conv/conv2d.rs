@@ -24,9 +24,9 @@
 use super::cpu::{checked_output, col2im_columns, im2col_columns, Plan};
 use super::Window2d;
 use super::{dense, direct, winograd};
+pub(super) use crate::parallel::for_each_chunk;
 use crate::parallel::sum_into;
 use crate::{Float, Slot};
-use rayon::prelude::*;
 
 /// Bytes of columns produced at a time: half of a 2 MiB L2, leaving room for the GEMM's packed
 /// panels.
@@ -126,24 +126,6 @@ fn planned_blocks(geo: &Conv2dGeometry, s: &Sizes) -> Vec<Plan> {
     (0..l.div_ceil(block)).map(|b| Plan::new(&geo.window, [b * block, (b * block + block).min(l)])).collect()
 }
 
-/// Runs `task(index, chunk, scratch)` over the `len`-element chunks of `out`, in parallel when
-/// `parallel`, with one reusable scratch buffer per worker.
-pub(super) fn for_each_chunk<T: Float, O: Slot<T>>(
-    out: &mut [O],
-    len: usize,
-    parallel: bool,
-    task: impl Fn(usize, &mut [O], &mut Scratch<T>) + Sync + Send,
-) {
-    if parallel {
-        out.par_chunks_mut(len)
-            .enumerate()
-            .for_each_init(Scratch::default, |scratch, (i, chunk)| task(i, chunk, scratch));
-    } else {
-        let mut scratch = Scratch::default();
-        out.chunks_mut(len).enumerate().for_each(|(i, chunk)| task(i, chunk, &mut scratch));
-    }
-}
-
 /// A worker's reusable buffers.
 #[derive(Default)]
 pub(super) struct Scratch<T> {
@@ -229,7 +211,7 @@ pub fn conv2d_gemm<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry,
     assert_eq!(y.len(), geo.output_len(), "conv2d: output length");
     let (image_len, plans) = (geo.out_channels * s.l, planned_blocks(geo, &s));
     // One task per block of images: it owns their outputs `y[n0..n0 + nb]`.
-    for_each_chunk(y, s.images * image_len, s.parallel, |task, y, sc| {
+    for_each_chunk(y, s.images * image_len, s.parallel, |task, y, sc: &mut Scratch<T>| {
         let (n0, nb) = (task * s.images, y.len() / image_len);
         for grp in 0..geo.groups {
             let wg = &w[grp * s.og * s.k..][..s.og * s.k];
@@ -309,7 +291,7 @@ pub fn conv2d_input_grad_gemm<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry,
     let (image_len, plans) = (geo.window.c * s.plane, planned_blocks(geo, &s));
     // One task per block of images: it owns their input-gradient planes (blocks of columns
     // overlap on the image, so they run one after the other within the task).
-    for_each_chunk(gx, s.images * image_len, s.parallel, |task, gx, sc| {
+    for_each_chunk(gx, s.images * image_len, s.parallel, |task, gx, sc: &mut Scratch<T>| {
         gx.fill(T::ZERO);
         let (n0, nb) = (task * s.images, gx.len() / image_len);
         for grp in 0..geo.groups {

@@ -20,7 +20,7 @@ fn images_per_task(geo: &Conv2dGeometry, s: &Sizes) -> usize {
 pub(super) fn forward<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry, s: &Sizes, y: &mut [O]) {
     let (c, o) = (geo.window.c, geo.out_channels);
     let per = images_per_task(geo, s);
-    for_each_chunk(y, per * o, s.parallel, |task, y, _| {
+    for_each_chunk(y, per * o, s.parallel, |task, y, _: &mut ()| {
         let (n0, nb) = (task * per, y.len() / o);
         for grp in 0..geo.groups {
             let (xg, wg) = (&x[n0 * c * s.plane + grp * s.k..], &w[grp * s.og * s.k..][..s.og * s.k]);
@@ -49,7 +49,7 @@ pub(super) fn forward<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeomet
 pub(super) fn input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, s: &Sizes, gx: &mut [T]) {
     let (c, o) = (geo.window.c, geo.out_channels);
     let per = images_per_task(geo, s);
-    for_each_chunk(gx, per * c * s.plane, s.parallel, |task, gx, _| {
+    for_each_chunk(gx, per * c * s.plane, s.parallel, |task, gx, _: &mut ()| {
         let (n0, nb) = (task * per, gx.len() / (c * s.plane));
         for grp in 0..geo.groups {
             let (g, wg) = (&gy[n0 * o + grp * s.og..], &w[grp * s.og * s.k..][..s.og * s.k]);

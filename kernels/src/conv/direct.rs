@@ -12,7 +12,7 @@
 //! (`o` the group's one output channel, `src_t(l)` the input pixel tap `t` reads at output
 //! position `l`, padding contributing nothing). Parallel over images.
 
-use super::conv2d::{for_each_chunk, Conv2dGeometry, Sizes};
+use super::conv2d::{for_each_chunk, Conv2dGeometry, Scratch, Sizes};
 use super::cpu::Plan;
 use crate::parallel::sum_into;
 use crate::{Float, Slot};
@@ -69,7 +69,7 @@ fn taps(geo: &Conv2dGeometry) -> usize {
 pub(super) fn forward<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry, s: &Sizes, y: &mut [O]) {
     let (plan, taps, stride) = (Plan::new(&geo.window, [0, s.l]), taps(geo), geo.window.stride[1]);
     let c_all = geo.window.c;
-    for_each_chunk(y, geo.out_channels * s.l, s.parallel, |n, y, sc| {
+    for_each_chunk(y, geo.out_channels * s.l, s.parallel, |n, y, sc: &mut Scratch<T>| {
         // The output row is summed in the worker's scratch, then written once.
         let acc = &mut sc.out;
         for grp in 0..geo.groups {
@@ -90,7 +90,7 @@ pub(super) fn forward<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeomet
 pub(super) fn input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, s: &Sizes, gx: &mut [T]) {
     let (plan, taps, stride) = (Plan::new(&geo.window, [0, s.l]), taps(geo), geo.window.stride[1]);
     let c_all = geo.window.c;
-    for_each_chunk(gx, c_all * s.plane, s.parallel, |n, gx, _| {
+    for_each_chunk(gx, c_all * s.plane, s.parallel, |n, gx, _: &mut ()| {
         gx.fill(T::ZERO);
         for grp in 0..geo.groups {
             let g = &gy[(n * geo.out_channels + grp) * s.l..][..s.l];

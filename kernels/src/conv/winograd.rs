@@ -40,10 +40,9 @@
 use super::conv2d::Conv2dGeometry;
 use super::cpu::{checked_output, col2im_columns, im2col_columns, Plan};
 use super::Window2d;
-use crate::parallel::sum_into;
+use crate::parallel::{for_each_chunk, sum_into};
 use crate::simd::vectorized;
 use crate::{Float, Slot};
-use rayon::prelude::*;
 
 /// Tiles transformed and multiplied at a time: `16 · (C + O) · 192` values, 1.5 MiB for 64 input
 /// and output channels, most of it in L2.
@@ -469,23 +468,6 @@ fn sixteen_products<T: Float>(
     }
 }
 
-/// Runs `task(index, images, scratch)` over the blocks of `images_per_task` whole images of
-/// `out` (`image_len` values per image), in parallel when `parallel`.
-fn per_task<T: Float, O: Slot<T>>(
-    out: &mut [O],
-    image_len: usize,
-    tiles: &Tiles,
-    task: impl Fn(usize, &mut [O], &mut Scratch<T>) + Sync + Send,
-) {
-    let len = tiles.images * image_len;
-    if tiles.parallel {
-        out.par_chunks_mut(len).enumerate().for_each_init(Scratch::default, |sc, (i, chunk)| task(i, chunk, sc));
-    } else {
-        let mut sc = Scratch::default();
-        out.chunks_mut(len).enumerate().for_each(|(i, chunk)| task(i, chunk, &mut sc));
-    }
-}
-
 /// `y = conv2d(x, w)` (see [`super::conv2d`]) for a geometry Winograd [`supports`].
 pub fn forward<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry, y: &mut [O]) {
     check(geo, [x.len(), w.len(), y.len()], [geo.input_len(), geo.weight_len(), geo.output_len()]);
@@ -494,7 +476,7 @@ pub fn forward<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry, y: 
     let u = transform_weights(w, o, c);
     let image_len = o * tiles.oh * tiles.ow;
     let (oh, ow, tw, l) = (tiles.oh, tiles.ow, tiles.tw, tiles.per_image);
-    per_task(y, image_len, &tiles, |task, y, sc| {
+    for_each_chunk(y, tiles.images * image_len, tiles.parallel, |task, y, sc: &mut Scratch<T>| {
         let (img0, nb) = (task * tiles.images, y.len() / image_len);
         for [j0, j1] in tiles.chunks(nb) {
             let pb = (j1 - j0) * l;
@@ -537,7 +519,7 @@ pub fn input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, gx: &mut [T
     let image_len = c * g.h * g.w;
     let l = tiles.per_image;
     let plane_len = g.h * g.w;
-    per_task(gx, image_len, &tiles, |task, gx, sc| {
+    for_each_chunk(gx, tiles.images * image_len, tiles.parallel, |task, gx, sc: &mut Scratch<T>| {
         let (img0, nb) = (task * tiles.images, gx.len() / image_len);
         for [j0, j1] in tiles.chunks(nb) {
             let pb = (j1 - j0) * l;

@@ -10,30 +10,15 @@
 
 use crate::conv::cpu::{checked_output, col2im_columns, im2col_columns, Plan};
 use crate::conv::Window2d;
-use crate::parallel::PAR_MIN_ELEMS;
+use crate::parallel::{for_each_chunk, PAR_MIN_ELEMS};
 use crate::simd::vectorized;
 use crate::{Float, Slot};
-use rayon::prelude::*;
 
 /// A worker's scratch: one plane's columns, and a few rows of per-position values.
 #[derive(Default)]
 struct Scratch<T> {
     cols: Vec<T>,
     rows: [Vec<T>; 3],
-}
-
-/// Runs `plane(index, chunk, scratch)` over the `len`-element chunks of `out`, in parallel
-/// when large, with one scratch per worker.
-fn per_plane<A: Send, T: Send>(out: &mut [A], len: usize, plane: impl Fn(usize, &mut [A], &mut Scratch<T>) + Sync) {
-    if out.len() < PAR_MIN_ELEMS {
-        let mut scratch = Scratch { cols: Vec::new(), rows: Default::default() };
-        out.chunks_mut(len).enumerate().for_each(|(i, c)| plane(i, c, &mut scratch));
-    } else {
-        out.par_chunks_mut(len).enumerate().for_each_init(
-            || Scratch { cols: Vec::new(), rows: Default::default() },
-            |scratch, (i, c)| plane(i, c, scratch),
-        );
-    }
 }
 
 /// `y[n, c, oy, ox] = max` of the window of output position `(oy, ox)` on plane `(n, c)` of
@@ -48,7 +33,7 @@ pub fn max_pool2d<T: Float, O: Slot<T>>(x: &[T], g: &Window2d, y: &mut [O]) {
         return;
     }
     let plan = Plan::new(g, [0, l]);
-    per_plane(y, l, |nc, out, sc: &mut Scratch<T>| {
+    for_each_chunk(y, l, y.len() >= PAR_MIN_ELEMS, |nc, out, sc: &mut Scratch<T>| {
         sc.cols.resize(taps * l, T::ZERO);
         im2col_columns(&x[nc * plane..][..plane], g, 1, &plan, T::NEG_INFINITY, &mut sc.cols, l);
         let (cols, best) = (&sc.cols, &mut sc.rows[0]);
@@ -85,7 +70,7 @@ pub fn max_pool2d_backward<T: Float>(x: &[T], y: &[T], gy: &[T], g: &Window2d, g
         return;
     }
     let plan = Plan::new(g, [0, l]);
-    per_plane(gx, plane, |nc, gx, sc: &mut Scratch<T>| {
+    for_each_chunk(gx, plane, gx.len() >= PAR_MIN_ELEMS, |nc, gx, sc: &mut Scratch<T>| {
         sc.cols.resize(taps * l, T::ZERO);
         im2col_columns(&x[nc * plane..][..plane], g, 1, &plan, T::NEG_INFINITY, &mut sc.cols, l);
         let (y, gy) = (&y[nc * l..][..l], &gy[nc * l..][..l]);

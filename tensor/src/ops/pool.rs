@@ -1,5 +1,5 @@
-//! Max pooling as one op each way (see `ferrograd_kernels::pool`). On the GPU both are the
-//! composed form, `im2col` then a reduction, with the same results.
+//! Max pooling as one op each way on the CPU (see `ferrograd_kernels::pool`). There is no
+//! pooling kernel on the GPU: `Var::max_pool2d` composes it there from `im2col` and `max`.
 
 use crate::pool::written_by;
 use crate::tensor::with_float;
@@ -24,14 +24,14 @@ impl Window {
 
 impl Tensor {
     /// Max pooling of `[N, C, H, W]` images over `kernel` windows → `[N, C, OH, OW]`: each
-    /// output is the largest value of its window (padding never wins; a NaN does).
+    /// output is the largest value of its window (padding never wins; a NaN does). CPU only
+    /// (`Error::UnsupportedOnDevice` on a GPU, where `Var::max_pool2d` composes it).
     pub fn max_pool2d(&self, kernel: [usize; 2], window: Window) -> Result<Tensor> {
         let g = window.pool_geometry("max_pool2d", &self.shape, kernel)?;
         let (oh, ow) = g.output_size().unwrap_or((0, 0));
         let shape = vec![g.n, g.c, oh, ow];
         if self.is_cuda() {
-            let cols = self.reshape(&[g.n * g.c, 1, g.h, g.w])?.im2col(kernel, window, f64::NEG_INFINITY)?;
-            return cols.max([1], false)?.reshape(&shape);
+            return Err(Error::UnsupportedOnDevice { op: "max_pool2d", device: self.device() });
         }
         with_float!(self, "max_pool2d", |T| {
             let x = self.dense_data::<T>("max_pool2d")?;
@@ -59,13 +59,7 @@ impl Tensor {
         self.same_kind(y, op)?;
         self.same_kind(grad, op)?;
         if self.is_cuda() {
-            let flat = [g.n * g.c, 1, g.h, g.w];
-            let cols = self.reshape(&flat)?.im2col(kernel, window, f64::NEG_INFINITY)?;
-            let kept = [g.n * g.c, 1, oh * ow];
-            let hit = cols.eq(&y.reshape(&kept)?)?;
-            let share = hit.div(&hit.sum([1], true)?)?;
-            let spread = grad.reshape(&kept)?.expand(cols.shape())?.mul(&share)?;
-            return spread.col2im([g.h, g.w], kernel, window)?.reshape(&self.shape);
+            return Err(Error::UnsupportedOnDevice { op, device: self.device() });
         }
         with_float!(self, op, |T| {
             let (x, y, gy) = (self.dense_data::<T>(op)?, y.dense_data::<T>(op)?, grad.dense_data::<T>(op)?);
