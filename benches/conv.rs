@@ -21,7 +21,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 /// `Var::conv2d` (which picks the formulation), or with `fused` the fused op whatever the
-/// shape (Winograd for a 3×3 stride-1 layer of 8+ channels).
+/// shape (Winograd for a 3×3 stride-1 layer of 16+ channels).
 fn conv_case(c: &mut Criterion, name: &str, x: [usize; 4], out: usize, pad: usize, fused: bool) {
     let mut rng = Rng::new(1);
     let xv = Var::parameter(rng.normal_tensor(&x, 0.0, 1.0, DType::F32).unwrap());
@@ -60,7 +60,10 @@ fn conv_algorithms(c: &mut Criterion) {
     let mut g = c.benchmark_group("conv_algorithm");
     g.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3)).sample_size(20);
     let shapes = [
+        ("n64_c32_7_to_64", [64, 32, 7, 64, 0]),
+        ("n64_c32_9_to_64", [64, 32, 9, 64, 0]),
         ("n64_c32_13_to_64", [64, 32, 13, 64, 0]),
+        ("n64_c16_13_to_16", [64, 16, 13, 16, 0]),
         ("n64_c32_28_to_64_pad1", [64, 32, 28, 64, 1]),
         ("n32_c64_56_to_64_pad1", [32, 64, 56, 64, 1]),
     ];

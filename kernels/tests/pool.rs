@@ -118,3 +118,33 @@ proptest! {
         check::<f32>(Window2d { n: g.n * 8, c: 4, ..g }, seed)?;
     }
 }
+
+/// 2×2 windows that tile the image (stride 2, no padding), which take a kernel of their own:
+/// odd sizes leave a last row and column outside every window.
+fn tiling_2x2(max_images: usize, max_side: usize) -> impl Strategy<Value = Window2d> {
+    (1usize..=max_images, 1usize..=3, 2usize..=max_side, 2usize..=max_side).prop_map(|(n, c, h, w)| Window2d {
+        n,
+        c,
+        h,
+        w,
+        kernel: [2, 2],
+        stride: [2, 2],
+        padding: [0, 0],
+        dilation: [1, 1],
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn max_pool_2x2_tiling_matches_loop_references(g in tiling_2x2(3, 20), seed in any::<u64>()) {
+        check::<f32>(g, seed)?;
+        check::<f64>(g, seed)?;
+    }
+
+    #[test]
+    fn max_pool_2x2_tiling_matches_loop_references_in_parallel(g in tiling_2x2(2, 40), seed in any::<u64>()) {
+        check::<f32>(Window2d { n: g.n * 16, c: 8, ..g }, seed)?;
+    }
+}

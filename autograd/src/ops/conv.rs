@@ -77,8 +77,8 @@ impl Var {
     /// each image has a single output position (a transposed convolution from 1×1 inputs
     /// differentiates into one), where the fused kernel runs one product over the whole batch,
     /// or one output channel per group (a one-channel image layer, a depthwise convolution),
-    /// which the fused kernel computes directly, or a 3×3 stride-1 layer of 8+ channels and
-    /// outputs of 256+ positions, which the fused kernels compute with Winograd's F(2×2, 3×3)
+    /// which the fused kernel computes directly, or a 3×3 stride-1 layer of 16+ channels in and
+    /// out, which the fused kernels compute with Winograd's F(2×2, 3×3)
     /// (2.25× fewer multiplications; see `ferrograd_kernels::conv::winograd`).
     #[track_caller]
     pub fn conv2d(&self, weight: &Var, bias: Option<&Var>, window: Window, groups: usize) -> Result<Var> {
@@ -93,7 +93,7 @@ impl Var {
         let one_row = ws[0] == groups;
         // On a GPU the fused kernels are implicit GEMMs that never write the columns out.
         let on_gpu = self.value().is_cuda();
-        // 3×3 stride-1 layers of 8+ channels on large enough images: the fused kernels use
+        // 3×3 stride-1 layers of 16+ channels in and out (any image size): the fused kernels use
         // Winograd's F(2×2, 3×3).
         let winograd = window.conv2d_uses_winograd(&xs, &ws, groups);
         if oh * ow > 1 && !one_row && !on_gpu && !winograd && bytes.is_some_and(|b| b <= UNFOLD_MAX_BYTES) {

@@ -26,27 +26,37 @@
 //! ∂V[ξ] = U[ξ]ᵀ · ∂M[ξ]     ∂x += B ∂V Bᵀ       (tiles overlap by two pixels: summed)
 //! ∂U[ξ] = ∂M[ξ] · V[ξ]ᵀ     ∂w = Gᵀ ∂U G
 //! ```
-//! Tiles are handled a chunk of whole images at a time (about 192 tiles), so that the transformed
-//! tiles and products stay in L2; each task owns a block of whole images, so no two threads add
-//! to the same pixel of `∂x`. Each plane's 4×4 windows are unfolded by `im2col` (kernel 4,
-//! stride 2) and folded back by `col2im`, and every transform runs over many tiles at once, one
-//! tile per SIMD lane (`transform_streams`).
+//! **Layout: channels last, one channel per SIMD lane.** Each image is first transposed to
+//! `[H·W, C]` (16 × 16 blocks in registers), so that a tap of a 4×4 window is one contiguous run
+//! of channels. A tile's 16 taps for 16 channels are then 16 vector loads, its transform 32
+//! vector additions, and its 16 results 16 vector stores into `V[ξ]` laid out `[P, C]` (a row
+//! per tile). The products are taken in that orientation, `Mᵀ[ξ] = V[ξ] · U[ξ]ᵀ` (`[P, O]`),
+//! whose second operand is the small transformed weight, read in place; `∂U[ξ] = ∂Mᵀ[ξ]ᵀ ·
+//! V[ξ]` reads its first operand transposed, which the few-rows GEMM allows. The outputs come
+//! back channels last and are transposed to `[O, OH·OW]`. Channel counts are padded with zero
+//! channels to whole SIMD blocks. An earlier layout (one *tile* per lane, the windows unfolded
+//! by `im2col` with stride 2) spent most of its time gathering runs of 6–14 values; this one
+//! took the 13² layer of the MNIST CNN from 5.6 to 3.7–4.4 ms and the 56² one from 110 to 81 ms.
+//!
+//! Tiles are handled a chunk of whole images at a time (about 128 tiles), so that the
+//! transformed tiles and products stay in L2; each task owns a block of whole images, so no two
+//! threads add to the same pixel of `∂x`.
 //!
 //! In exact arithmetic this is the convolution; in floating point the transforms' additions (and
-//! the halving in `G`) round differently from a direct sum, within a few units of the direct
-//! form's error (the kernel tests bound it). It pays on large images only: on small ones the
-//! transforms cost more than the multiplications they save (see [`applies`]).
 
 use super::conv2d::Conv2dGeometry;
-use super::cpu::{checked_output, col2im_columns, im2col_columns, Plan};
-use super::Window2d;
+use super::cpu::checked_output;
 use crate::parallel::{for_each_chunk, sum_into};
 use crate::simd::vectorized;
 use crate::{Float, Slot};
 
-/// Tiles transformed and multiplied at a time: `16 · (C + O) · 192` values, 1.5 MiB for 64 input
-/// and output channels, most of it in L2.
-const CHUNK_TILES: usize = 192;
+/// Channels transformed together, one per SIMD lane (one AVX-512 register of f32).
+const LANES: usize = 16;
+
+/// Tiles transformed and multiplied at a time (whole images, at least one): the chunk's
+/// transformed tiles and products, `16 · 128 · (C + O)` values, are 768 KiB for 32 input and 64
+/// output channels, so they stay in L2 between the transforms and the products.
+const CHUNK_TILES: usize = 128;
 
 /// Multiply-adds (of the direct form) below which the work stays on the calling thread.
 const PAR_MIN_MACS: usize = 1 << 22;
@@ -63,17 +73,14 @@ pub fn supports(geo: &Conv2dGeometry) -> bool {
 }
 
 /// Whether the kernels of [`super::conv2d`] use Winograd for this convolution: where it
-/// [`supports`] it, with at least 8 input and 8 output channels and an output of at least 256
-/// positions (64 tiles) per image. Below that the transforms cost more than the multiplications
-/// they save. Measured with `cargo bench --bench conv -- conv_algorithm` (2-core AMD EPYC,
-/// fwd+bwd, Winograd against the blocked GEMMs): 36 tiles per image (N64·C32·13² → 64) 8.4 vs
-/// 7.9 ms; 196 tiles (N64·C32·28² → 64, padding 1) 30.8 vs 40.9 ms; 784 tiles (N32·C64·56² →
-/// 64, padding 1) 109 vs 154 ms.
+/// [`supports`] it, with at least 16 input and 16 output channels (a whole SIMD block: fewer
+/// are padded to 16 with zeros, and the padding costs more than Winograd saves). Measured with
+/// `cargo bench --bench conv -- conv_algorithm` (2-core AMD EPYC, fwd+bwd, Winograd against the
+/// blocked GEMMs): N64·C32 → 64 on 7² 1.28–1.41 vs 1.62–1.65 ms, on 13² 3.7–4.4 vs 6.9–7.3 ms;
+/// N64·C16·13² → 16 0.89–1.03 vs 1.63–1.81 ms; N64·C8·13² → 8 0.91–1.04 vs 0.67–0.71 ms (not
+/// taken); N32·C64·56² → 64, padding 1, 81–104 vs 136–140 ms.
 pub fn applies(geo: &Conv2dGeometry) -> bool {
-    supports(geo)
-        && geo.window.c >= 8
-        && geo.out_channels >= 8
-        && geo.window.output_size().is_some_and(|(oh, ow)| oh * ow >= 256)
+    supports(geo) && geo.window.c >= LANES && geo.out_channels >= LANES
 }
 
 /// Panics unless Winograd [`supports`] the geometry and the buffers have its lengths (the
@@ -85,6 +92,10 @@ fn check(geo: &Conv2dGeometry, lengths: [usize; 3], expected: [usize; 3]) {
 
 /// The tile grid of one geometry, and how the work is cut up.
 struct Tiles {
+    /// Input height and width, and padding per axis.
+    h: usize,
+    w: usize,
+    pad: [usize; 2],
     /// Output height and width.
     oh: usize,
     ow: usize,
@@ -92,16 +103,16 @@ struct Tiles {
     th: usize,
     tw: usize,
     per_image: usize,
+    /// Input and output channels, and both rounded up to whole SIMD blocks ([`LANES`]): the
+    /// channels-last buffers and the products are padded with zero channels to these.
+    c: usize,
+    o: usize,
+    cp: usize,
+    op: usize,
     /// Images per task, and per chunk within a task.
     images: usize,
     chunk_images: usize,
     parallel: bool,
-    /// The 4×4 input windows as an `im2col` of one plane: kernel 4×4, stride 2, the
-    /// convolution's padding, over the plane grown by a row (column) of zeros when the output
-    /// height (width) is odd, so that the last tile's window fits. `grown` says whether it is.
-    windows: Window2d,
-    grown: bool,
-    plan: Plan,
 }
 
 impl Tiles {
@@ -115,20 +126,24 @@ impl Tiles {
         // Two tasks per thread share the images out.
         let images = if parallel { g.n.div_ceil(2 * threads) } else { g.n }.max(1);
         let chunk_images = (CHUNK_TILES / (th * tw)).clamp(1, images);
-        let windows = Window2d {
-            n: 1,
-            c: 1,
-            h: g.h + oh % 2,
-            w: g.w + ow % 2,
-            kernel: [4, 4],
-            stride: [2, 2],
-            padding: g.padding,
-            dilation: [1, 1],
-        };
-        debug_assert_eq!(windows.output_size(), Some((th, tw)));
-        let plan = Plan::new(&windows, [0, th * tw]);
-        let grown = oh % 2 == 1 || ow % 2 == 1;
-        Tiles { oh, ow, th, tw, per_image: th * tw, images, chunk_images, parallel, windows, grown, plan }
+        let (c, o) = (g.c, geo.out_channels);
+        Tiles {
+            h: g.h,
+            w: g.w,
+            pad: g.padding,
+            oh,
+            ow,
+            th,
+            tw,
+            per_image: th * tw,
+            c,
+            o,
+            cp: c.next_multiple_of(LANES),
+            op: o.next_multiple_of(LANES),
+            images,
+            chunk_images,
+            parallel,
+        }
     }
 
     /// The chunks of a task of `nb` images: image ranges `j0..j1`.
@@ -136,30 +151,37 @@ impl Tiles {
         (0..nb).step_by(self.chunk_images).map(move |j0| [j0, (j0 + self.chunk_images).min(nb)])
     }
 
-    /// One input plane (`h × w`) as `im2col` reads it: itself, or copied into `grown` with the
-    /// extra row and column of zeros.
-    fn input_plane<'a, T: Float>(&self, plane: &'a [T], w: usize, grown: &'a mut Vec<T>) -> &'a [T] {
-        if !self.grown {
-            return plane;
-        }
-        let (gh, gw) = (self.windows.h, self.windows.w);
-        grown.clear();
-        grown.resize(gh * gw, T::ZERO);
-        for (dst, src) in grown.chunks_exact_mut(gw).zip(plane.chunks_exact(w)) {
-            dst[..w].copy_from_slice(src);
-        }
-        grown
+    /// The input pixel under tap `k` (row-major in the 4×4 window) of tile `(ty, tx)`, if it is
+    /// inside the image (padding reads 0): its index `y·W + x`.
+    #[inline(always)]
+    fn input_pixel(&self, ty: usize, tx: usize, k: usize) -> Option<usize> {
+        let y = (2 * ty + k / 4).checked_sub(self.pad[0]).filter(|&y| y < self.h)?;
+        let x = (2 * tx + k % 4).checked_sub(self.pad[1]).filter(|&x| x < self.w)?;
+        Some(y * self.w + x)
+    }
+
+    /// The output position `r·2 + s` of tile `(ty, tx)`, if it is inside the output (the last
+    /// row or column of tiles is cut when the output's size is odd): its index `y·OW + x`.
+    #[inline(always)]
+    fn output_pixel(&self, ty: usize, tx: usize, k: usize) -> Option<usize> {
+        let (y, x) = (2 * ty + k / 2, 2 * tx + k % 2);
+        (y < self.oh && x < self.ow).then(|| y * self.ow + x)
     }
 }
 
-/// The weights, transformed: `U[ξ][o][c] = (G w[o, c] Gᵀ)[ξ]`, `[16, O, C]`.
-fn transform_weights<T: Float>(w: &[T], o: usize, c: usize) -> Vec<T> {
-    let mut u = vec![T::ZERO; 16 * o * c];
-    for oc in 0..o * c {
-        let g = &w[oc * 9..][..9];
-        let m = weight_tile(std::array::from_fn(|i| g[i]));
-        for (xi, &v) in m.iter().enumerate() {
-            u[xi * o * c + oc] = v;
+/// The weights, transformed and padded with zero channels: `U[ξ][o][c] = (G w[o, c] Gᵀ)[ξ]`,
+/// `[16, op, cp]`, or with `transposed` `U[ξ]ᵀ`, `[16, cp, op]`.
+fn transform_weights<T: Float>(w: &[T], tiles: &Tiles, transposed: bool) -> Vec<T> {
+    let (o, c, op, cp) = (tiles.o, tiles.c, tiles.op, tiles.cp);
+    let mut u = vec![T::ZERO; 16 * op * cp];
+    for oi in 0..o {
+        for ci in 0..c {
+            let g = &w[(oi * c + ci) * 9..][..9];
+            let m = weight_tile(std::array::from_fn(|i| g[i]));
+            let at = if transposed { ci * op + oi } else { oi * cp + ci };
+            for (xi, &v) in m.iter().enumerate() {
+                u[xi * op * cp + at] = v;
+            }
         }
     }
     u
@@ -267,197 +289,261 @@ fn output_tile_adjoint<T: Float>(y: [T; 4]) -> [T; 16] {
     out
 }
 
-/// Tiles per block of [`transform_streams`]: one AVX-512 register of f32 per stream.
-const LANES: usize = 16;
+/// One SIMD block of [`LANES`] channels' values.
+type Lanes<T> = [T; LANES];
 
-/// Transforms `len` tiles from streams to streams: value `t` of output stream `k < O` (at
-/// `dst[dst_base + k·dst_stride + t]`) is `f`'s `k`-th result for the tile whose values are
-/// value `t` of the input streams (at `src[src_base + k·src_stride + t]`, `k < I`). Each tile is
-/// one SIMD lane: blocks of [`LANES`] tiles are copied into local arrays of fixed size,
-/// transformed lane by lane (which the compiler turns into vector arithmetic over the streams),
-/// and copied out.
+/// A tile transform applied lane by lane: lane `l` of output `k` is `f`'s `k`-th result for the
+/// tile made of lane `l` of each input (one channel per lane). Inlined into a [`vectorized`]
+/// loop, the lanes become the lanes of vector instructions.
 #[inline(always)]
-fn transform_streams<T: Float, const I: usize, const O: usize>(
-    src: &[T],
-    src_at: [usize; 2],
-    dst: &mut [T],
-    dst_at: [usize; 2],
-    len: usize,
+fn per_lane<T: Float, const I: usize, const O: usize>(
+    ins: &[Lanes<T>; I],
     f: impl Fn([T; I]) -> [T; O],
-) {
-    vectorized(
-        #[inline(always)]
-        || {
-            let (mut ins, mut outs) = ([[T::ZERO; LANES]; I], [[T::ZERO; LANES]; O]);
-            let mut t0 = 0;
-            while t0 < len {
-                let n = LANES.min(len - t0);
-                load_streams(src, src_at, t0, n, &mut ins);
-                for l in 0..LANES {
-                    let mut tile = [T::ZERO; I];
-                    for k in 0..I {
-                        tile[k] = ins[k][l];
-                    }
-                    let r = f(tile);
-                    for k in 0..O {
-                        outs[k][l] = r[k];
-                    }
-                }
-                store_streams(dst, dst_at, t0, n, &outs);
-                t0 += n;
-            }
-        },
-    );
+) -> [Lanes<T>; O] {
+    let mut outs = [[T::ZERO; LANES]; O];
+    for l in 0..LANES {
+        let r = f(std::array::from_fn(|k| ins[k][l]));
+        for k in 0..O {
+            outs[k][l] = r[k];
+        }
+    }
+    outs
 }
 
-/// Lanes `..n` of each of the `N` streams at `src[base + k·stride + t0..]`.
-#[inline(always)]
-fn load_streams<T: Float, const N: usize>(
+/// `dst[q·dst_stride + j] = src[j·src_stride + q]` for `j < rows`, `q < cols`: on f32 with
+/// AVX-512, 16 × 16 blocks at a time in registers.
+fn transpose<T: Float, O: Slot<T>>(
+    [rows, cols]: [usize; 2],
     src: &[T],
-    [base, stride]: [usize; 2],
-    t0: usize,
-    n: usize,
-    lanes: &mut [[T; LANES]; N],
+    src_stride: usize,
+    dst: &mut [O],
+    dst_stride: usize,
 ) {
-    for (k, lane) in lanes.iter_mut().enumerate() {
-        let from = &src[base + k * stride + t0..];
-        if n == LANES {
-            lane.copy_from_slice(&from[..LANES]);
-        } else {
-            lane[..n].copy_from_slice(&from[..n]);
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    assert!(
+        (rows - 1) * src_stride + cols <= src.len() && (cols - 1) * dst_stride + rows <= dst.len(),
+        "winograd: transpose out of bounds"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(src), true) = (T::as_f32(src), crate::simd::has_avx512()) {
+        // SAFETY: AVX-512 is present; every index read and written is inside `src` and `dst`
+        // (asserted above). `T` is f32 (`as_f32` said so), and `O` is `T` or `MaybeUninit<T>`
+        // (`Slot` is sealed), laid out as f32, so `dst` may be written as f32s.
+        unsafe {
+            crate::matmul::avx512_rows::transpose(
+                rows,
+                cols,
+                src.as_ptr(),
+                src_stride,
+                dst.as_mut_ptr() as *mut f32,
+                dst_stride,
+            )
+        };
+        return;
+    }
+    for j in 0..rows {
+        for q in 0..cols {
+            dst[q * dst_stride + j].set(src[j * src_stride + q]);
         }
     }
 }
 
-/// The inverse of [`load_streams`]: lanes `..n` of each stream to `dst[base + k·stride + t0..]`.
-#[inline(always)]
-fn store_streams<T: Float, const N: usize>(
-    dst: &mut [T],
-    [base, stride]: [usize; 2],
-    t0: usize,
-    n: usize,
-    lanes: &[[T; LANES]; N],
-) {
-    for (k, lane) in lanes.iter().enumerate() {
-        let to = &mut dst[base + k * stride + t0..];
-        if n == LANES {
-            to[..LANES].copy_from_slice(lane);
-        } else {
-            to[..n].copy_from_slice(&lane[..n]);
-        }
+/// One image's `c` planes of `hw` values (`src`, channel-major) laid out channels last in
+/// `dst`: `hw` rows of `cp` channels, `dst[p·cp + ch] = src[ch·hw + p]`, channels `c..cp` zero.
+fn to_channels_last<T: Float>(src: &[T], c: usize, hw: usize, cp: usize, dst: &mut Vec<T>) {
+    dst.resize(hw * cp, T::ZERO);
+    transpose([c, hw], src, hw, dst, cp);
+    if c < cp {
+        dst.chunks_exact_mut(cp).for_each(|row| row[c..].fill(T::ZERO));
     }
 }
 
-/// A task's scratch: the chunk's transformed tiles, products and weight-gradient products,
-/// and one plane's windows (`cols`) and grown copy.
+/// The inverse of [`to_channels_last`]: channels `..c` of the `hw × cp` rows of `src` back to
+/// `c` planes of `hw` values in `dst`.
+fn from_channels_last<T: Float, O: Slot<T>>(src: &[T], c: usize, hw: usize, cp: usize, dst: &mut [O]) {
+    transpose([hw, c], src, cp, dst, hw);
+}
+
+/// A task's scratch: the chunk's transformed tiles (`v`), products (`m`) and weight-gradient
+/// products, and one image laid out channels last (`image`).
 #[derive(Default)]
 struct Scratch<T> {
     v: Vec<T>,
     m: Vec<T>,
     product: Vec<T>,
-    cols: Vec<T>,
-    plane: Vec<T>,
+    image: Vec<T>,
 }
 
-/// The tiles of images `j0..j1` (of `x`, counted from `img0`), transformed: `v[ξ][c][t] =
-/// (Bᵀ d B)[ξ]` for the 4×4 input window `d` of the chunk's tile `t` on channel `c`, padding
-/// reading 0. The windows of each plane are unfolded by `im2col` (16 rows, one per tap, of one
-/// value per tile), the chunk's images side by side, then transformed row-wise.
-fn gather_input<T: Float>(
-    x: &[T],
-    geo: &Conv2dGeometry,
-    tiles: &Tiles,
-    img0: usize,
-    [j0, j1]: [usize; 2],
-    sc: &mut Scratch<T>,
-) {
-    let g = &geo.window;
-    let (c, l) = (g.c, tiles.per_image);
+/// The input transform of one image's tiles: `v[ξ][t0 + t][c] = (Bᵀ d B)[ξ]` for the 4×4 window
+/// `d` of tile `t` on channel `c` of `xt` (the image channels last, `H·W × cp`), padding reading
+/// 0; `v` holds `16` blocks of `pb × cp`.
+fn transform_input<T: Float>(xt: &[T], tiles: &Tiles, v: &mut [T], pb: usize, t0: usize) {
+    let cp = tiles.cp;
+    vectorized(
+        #[inline(always)]
+        || {
+            for ty in 0..tiles.th {
+                for tx in 0..tiles.tw {
+                    let t = t0 + ty * tiles.tw + tx;
+                    let pixels: [Option<usize>; 16] = std::array::from_fn(|k| tiles.input_pixel(ty, tx, k));
+                    for c0 in (0..cp).step_by(LANES) {
+                        let mut d = [[T::ZERO; LANES]; 16];
+                        for (lanes, p) in d.iter_mut().zip(pixels) {
+                            if let Some(p) = p {
+                                lanes.copy_from_slice(&xt[p * cp + c0..][..LANES]);
+                            }
+                        }
+                        for (xi, r) in per_lane(&d, input_tile::<T>).iter().enumerate() {
+                            v[(xi * pb + t) * cp + c0..][..LANES].copy_from_slice(r);
+                        }
+                    }
+                }
+            }
+        },
+    );
+}
+
+/// The adjoint of [`transform_input`]: adds `B ∂V Bᵀ` of each of one image's tiles (`∂V[ξ]` at
+/// `v[ξ][t0 + t]`) onto the 4×4 window it came from in `gxt` (`H·W × cp`, channels last),
+/// dropping the taps on padding; windows overlap by two pixels, and their parts add up.
+fn transform_input_grad<T: Float>(v: &[T], tiles: &Tiles, pb: usize, t0: usize, gxt: &mut [T]) {
+    let cp = tiles.cp;
+    vectorized(
+        #[inline(always)]
+        || {
+            for ty in 0..tiles.th {
+                for tx in 0..tiles.tw {
+                    let t = t0 + ty * tiles.tw + tx;
+                    for c0 in (0..cp).step_by(LANES) {
+                        let mut dv = [[T::ZERO; LANES]; 16];
+                        for (xi, lanes) in dv.iter_mut().enumerate() {
+                            lanes.copy_from_slice(&v[(xi * pb + t) * cp + c0..][..LANES]);
+                        }
+                        for (k, r) in per_lane(&dv, input_tile_adjoint::<T>).iter().enumerate() {
+                            if let Some(p) = tiles.input_pixel(ty, tx, k) {
+                                let dst = &mut gxt[p * cp + c0..][..LANES];
+                                dst.iter_mut().zip(r).for_each(|(d, &g)| *d += g);
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    );
+}
+
+/// The output transform of one image's tiles: `yt[y·OW + x][o]` for the 2×2 outputs `Aᵀ M A` of
+/// each tile's product (`M[ξ]` at `m[ξ][t0 + t]`, `op` channels), those past the output's edge
+/// dropped; `yt` is `OH·OW × op`, channels last.
+fn transform_output<T: Float>(m: &[T], tiles: &Tiles, pb: usize, t0: usize, yt: &mut [T]) {
+    let op = tiles.op;
+    vectorized(
+        #[inline(always)]
+        || {
+            for ty in 0..tiles.th {
+                for tx in 0..tiles.tw {
+                    let t = t0 + ty * tiles.tw + tx;
+                    for o0 in (0..op).step_by(LANES) {
+                        let mut ms = [[T::ZERO; LANES]; 16];
+                        for (xi, lanes) in ms.iter_mut().enumerate() {
+                            lanes.copy_from_slice(&m[(xi * pb + t) * op + o0..][..LANES]);
+                        }
+                        for (k, r) in per_lane(&ms, output_tile::<T>).iter().enumerate() {
+                            if let Some(p) = tiles.output_pixel(ty, tx, k) {
+                                yt[p * op + o0..][..LANES].copy_from_slice(r);
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    );
+}
+
+/// The adjoint of [`transform_output`]: `m[ξ][t0 + t][o] = (A ∂Y Aᵀ)[ξ]` for the 2×2 tile `∂Y`
+/// of one image's tile `t` in `gyt` (`OH·OW × op`, channels last), outputs past the edge
+/// reading 0.
+fn transform_output_grad<T: Float>(gyt: &[T], tiles: &Tiles, m: &mut [T], pb: usize, t0: usize) {
+    let op = tiles.op;
+    vectorized(
+        #[inline(always)]
+        || {
+            for ty in 0..tiles.th {
+                for tx in 0..tiles.tw {
+                    let t = t0 + ty * tiles.tw + tx;
+                    let pixels: [Option<usize>; 4] = std::array::from_fn(|k| tiles.output_pixel(ty, tx, k));
+                    for o0 in (0..op).step_by(LANES) {
+                        let mut dy = [[T::ZERO; LANES]; 4];
+                        for (lanes, p) in dy.iter_mut().zip(pixels) {
+                            if let Some(p) = p {
+                                lanes.copy_from_slice(&gyt[p * op + o0..][..LANES]);
+                            }
+                        }
+                        for (xi, r) in per_lane(&dy, output_tile_adjoint::<T>).iter().enumerate() {
+                            m[(xi * pb + t) * op + o0..][..LANES].copy_from_slice(r);
+                        }
+                    }
+                }
+            }
+        },
+    );
+}
+
+/// The transformed input tiles of images `j0..j1` of a task starting at image `img0`:
+/// `sc.v`, 16 blocks of `pb × cp`, image `j`'s tiles from row `(j − j0)·tiles per image`.
+fn gather_input<T: Float>(x: &[T], tiles: &Tiles, img0: usize, [j0, j1]: [usize; 2], sc: &mut Scratch<T>) {
+    let (hw, l) = (tiles.h * tiles.w, tiles.per_image);
     let pb = (j1 - j0) * l;
-    sc.v.resize(16 * c * pb, T::ZERO);
-    sc.cols.resize(16 * pb, T::ZERO);
-    for ch in 0..c {
-        // The chunk's windows on this channel, image after image: 16 rows of pb values.
-        for j in j0..j1 {
-            let plane = &x[((img0 + j) * c + ch) * g.h * g.w..][..g.h * g.w];
-            let plane = tiles.input_plane(plane, g.w, &mut sc.plane);
-            let out = &mut sc.cols[(j - j0) * l..];
-            im2col_columns(plane, &tiles.windows, 1, &tiles.plan, T::ZERO, out, pb);
-        }
-        transform_streams(&sc.cols, [0, pb], &mut sc.v, [ch * pb, c * pb], pb, input_tile::<T>);
+    sc.v.resize(16 * pb * tiles.cp, T::ZERO);
+    for j in j0..j1 {
+        let image = &x[(img0 + j) * tiles.c * hw..][..tiles.c * hw];
+        to_channels_last(image, tiles.c, hw, tiles.cp, &mut sc.image);
+        transform_input(&sc.image, tiles, &mut sc.v, pb, (j - j0) * l);
     }
 }
 
 /// The output gradient's tiles of images `j0..j1`, through the adjoint of the output transform:
-/// `m[ξ][o][t] = (A ∂Y Aᵀ)[ξ]` for the 2×2 tile `∂Y` of tile `t` on channel `o`, outputs past the
-/// edge reading 0. The tiles' four values are read a row of tiles at a time (even and odd
-/// columns of two output rows).
-fn gather_output_grad<T: Float>(
-    gy: &[T],
-    geo: &Conv2dGeometry,
-    tiles: &Tiles,
-    img0: usize,
-    [j0, j1]: [usize; 2],
-    sc: &mut Scratch<T>,
-) {
-    let (o, l) = (geo.out_channels, tiles.per_image);
-    let (oh, ow, tw) = (tiles.oh, tiles.ow, tiles.tw);
+/// `sc.m`, 16 blocks of `pb × op`.
+fn gather_output_grad<T: Float>(gy: &[T], tiles: &Tiles, img0: usize, [j0, j1]: [usize; 2], sc: &mut Scratch<T>) {
+    let (ohw, l) = (tiles.oh * tiles.ow, tiles.per_image);
     let pb = (j1 - j0) * l;
-    sc.m.resize(16 * o * pb, T::ZERO);
-    sc.cols.resize(4 * pb, T::ZERO);
-    for oc in 0..o {
-        for j in j0..j1 {
-            let plane = &gy[((img0 + j) * o + oc) * oh * ow..][..oh * ow];
-            // cols[2r + s][t] = ∂y[2ty + r, 2tx + s] (0 past the edge), t = (j − j0)·l + ty·tw + tx.
-            for ty in 0..tiles.th {
-                for r in 0..2 {
-                    let (even, rest) = sc.cols[2 * r * pb + (j - j0) * l + ty * tw..].split_at_mut(pb);
-                    let (even, odd) = (&mut even[..tw], &mut rest[..tw]);
-                    let y = 2 * ty + r;
-                    if y >= oh {
-                        even.fill(T::ZERO);
-                        odd.fill(T::ZERO);
-                        continue;
-                    }
-                    let row = &plane[y * ow..][..ow];
-                    let pairs = ow / 2;
-                    for ((e, o), p) in even.iter_mut().zip(odd.iter_mut()).zip(row.chunks_exact(2)) {
-                        (*e, *o) = (p[0], p[1]);
-                    }
-                    if pairs < tw {
-                        (even[pairs], odd[pairs]) = (row[ow - 1], T::ZERO);
-                    }
-                }
-            }
-        }
-        transform_streams(&sc.cols, [0, pb], &mut sc.m, [oc * pb, o * pb], pb, output_tile_adjoint::<T>);
+    sc.m.resize(16 * pb * tiles.op, T::ZERO);
+    for j in j0..j1 {
+        let image = &gy[(img0 + j) * tiles.o * ohw..][..tiles.o * ohw];
+        to_channels_last(image, tiles.o, ohw, tiles.op, &mut sc.image);
+        transform_output_grad(&sc.image, tiles, &mut sc.m, pb, (j - j0) * l);
     }
 }
 
-/// `out[ξ] = a[ξ] · b[ξ]` for the 16 positions: `a[ξ]` is `rows × inner` at `a + ξ·a_step` with
-/// strides `a_strides`, `b[ξ]` is `inner × cols` row-major at `b[ξ·inner·cols..]`, `out[ξ]` is
-/// `rows × cols` row-major.
+/// `out[ξ] = a[ξ] · b[ξ]` for the 16 positions: `a[ξ]` is `rows × inner` at `a[ξ·rows·inner..]`
+/// read with strides `a_strides`, `b[ξ]` the dense `inner × cols` matrix at `b[ξ·inner·cols..]`,
+/// `out[ξ]` the dense `rows × cols` block at `out[ξ·rows·cols..]`.
 fn sixteen_products<T: Float>(
     [rows, inner, cols]: [usize; 3],
     a: &[T],
-    a_step: usize,
     a_strides: [isize; 2],
     b: &[T],
     out: &mut Vec<T>,
 ) {
     out.resize(16 * rows * cols, T::ZERO);
     let last_a = (rows - 1) as isize * a_strides[0] + (inner - 1) as isize * a_strides[1];
-    assert!(15 * a_step + (last_a as usize) < a.len() && b.len() >= 16 * inner * cols, "winograd: operands");
+    assert!(
+        a.len() >= 16 * rows * inner && last_a < (rows * inner) as isize && b.len() >= 16 * inner * cols,
+        "winograd: operands"
+    );
     for xi in 0..16 {
-        // SAFETY: A's ξ-th matrix lies inside `a` (asserted: its last element is at
-        // 15·a_step + last_a at most), B's inside `b` (16 dense inner × cols matrices), and C
-        // is the ξ-th dense rows × cols block of `out`.
+        // SAFETY: A's ξ-th matrix is the block of rows·inner values at ξ·rows·inner, read with
+        // strides whose last element lies inside it (asserted); B's is the dense inner × cols
+        // block at ξ·inner·cols, and C the dense rows × cols block at ξ·rows·cols of `out`
+        // (resized above).
         unsafe {
             T::gemm(
                 rows,
                 inner,
                 cols,
-                a.as_ptr().add(xi * a_step),
+                a.as_ptr().add(xi * rows * inner),
                 a_strides,
                 b.as_ptr().add(xi * inner * cols),
                 [cols as isize, 1],
@@ -471,38 +557,21 @@ fn sixteen_products<T: Float>(
 /// `y = conv2d(x, w)` (see [`super::conv2d`]) for a geometry Winograd [`supports`].
 pub fn forward<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry, y: &mut [O]) {
     check(geo, [x.len(), w.len(), y.len()], [geo.input_len(), geo.weight_len(), geo.output_len()]);
-    let (c, o) = (geo.window.c, geo.out_channels);
     let tiles = Tiles::new(geo);
-    let u = transform_weights(w, o, c);
-    let image_len = o * tiles.oh * tiles.ow;
-    let (oh, ow, tw, l) = (tiles.oh, tiles.ow, tiles.tw, tiles.per_image);
+    let ut = transform_weights(w, &tiles, true);
+    let (ohw, l) = (tiles.oh * tiles.ow, tiles.per_image);
+    let image_len = tiles.o * ohw;
     for_each_chunk(y, tiles.images * image_len, tiles.parallel, |task, y, sc: &mut Scratch<T>| {
         let (img0, nb) = (task * tiles.images, y.len() / image_len);
         for [j0, j1] in tiles.chunks(nb) {
             let pb = (j1 - j0) * l;
-            gather_input(x, geo, &tiles, img0, [j0, j1], sc);
-            sixteen_products([o, c, pb], &u, o * c, [c as isize, 1], &sc.v, &mut sc.m);
-            sc.cols.resize(4 * pb, T::ZERO);
-            for oc in 0..o {
-                transform_streams(&sc.m, [oc * pb, o * pb], &mut sc.cols, [0, pb], pb, output_tile::<T>);
-                for j in j0..j1 {
-                    // Row r of tile row ty is output row 2ty + r: even columns from cols[2r],
-                    // odd ones from cols[2r + 1].
-                    let plane = &mut y[(j * o + oc) * oh * ow..][..oh * ow];
-                    for (yy, row) in plane.chunks_exact_mut(ow).enumerate() {
-                        let (ty, r) = (yy / 2, yy % 2);
-                        let at = (j - j0) * l + ty * tw;
-                        let even = &sc.cols[2 * r * pb + at..][..tw];
-                        let odd = &sc.cols[(2 * r + 1) * pb + at..][..tw];
-                        for ((p, &e), &o) in row.chunks_exact_mut(2).zip(even).zip(odd) {
-                            p[0].set(e);
-                            p[1].set(o);
-                        }
-                        if ow % 2 == 1 {
-                            row[ow - 1].set(even[tw - 1]);
-                        }
-                    }
-                }
+            gather_input(x, &tiles, img0, [j0, j1], sc);
+            // M[ξ] = V[ξ] · U[ξ]ᵀ: pb × op, one row per tile.
+            sixteen_products([pb, tiles.cp, tiles.op], &sc.v, [tiles.cp as isize, 1], &ut, &mut sc.m);
+            for j in j0..j1 {
+                sc.image.resize(ohw * tiles.op, T::ZERO);
+                transform_output(&sc.m, &tiles, pb, (j - j0) * l, &mut sc.image);
+                from_channels_last(&sc.image, tiles.o, ohw, tiles.op, &mut y[j * image_len..][..image_len]);
             }
         }
     });
@@ -512,40 +581,22 @@ pub fn forward<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry, y: 
 /// Winograd [`supports`].
 pub fn input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, gx: &mut [T]) {
     check(geo, [gy.len(), w.len(), gx.len()], [geo.output_len(), geo.weight_len(), geo.input_len()]);
-    let g = &geo.window;
-    let (c, o) = (g.c, geo.out_channels);
     let tiles = Tiles::new(geo);
-    let u = transform_weights(w, o, c);
-    let image_len = c * g.h * g.w;
-    let l = tiles.per_image;
-    let plane_len = g.h * g.w;
+    let u = transform_weights(w, &tiles, false);
+    let (hw, l) = (tiles.h * tiles.w, tiles.per_image);
+    let image_len = tiles.c * hw;
     for_each_chunk(gx, tiles.images * image_len, tiles.parallel, |task, gx, sc: &mut Scratch<T>| {
         let (img0, nb) = (task * tiles.images, gx.len() / image_len);
         for [j0, j1] in tiles.chunks(nb) {
             let pb = (j1 - j0) * l;
-            gather_output_grad(gy, geo, &tiles, img0, [j0, j1], sc);
-            // ∂V[ξ] = U[ξ]ᵀ · ∂M[ξ]: U[ξ] read transposed in place (strides 1, C).
-            sixteen_products([c, o, pb], &u, o * c, [1, c as isize], &sc.m, &mut sc.v);
-            sc.cols.resize(16 * pb, T::ZERO);
-            for ch in 0..c {
-                transform_streams(&sc.v, [ch * pb, c * pb], &mut sc.cols, [0, pb], pb, input_tile_adjoint::<T>);
-                for j in j0..j1 {
-                    // Fold the windows back onto the plane (`col2im`, summing their overlaps).
-                    let cols = &sc.cols[(j - j0) * l..];
-                    let plane = &mut gx[(j * c + ch) * plane_len..][..plane_len];
-                    if tiles.grown {
-                        let (gh, gw) = (tiles.windows.h, tiles.windows.w);
-                        sc.plane.clear();
-                        sc.plane.resize(gh * gw, T::ZERO);
-                        col2im_columns(cols, &tiles.windows, 1, &tiles.plan, &mut sc.plane, pb);
-                        for (dst, src) in plane.chunks_exact_mut(g.w).zip(sc.plane.chunks_exact(gw)) {
-                            dst.copy_from_slice(&src[..g.w]);
-                        }
-                    } else {
-                        plane.fill(T::ZERO);
-                        col2im_columns(cols, &tiles.windows, 1, &tiles.plan, plane, pb);
-                    }
-                }
+            gather_output_grad(gy, &tiles, img0, [j0, j1], sc);
+            // ∂V[ξ] = ∂M[ξ] · U[ξ]: pb × cp.
+            sixteen_products([pb, tiles.op, tiles.cp], &sc.m, [tiles.op as isize, 1], &u, &mut sc.v);
+            for j in j0..j1 {
+                sc.image.clear();
+                sc.image.resize(hw * tiles.cp, T::ZERO);
+                transform_input_grad(&sc.v, &tiles, pb, (j - j0) * l, &mut sc.image);
+                from_channels_last(&sc.image, tiles.c, hw, tiles.cp, &mut gx[j * image_len..][..image_len]);
             }
         }
     });
@@ -555,43 +606,28 @@ pub fn input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, gx: &mut [T
 /// geometry Winograd [`supports`].
 pub fn weight_grad<T: Float>(x: &[T], gy: &[T], geo: &Conv2dGeometry, gw: &mut [T]) {
     check(geo, [x.len(), gy.len(), gw.len()], [geo.input_len(), geo.output_len(), geo.weight_len()]);
-    let (c, o) = (geo.window.c, geo.out_channels);
     let tiles = Tiles::new(geo);
+    let (op, cp) = (tiles.op, tiles.cp);
     let tasks = geo.window.n.div_ceil(tiles.images);
     // ∂U summed over every chunk of every task, then taken back through Gᵀ · G once.
-    let mut gu = vec![T::ZERO; 16 * o * c];
+    let mut gu = vec![T::ZERO; 16 * op * cp];
     sum_into(tasks, tiles.parallel, &mut gu, |task, acc, sc: &mut Scratch<T>| {
         let img0 = task * tiles.images;
         let nb = tiles.images.min(geo.window.n - img0);
         for [j0, j1] in tiles.chunks(nb) {
             let pb = (j1 - j0) * tiles.per_image;
-            gather_input(x, geo, &tiles, img0, [j0, j1], sc);
-            gather_output_grad(gy, geo, &tiles, img0, [j0, j1], sc);
-            // ∂U[ξ] = ∂M[ξ] · V[ξ]ᵀ: V[ξ] read transposed (strides 1, pb).
-            sc.product.resize(16 * o * c, T::ZERO);
-            for xi in 0..16 {
-                // SAFETY: ∂M[ξ] is the dense o × pb block at ξ·o·pb of `m`, V[ξ]ᵀ the pb × c
-                // view (strides 1, pb) of the dense c × pb block at ξ·c·pb of `v`, and C the
-                // dense o × c block at ξ·o·c of `product`; all three were sized above.
-                unsafe {
-                    T::gemm(
-                        o,
-                        pb,
-                        c,
-                        sc.m.as_ptr().add(xi * o * pb),
-                        [pb as isize, 1],
-                        sc.v.as_ptr().add(xi * c * pb),
-                        [1, pb as isize],
-                        sc.product.as_mut_ptr().add(xi * o * c),
-                        c as isize,
-                    );
-                }
-            }
+            gather_input(x, &tiles, img0, [j0, j1], sc);
+            gather_output_grad(gy, &tiles, img0, [j0, j1], sc);
+            // ∂U[ξ] = ∂M[ξ]ᵀ · V[ξ]: op × cp, ∂M[ξ] (pb × op) read transposed (strides 1, op).
+            sixteen_products([op, pb, cp], &sc.m, [1, op as isize], &sc.v, &mut sc.product);
             acc.iter_mut().zip(&sc.product).for_each(|(a, &p)| *a += p);
         }
     });
-    for oc in 0..o * c {
-        let tile: [T; 16] = std::array::from_fn(|xi| gu[xi * o * c + oc]);
-        gw[oc * 9..][..9].copy_from_slice(&weight_tile_adjoint(&tile));
+    let (o, c) = (tiles.o, tiles.c);
+    for oi in 0..o {
+        for ci in 0..c {
+            let tile: [T; 16] = std::array::from_fn(|xi| gu[xi * op * cp + oi * cp + ci]);
+            gw[(oi * c + ci) * 9..][..9].copy_from_slice(&weight_tile_adjoint(&tile));
+        }
     }
 }

@@ -201,6 +201,48 @@ unsafe fn transpose_into(k: usize, n: usize, b: *const f32, csb: isize, out: &mu
     (full_n..n).for_each(|j| copy(j, 0..k));
 }
 
+/// `dst[q·dst_stride + j] = src[j·src_stride + q]` for `j < rows`, `q < cols`: the full 16 × 16
+/// blocks transposed in registers ([`transpose_16x16`]), the ragged edges one value at a time.
+///
+/// # Safety
+/// AVX-512F must be present; `src + j·src_stride + q` must be readable and `dst + q·dst_stride +
+/// j` writable for every `j < rows`, `q < cols`.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn transpose(
+    rows: usize,
+    cols: usize,
+    src: *const f32,
+    src_stride: usize,
+    dst: *mut f32,
+    dst_stride: usize,
+) {
+    let (full_rows, full_cols) = (rows / LANES * LANES, cols / LANES * LANES);
+    for j0 in (0..full_rows).step_by(LANES) {
+        for q0 in (0..full_cols).step_by(LANES) {
+            // SAFETY: rows j0..j0 + 16 ≤ rows and columns q0..q0 + 16 ≤ cols of both (caller's
+            // contract).
+            unsafe {
+                transpose_16x16(
+                    src.add(j0 * src_stride + q0),
+                    src_stride as isize,
+                    dst.add(q0 * dst_stride + j0),
+                    dst_stride as isize,
+                );
+            }
+        }
+    }
+    let copy = |j: usize, q: usize| {
+        // SAFETY: j < rows, q < cols (caller's contract).
+        unsafe { *dst.add(q * dst_stride + j) = *src.add(j * src_stride + q) };
+    };
+    for j in 0..full_rows {
+        (full_cols..cols).for_each(|q| copy(j, q));
+    }
+    for j in full_rows..rows {
+        (0..cols).for_each(|q| copy(j, q));
+    }
+}
+
 /// Transposes one 16 × 16 block: row `j` of the source (16 values from `src + j·src_stride`)
 /// becomes column `j` of the destination (value `q` to `dst + q·dst_stride + j`). Four rounds
 /// of shuffles: interleave pairs of rows (floats, then float pairs), so that each 128-bit lane

@@ -136,9 +136,8 @@ impl Window {
     }
 
     /// Whether the CPU kernels compute this convolution with Winograd's F(2×2, 3×3) (a 3×3,
-    /// stride-1, ungrouped convolution of 8+ input and output channels and 256+ output positions
-    /// per image; see `ferrograd_kernels::conv::winograd::applies`), `false` for shapes that do
-    /// not fit.
+    /// stride-1, ungrouped convolution of 16+ input and output channels; see
+    /// `ferrograd_kernels::conv::winograd::applies`), `false` for shapes that do not fit.
     pub fn conv2d_uses_winograd(&self, input: &[usize], weight: &[usize], groups: usize) -> bool {
         self.conv_geometry("conv2d", input, weight, groups, &[input, weight])
             .is_ok_and(|geo| ferrograd_kernels::conv::winograd::applies(&geo))
