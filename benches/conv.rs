@@ -91,7 +91,7 @@ fn conv_algorithms(c: &mut Criterion) {
         });
         g.bench_function(format!("winograd_fwd_bwd_{name}"), |b| {
             b.iter(|| {
-                winograd::forward(&x, &w, &geo, &mut y);
+                winograd::forward(&x, &w, None, &geo, &mut y);
                 winograd::input_grad(&gy, &w, &geo, &mut gx);
                 winograd::weight_grad(&x, &gy, &geo, &mut gw);
                 black_box((&y, &gx, &gw));

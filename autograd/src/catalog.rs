@@ -191,6 +191,12 @@ pub fn catalog(seed: u64) -> Vec<OpCase> {
     let cond = u.gt(&u.zeros_like()).expect("same shape and dtype");
     let f: CaseFn = Rc::new(move |v: &[Var]| Var::where_cond(&cond, &v[0], &v[1]));
     cases.push(case("where", false, "same shape", vec![g.uniform(&s), g.uniform(&s)], f));
+    // ReLU's backward pass, a function of the gradient (the ReLU's input a fixed tensor of both
+    // signs).
+    let s = g.shape(1, 3);
+    let x = g.uniform(&s);
+    let f: CaseFn = Rc::new(move |v: &[Var]| v[0].relu_grad(&x));
+    cases.push(case("relu_grad", false, "contiguous", vec![g.uniform(&s)], f));
 
     // Reductions and softmax.
     cases.extend(unary(g, "sum", false, Any, |x| x.sum([0], false)));

@@ -6,8 +6,8 @@ mod common;
 
 use common::{close, gamma, to_f64, uniform, unit_roundoff, window_geometry, U64};
 use ferrograd_kernels::conv::{
-    col2im, conv2d, conv2d_gemm, conv2d_input_grad, conv2d_input_grad_gemm, conv2d_weight_grad,
-    conv2d_weight_grad_gemm, im2col, winograd, Conv2dGeometry, Window2d,
+    col2im, conv2d, conv2d_bias, conv2d_gemm, conv2d_input_grad, conv2d_input_grad_gemm, conv2d_weight_grad,
+    conv2d_weight_grad_gemm, im2col, narrow, winograd, Conv2dGeometry, Window2d,
 };
 use ferrograd_kernels::Float;
 use proptest::prelude::*;
@@ -180,7 +180,7 @@ fn check_conv_with<T: Float>(geo: &Conv2dGeometry, seed: u64, algo: Algo) -> Res
             conv2d_weight_grad_gemm(&x, &gy, geo, &mut gw);
         }
         Algo::Winograd => {
-            winograd::forward(&x, &w, geo, &mut y);
+            winograd::forward(&x, &w, None, geo, &mut y);
             winograd::input_grad(&gy, &w, geo, &mut gx);
             winograd::weight_grad(&x, &gy, geo, &mut gw);
         }
@@ -327,6 +327,55 @@ fn winograd_geometry() -> impl Strategy<Value = Conv2dGeometry> {
         .prop_filter("window must fit", |g| g.window.output_size().is_some())
 }
 
+/// `conv2d_bias` adds the bias where each kernel writes its outputs; the result must be exactly
+/// `conv2d`'s plus the bias (one rounding, the same in both).
+fn check_bias<T: Float>(geo: &Conv2dGeometry, seed: u64) -> Result<(), TestCaseError> {
+    let x: Vec<T> = uniform(seed, geo.input_len(), -1.0, 1.0);
+    let w: Vec<T> = uniform(seed + 1, geo.weight_len(), -1.0, 1.0);
+    let b: Vec<T> = uniform(seed + 2, geo.out_channels, -1.0, 1.0);
+    let (mut y, mut yb) = (vec![T::ZERO; geo.output_len()], vec![T::from_f64(f64::NAN); geo.output_len()]);
+    conv2d(&x, &w, geo, &mut y);
+    conv2d_bias(&x, &w, Some(&b), geo, &mut yb);
+    let l = geo.output_len() / (geo.window.n * geo.out_channels).max(1);
+    for (i, (&got, &plain)) in yb.iter().zip(&y).enumerate() {
+        let want = plain + b[i / l.max(1) % geo.out_channels];
+        prop_assert!(got.to_f64() == want.to_f64(), "{i}: {got:?} vs {want:?} ({geo:?})");
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn conv2d_bias_adds_the_bias_on_every_path(geo in conv_geometry(), seed in any::<u64>()) {
+        check_bias::<f64>(&geo, seed)?;
+    }
+
+    #[test]
+    fn conv2d_bias_adds_the_bias_through_winograd(geo in winograd_geometry(), seed in any::<u64>()) {
+        check_bias::<f32>(&geo, seed)?;
+    }
+}
+
+/// The bias on the paths a large batch takes: Winograd, one image's GEMM written in place (a
+/// narrow field over 26² outputs), several images side by side, the whole-image window and
+/// one output channel per group.
+#[test]
+fn conv2d_bias_adds_the_bias_on_large_layers() {
+    let window =
+        Window2d { n: 64, c: 1, h: 28, w: 28, kernel: [3, 3], stride: [1, 1], padding: [0, 0], dilation: [1, 1] };
+    check_bias::<f32>(&Conv2dGeometry { window, out_channels: 32, groups: 1 }, 1).unwrap();
+    let window = Window2d { c: 32, h: 13, w: 13, ..window };
+    check_bias::<f32>(&Conv2dGeometry { window, out_channels: 64, groups: 1 }, 2).unwrap();
+    let window = Window2d { n: 37, c: 8, h: 9, w: 9, ..window };
+    check_bias::<f32>(&Conv2dGeometry { window, out_channels: 8, groups: 1 }, 3).unwrap();
+    let window = Window2d { n: 50, c: 16, h: 7, w: 7, kernel: [7, 7], ..window };
+    check_bias::<f32>(&Conv2dGeometry { window, out_channels: 16, groups: 1 }, 4).unwrap();
+    let window = Window2d { n: 40, c: 16, h: 28, w: 28, kernel: [3, 3], padding: [1, 1], ..window };
+    check_bias::<f32>(&Conv2dGeometry { window, out_channels: 1, groups: 1 }, 5).unwrap();
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
@@ -411,6 +460,28 @@ fn conv2d_kernels_match_the_loop_reference_with_one_output_channel_per_group() {
     check_conv::<f32>(&Conv2dGeometry { window, out_channels: 1, groups: 1 }, 9).unwrap();
     let window = Window2d { n: 3, c: 8, h: 9, w: 8, kernel: [3, 3], stride: [2, 2], ..window };
     check_conv::<f64>(&Conv2dGeometry { window, out_channels: 8, groups: 8 }, 10).unwrap();
+}
+
+/// A narrow receptive field (at most 32 values) takes the dot-product weight gradient
+/// (`conv::narrow`): the MNIST CNN's first layer on the parallel path (positions in whole
+/// blocks of 16 and a ragged last one), three channels with two groups and a stride, and a
+/// field of exactly 32 values; the GEMMs on the same shapes for comparison.
+#[test]
+fn conv2d_kernels_match_the_loop_reference_with_a_narrow_receptive_field() {
+    let window =
+        Window2d { n: 64, c: 1, h: 28, w: 28, kernel: [3, 3], stride: [1, 1], padding: [0, 0], dilation: [1, 1] };
+    let first_layer = Conv2dGeometry { window, out_channels: 32, groups: 1 };
+    assert!(narrow::applies(&first_layer));
+    check_conv::<f32>(&first_layer, 11).unwrap();
+    check_conv_with::<f32>(&first_layer, 11, Algo::Gemm).unwrap();
+    let window = Window2d { n: 5, c: 6, h: 17, w: 13, kernel: [3, 3], stride: [2, 1], padding: [1, 2], ..window };
+    let grouped = Conv2dGeometry { window, out_channels: 10, groups: 2 };
+    assert!(narrow::applies(&grouped));
+    check_conv::<f64>(&grouped, 12).unwrap();
+    let window = Window2d { n: 3, c: 2, h: 12, w: 12, kernel: [4, 4], stride: [1, 1], padding: [0, 0], ..window };
+    let widest = Conv2dGeometry { window, out_channels: 7, groups: 1 };
+    assert!(narrow::applies(&widest));
+    check_conv::<f32>(&widest, 13).unwrap();
 }
 
 /// The weight gradients sum per-thread partial sums; they must come out bit for bit the same on

@@ -130,12 +130,12 @@ proptest! {
     fn binary_matches_cpu(
         (shape, va, vb) in common::small_shape().prop_flat_map(|s| (Just(s.clone()), view(s.clone(), true), view(s, true))),
         seed in any::<u64>(),
-        which in 0..13usize,
+        which in 0..14usize,
     ) {
         let Some(gpu) = gpu() else { return Ok(()) };
         let op = [
             BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow, BinaryOp::Maximum, BinaryOp::Minimum,
-            BinaryOp::Eq, BinaryOp::Ne, BinaryOp::Lt, BinaryOp::Le, BinaryOp::Gt, BinaryOp::Ge,
+            BinaryOp::Eq, BinaryOp::Ne, BinaryOp::Lt, BinaryOp::Le, BinaryOp::Gt, BinaryOp::Ge, BinaryOp::ReluGrad,
         ][which];
         let mut rng = Rng::new(seed);
         // Quantised values, so that comparisons meet equal pairs; positive bases for pow.

@@ -256,7 +256,7 @@ unary_properties! {
 
 /// Every `BinaryOp` variant. `binary_reference` and `binary_ok` match without a wildcard, so a
 /// new variant does not compile until it has a reference, and then belongs here too.
-const ALL_BINARY_OPS: [BinaryOp; 13] = [
+const ALL_BINARY_OPS: [BinaryOp; 14] = [
     BinaryOp::Add,
     BinaryOp::Sub,
     BinaryOp::Mul,
@@ -270,6 +270,7 @@ const ALL_BINARY_OPS: [BinaryOp; 13] = [
     BinaryOp::Le,
     BinaryOp::Gt,
     BinaryOp::Ge,
+    BinaryOp::ReluGrad,
 ];
 
 fn binary_reference(op: BinaryOp, a: f64, b: f64) -> f64 {
@@ -300,6 +301,7 @@ fn binary_reference(op: BinaryOp, a: f64, b: f64) -> f64 {
         BinaryOp::Le => mask(a <= b),
         BinaryOp::Gt => mask(a > b),
         BinaryOp::Ge => mask(a >= b),
+        BinaryOp::ReluGrad => a * mask(b > 0.0),
     }
 }
 
@@ -320,7 +322,8 @@ fn binary_ok<T: Float>(op: BinaryOp, got: f64, want: f64) -> bool {
         | BinaryOp::Lt
         | BinaryOp::Le
         | BinaryOp::Gt
-        | BinaryOp::Ge => same(got, T::from_f64(want).to_f64()),
+        | BinaryOp::Ge
+        | BinaryOp::ReluGrad => same(got, T::from_f64(want).to_f64()),
         // libm's powf/pow: within 1–2 ulp; allow 4 ulp (8u) plus the f64 reference's 1 ulp.
         BinaryOp::Pow => close(got, want, (gamma(8, unit_roundoff::<T>()) + 2.0 * U64) * want.abs()),
     }

@@ -96,7 +96,11 @@ impl Var {
         // 3×3 stride-1 layers of 16+ channels in and out (any image size): the fused kernels use
         // Winograd's F(2×2, 3×3).
         let winograd = window.conv2d_uses_winograd(&xs, &ws, groups);
-        if oh * ow > 1 && !one_row && !on_gpu && !winograd && bytes.is_some_and(|b| b <= UNFOLD_MAX_BYTES) {
+        // A narrow receptive field (a first layer over one- or three-channel images): the fused
+        // weight gradient takes dot products of the output gradient's rows with each image's
+        // columns, where the unfolded form's product would read the columns transposed.
+        let narrow = window.conv2d_uses_narrow_kernel(&xs, &ws, groups);
+        if oh * ow > 1 && !one_row && !on_gpu && !winograd && !narrow && bytes.is_some_and(|b| b <= UNFOLD_MAX_BYTES) {
             self.conv2d_unfolded(weight, bias, window, groups)
         } else {
             self.conv2d_fused(weight, bias, window, groups)
@@ -105,29 +109,38 @@ impl Var {
 
     /// [`Var::conv2d`] as one op whose gradients are the ops [`Var::conv2d_input_grad`] and
     /// [`Var::conv2d_weight_grad`]: `∂x = conv2d_input_grad(g, w)`, `∂w = conv2d_weight_grad(x,
-    /// g)`, `∂b = Σ_{n,i,j} g` (the bias is a broadcast add, whose rule sums it).
+    /// g)`, and with a bias `∂b = Σ_{n,i,j} g` (the bias is added by the kernel, as the outputs
+    /// are written: see `Tensor::conv2d_bias`).
     #[track_caller]
     pub fn conv2d_fused(&self, weight: &Var, bias: Option<&Var>, window: Window, groups: usize) -> Result<Var> {
         let (xs, ws) = (self.shape(), weight.shape());
-        let y = self.value().conv2d(&weight.value(), window, groups)?; // checks the shapes
+        window.conv2d_output_shape(&xs, &ws, groups)?; // checks the shapes before the bias's
         check_bias("conv2d", &xs, &ws, bias)?;
+        let y = match bias {
+            Some(b) => self.value().conv2d_bias(&weight.value(), &b.value(), window, groups)?,
+            None => self.value().conv2d(&weight.value(), window, groups)?,
+        };
         let (size, kernel) = ([xs[2], xs[3]], [ws[2], ws[3]]);
-        let y = Var::from_op(
+        let inputs: Vec<&Var> = [Some(self), Some(weight), bias].into_iter().flatten().collect();
+        Var::from_op(
             &OpInfo {
                 name: "conv2d",
-                rule: "∂x = conv2d_input_grad(g, w), ∂w = conv2d_weight_grad(x, g)",
+                rule: "∂x = conv2d_input_grad(g, w), ∂w = conv2d_weight_grad(x, g), ∂b = Σ_{n,i,j} g",
                 saves: &[Saved::Input(0), Saved::Input(1)],
             },
             y,
-            &[self, weight],
+            &inputs,
             move |v, _, g| {
                 let (x, w) = (&v[0], &v[1]);
                 let gx = x.requires_grad().then(|| g.conv2d_input_grad(w, size, window, groups)).transpose()?;
                 let gw = w.requires_grad().then(|| x.conv2d_weight_grad(g, kernel, window, groups)).transpose()?;
-                Ok(vec![gx, gw])
+                let mut grads = vec![gx, gw];
+                if let Some(b) = v.get(2) {
+                    grads.push(b.requires_grad().then(|| g.sum([0, 2, 3], false)).transpose()?);
+                }
+                Ok(grads)
             },
-        )?;
-        add_bias(y, bias)
+        )
     }
 
     /// [`Var::conv2d`] built from other ops, as textbooks derive it: unfold the receptive fields

@@ -435,9 +435,9 @@ fn transform_input_grad<T: Float>(v: &[T], tiles: &Tiles, pb: usize, t0: usize, 
 }
 
 /// The output transform of one image's tiles: `yt[y·OW + x][o]` for the 2×2 outputs `Aᵀ M A` of
-/// each tile's product (`M[ξ]` at `m[ξ][t0 + t]`, `op` channels), those past the output's edge
-/// dropped; `yt` is `OH·OW × op`, channels last.
-fn transform_output<T: Float>(m: &[T], tiles: &Tiles, pb: usize, t0: usize, yt: &mut [T]) {
+/// each tile's product (`M[ξ]` at `m[ξ][t0 + t]`, `op` channels) plus `bias[o]`, those past the
+/// output's edge dropped; `yt` is `OH·OW × op`, channels last.
+fn transform_output<T: Float>(m: &[T], tiles: &Tiles, bias: &[T], pb: usize, t0: usize, yt: &mut [T]) {
     let op = tiles.op;
     vectorized(
         #[inline(always)]
@@ -450,9 +450,11 @@ fn transform_output<T: Float>(m: &[T], tiles: &Tiles, pb: usize, t0: usize, yt: 
                         for (xi, lanes) in ms.iter_mut().enumerate() {
                             lanes.copy_from_slice(&m[(xi * pb + t) * op + o0..][..LANES]);
                         }
+                        let b = &bias[o0..o0 + LANES];
                         for (k, r) in per_lane(&ms, output_tile::<T>).iter().enumerate() {
                             if let Some(p) = tiles.output_pixel(ty, tx, k) {
-                                yt[p * op + o0..][..LANES].copy_from_slice(r);
+                                let out = &mut yt[p * op + o0..][..LANES];
+                                out.iter_mut().zip(r.iter().zip(b)).for_each(|(o, (&v, &b))| *o = v + b);
                             }
                         }
                     }
@@ -555,10 +557,17 @@ fn sixteen_products<T: Float>(
 }
 
 /// `y = conv2d(x, w)` (see [`super::conv2d`]) for a geometry Winograd [`supports`].
-pub fn forward<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry, y: &mut [O]) {
+/// With `bias` (`[O]`), `b[o]` is added to every output of channel `o` by the output transform.
+pub fn forward<T: Float, O: Slot<T>>(x: &[T], w: &[T], bias: Option<&[T]>, geo: &Conv2dGeometry, y: &mut [O]) {
     check(geo, [x.len(), w.len(), y.len()], [geo.input_len(), geo.weight_len(), geo.output_len()]);
+    assert!(bias.is_none_or(|b| b.len() == geo.out_channels), "winograd: bias length");
     let tiles = Tiles::new(geo);
     let ut = transform_weights(w, &tiles, true);
+    // The bias padded with zeros to the output's SIMD blocks.
+    let mut padded_bias = vec![T::ZERO; tiles.op];
+    if let Some(b) = bias {
+        padded_bias[..b.len()].copy_from_slice(b);
+    }
     let (ohw, l) = (tiles.oh * tiles.ow, tiles.per_image);
     let image_len = tiles.o * ohw;
     for_each_chunk(y, tiles.images * image_len, tiles.parallel, |task, y, sc: &mut Scratch<T>| {
@@ -570,7 +579,7 @@ pub fn forward<T: Float, O: Slot<T>>(x: &[T], w: &[T], geo: &Conv2dGeometry, y: 
             sixteen_products([pb, tiles.cp, tiles.op], &sc.v, [tiles.cp as isize, 1], &ut, &mut sc.m);
             for j in j0..j1 {
                 sc.image.resize(ohw * tiles.op, T::ZERO);
-                transform_output(&sc.m, &tiles, pb, (j - j0) * l, &mut sc.image);
+                transform_output(&sc.m, &tiles, &padded_bias, pb, (j - j0) * l, &mut sc.image);
                 from_channels_last(&sc.image, tiles.o, ohw, tiles.op, &mut y[j * image_len..][..image_len]);
             }
         }

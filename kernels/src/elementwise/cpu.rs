@@ -75,7 +75,7 @@ pub fn binary<T: Float, O: Slot<T>>(
             }
         };
     }
-    run!(Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge)
+    run!(Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge, ReluGrad)
 }
 
 fn binary_with<T: Float, O: Slot<T>>(

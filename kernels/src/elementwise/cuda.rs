@@ -47,6 +47,7 @@ fn binary_code(op: BinaryOp) -> i32 {
         BinaryOp::Le => 10,
         BinaryOp::Gt => 11,
         BinaryOp::Ge => 12,
+        BinaryOp::ReluGrad => 13,
     }
 }
 

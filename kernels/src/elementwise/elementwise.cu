@@ -78,7 +78,7 @@ extern "C" __global__ void unary_f32(float* out, const float* in, long long n, i
 }
 
 // Binary op codes: the order of `BinaryOp`'s variants.
-enum BinaryCode { B_ADD, B_SUB, B_MUL, B_DIV, B_POW, B_MAXIMUM, B_MINIMUM, B_EQ, B_NE, B_LT, B_LE, B_GT, B_GE };
+enum BinaryCode { B_ADD, B_SUB, B_MUL, B_DIV, B_POW, B_MAXIMUM, B_MINIMUM, B_EQ, B_NE, B_LT, B_LE, B_GT, B_GE, B_RELU_GRAD };
 
 template <typename T>
 __device__ __forceinline__ T binary_apply(int op, T a, T b) {
@@ -97,6 +97,7 @@ __device__ __forceinline__ T binary_apply(int op, T a, T b) {
     case B_LE: return a <= b ? one : zero;
     case B_GT: return a > b ? one : zero;
     case B_GE: return a >= b ? one : zero;
+    case B_RELU_GRAD: return a * (b > zero ? one : zero);
     }
     return a;
 }

@@ -229,6 +229,9 @@ pub enum BinaryOp {
     Gt,
     /// `a >= b`
     Ge,
+    /// `a · [b > 0]`: the gradient `a` where the input `b` of a ReLU was positive, 0 (times `a`)
+    /// elsewhere — ReLU's backward pass in one pass, instead of a mask and a product.
+    ReluGrad,
 }
 
 impl BinaryOp {
@@ -262,6 +265,7 @@ impl BinaryOp {
             BinaryOp::Le => mask(a <= b),
             BinaryOp::Gt => mask(a > b),
             BinaryOp::Ge => mask(a >= b),
+            BinaryOp::ReluGrad => a * mask(b > T::ZERO),
         }
     }
 
@@ -281,6 +285,7 @@ impl BinaryOp {
             BinaryOp::Le => "le",
             BinaryOp::Gt => "gt",
             BinaryOp::Ge => "ge",
+            BinaryOp::ReluGrad => "relu_grad",
         }
     }
 }

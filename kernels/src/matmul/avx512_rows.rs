@@ -202,7 +202,7 @@ unsafe fn transpose_into(k: usize, n: usize, b: *const f32, csb: isize, out: &mu
 }
 
 /// `dst[q·dst_stride + j] = src[j·src_stride + q]` for `j < rows`, `q < cols`: the full 16 × 16
-/// blocks transposed in registers ([`transpose_16x16`]), the ragged edges one value at a time.
+/// blocks transposed in registers (`transpose_16x16`), the ragged edges one value at a time.
 ///
 /// # Safety
 /// AVX-512F must be present; `src + j·src_stride + q` must be readable and `dst + q·dst_stride +

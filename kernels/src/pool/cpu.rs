@@ -183,29 +183,45 @@ fn max_pool_2x2_backward<T: Float>(x: &[T], y: &[T], gy: &[T], g: &Window2d, gx:
                         bottom[2 * ow..].fill(T::ZERO);
                         let (xt, xb) = (&x[2 * oy * g.w..][..2 * ow], &x[(2 * oy + 1) * g.w..][..2 * ow]);
                         let (y, gy) = (&y[oy * ow..][..ow], &gy[oy * ow..][..ow]);
-                        // Blocks of LANES outputs: the four taps de-interleaved into arrays, the
-                        // shares computed lane by lane (vector arithmetic), then interleaved back.
-                        for o0 in (0..ow).step_by(LANES) {
+                        // Blocks of LANES outputs: the four taps de-interleaved into arrays (with
+                        // loops of a fixed count for whole blocks, so they compile to shuffles),
+                        // the shares computed lane by lane (vector arithmetic), then interleaved
+                        // back. Lanes past the row's end compute on zeros and are not stored.
+                        let done = simd_blocks(xt, xb, y, gy, top, bottom, ow);
+                        for o0 in (done..ow).step_by(LANES) {
                             let n = LANES.min(ow - o0);
-                            let mut taps = [[T::ZERO; LANES]; 4];
-                            for k in 0..n {
-                                let p = 2 * (o0 + k);
-                                (taps[0][k], taps[1][k], taps[2][k], taps[3][k]) = (xt[p], xt[p + 1], xb[p], xb[p + 1]);
+                            let (mut taps, mut yl, mut gl) =
+                                ([[T::ZERO; LANES]; 4], [T::ZERO; LANES], [T::ZERO; LANES]);
+                            let (xt, xb) = (&xt[2 * o0..][..2 * n], &xb[2 * o0..][..2 * n]);
+                            let load = |taps: &mut [[T; LANES]; 4], k: usize| {
+                                (taps[0][k], taps[1][k]) = (xt[2 * k], xt[2 * k + 1]);
+                                (taps[2][k], taps[3][k]) = (xb[2 * k], xb[2 * k + 1]);
+                            };
+                            if n == LANES {
+                                (0..LANES).for_each(|k| load(&mut taps, k));
+                            } else {
+                                (0..n).for_each(|k| load(&mut taps, k));
                             }
+                            yl[..n].copy_from_slice(&y[o0..][..n]);
+                            gl[..n].copy_from_slice(&gy[o0..][..n]);
                             let mut shares = [[T::ZERO; LANES]; 4];
                             for k in 0..LANES {
-                                let (y, g) = (y[(o0 + k).min(ow - 1)], gy[(o0 + k).min(ow - 1)]);
-                                let is = |v: T| if v == y { T::ONE } else { T::ZERO };
+                                let is = |v: T| if v == yl[k] { T::ONE } else { T::ZERO };
                                 let ties = is(taps[0][k]) + is(taps[1][k]) + is(taps[2][k]) + is(taps[3][k]);
-                                let (hit, miss) = (g * (T::ONE / ties), g * (T::ZERO / ties));
+                                let (hit, miss) = (gl[k] * (T::ONE / ties), gl[k] * (T::ZERO / ties));
                                 for t in 0..4 {
-                                    shares[t][k] = if taps[t][k] == y { hit } else { miss };
+                                    shares[t][k] = if taps[t][k] == yl[k] { hit } else { miss };
                                 }
                             }
-                            for k in 0..n {
-                                let p = 2 * (o0 + k);
-                                (top[p], top[p + 1]) = (shares[0][k], shares[1][k]);
-                                (bottom[p], bottom[p + 1]) = (shares[2][k], shares[3][k]);
+                            let (top, bottom) = (&mut top[2 * o0..][..2 * n], &mut bottom[2 * o0..][..2 * n]);
+                            let mut store = |k: usize| {
+                                (top[2 * k], top[2 * k + 1]) = (shares[0][k], shares[1][k]);
+                                (bottom[2 * k], bottom[2 * k + 1]) = (shares[2][k], shares[3][k]);
+                            };
+                            if n == LANES {
+                                (0..LANES).for_each(&mut store);
+                            } else {
+                                (0..n).for_each(&mut store);
                             }
                         }
                     }
@@ -213,4 +229,21 @@ fn max_pool_2x2_backward<T: Float>(x: &[T], y: &[T], gy: &[T], g: &Window2d, gx:
             );
         }
     });
+}
+
+/// One row of [`max_pool_2x2_backward`] on f32 with AVX-512
+/// (see `super::avx512`): how many outputs were done (all of them, or none without AVX-512).
+#[inline(always)]
+fn simd_blocks<T: Float>(xt: &[T], xb: &[T], y: &[T], gy: &[T], top: &mut [T], bottom: &mut [T], ow: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(xt), Some(xb), Some(y), Some(gy), true) =
+        (T::as_f32(xt), T::as_f32(xb), T::as_f32(y), T::as_f32(gy), crate::simd::has_avx512())
+    {
+        let (top, bottom) = (T::as_f32_mut(top).expect("f32"), T::as_f32_mut(bottom).expect("f32"));
+        // SAFETY: AVX-512 is present (the kernel checks the slices' lengths itself).
+        unsafe { super::avx512::backward_row_2x2(xt, xb, y, gy, top, bottom, ow) };
+        return ow;
+    }
+    let _ = (xt, xb, y, gy, top, bottom, ow);
+    0
 }

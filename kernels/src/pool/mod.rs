@@ -13,6 +13,8 @@
 //! - the gradient of a window goes to the entries equal to its maximum, split evenly on a tie
 //!   (`∂x = g · [x = y] / #ties`), summed where windows overlap.
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod cpu;
 
 pub use cpu::{max_pool2d, max_pool2d_backward};

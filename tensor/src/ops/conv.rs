@@ -5,7 +5,7 @@ use crate::pool::written_by;
 use crate::tensor::with_float;
 use crate::{Error, Result, Tensor};
 use ferrograd_kernels::conv::{
-    col2im, conv2d, conv2d_input_grad, conv2d_weight_grad, im2col, Conv2dGeometry, Window2d,
+    col2im, conv2d_bias, conv2d_input_grad, conv2d_weight_grad, im2col, Conv2dGeometry, Window2d,
 };
 
 /// Stride, padding and dilation of a 2-D sliding window, each as `[height, width]`.
@@ -143,6 +143,14 @@ impl Window {
             .is_ok_and(|geo| ferrograd_kernels::conv::winograd::applies(&geo))
     }
 
+    /// Whether the CPU kernels compute this convolution's weight gradient as dot products over a
+    /// narrow receptive field (at most 32 values per group; see
+    /// `ferrograd_kernels::conv::narrow::applies`), `false` for shapes that do not fit.
+    pub fn conv2d_uses_narrow_kernel(&self, input: &[usize], weight: &[usize], groups: usize) -> bool {
+        self.conv_geometry("conv2d", input, weight, groups, &[input, weight])
+            .is_ok_and(|geo| ferrograd_kernels::conv::narrow::applies(&geo))
+    }
+
     /// The geometry of a grouped convolution of `[N, C, H, W]` images (`input`) by a weight of
     /// shape `[O, C/groups, kh, kw]` (`weight`), checking that channels, groups and the window
     /// fit. `shapes` are the operands to name in an error.
@@ -172,8 +180,29 @@ impl Tensor {
     /// 2-D convolution (cross-correlation, as PyTorch's `conv2d`, no bias): `self` is
     /// `[N, C, H, W]`, `weight` is `[O, C/groups, kh, kw]`, the result `[N, O, OH, OW]`.
     pub fn conv2d(&self, weight: &Tensor, window: Window, groups: usize) -> Result<Tensor> {
+        self.conv2d_impl(weight, None, window, groups)
+    }
+
+    /// [`Tensor::conv2d`] plus a bias `[O]`, `b[o]` added to every output of channel `o`. On the
+    /// CPU the kernels add it as they write each image's outputs (see
+    /// `ferrograd_kernels::conv::conv2d_bias`), saving a pass over the output.
+    pub fn conv2d_bias(&self, weight: &Tensor, bias: &Tensor, window: Window, groups: usize) -> Result<Tensor> {
+        self.conv2d_impl(weight, Some(bias), window, groups)
+    }
+
+    fn conv2d_impl(&self, weight: &Tensor, bias: Option<&Tensor>, window: Window, groups: usize) -> Result<Tensor> {
         self.same_kind(weight, "conv2d")?;
         let geo = window.conv_geometry("conv2d", &self.shape, &weight.shape, groups, &[&self.shape, &weight.shape])?;
+        if let Some(b) = bias {
+            self.same_kind(b, "conv2d")?;
+            if b.shape() != [geo.out_channels] {
+                return Err(Error::shape(
+                    "conv2d",
+                    &[&self.shape, &weight.shape, b.shape()],
+                    format!("bias must be [{}]", geo.out_channels),
+                ));
+            }
+        }
         let (oh, ow) = geo.window.output_size().unwrap_or((0, 0));
         let shape = vec![geo.window.n, geo.out_channels, oh, ow];
         crate::checked_numel("conv2d", &shape)?;
@@ -184,12 +213,17 @@ impl Tensor {
             return with_float!(self, op, |T| {
                 let out = ferrograd_kernels::conv::cuda::conv2d(x.gpu_buffer::<T>(op)?, w.gpu_buffer::<T>(op)?, &geo)
                     .map_err(crate::cuda::gpu_err(op))?;
-                Ok(Tensor::from_gpu(out, shape))
+                let y = Tensor::from_gpu(out, shape);
+                match bias {
+                    Some(b) => y.add(&b.reshape(&[1, geo.out_channels, 1, 1])?),
+                    None => Ok(y),
+                }
             });
         }
         with_float!(self, "conv2d", |T| {
             let (x, w) = (self.dense_data::<T>("conv2d")?, weight.dense_data::<T>("conv2d")?);
-            let out = written_by(shape.iter().product(), |out| conv2d(&x, &w, &geo, out));
+            let b = bias.map(|b| b.dense_data::<T>("conv2d")).transpose()?;
+            let out = written_by(shape.iter().product(), |out| conv2d_bias(&x, &w, b.as_deref(), &geo, out));
             Ok(Tensor::dense(out, shape))
         })
     }

@@ -191,6 +191,8 @@ binary_ops! {
     gt => BinaryOp::Gt;
     /// `a >= b` as a 0/1 mask (broadcasting)
     ge => BinaryOp::Ge;
+    /// `g · [x > 0]` for `g = self`, `x = rhs` (broadcasting): ReLU's backward pass
+    relu_grad => BinaryOp::ReluGrad;
 }
 
 // ------------------------------------------------------------------------------ CUDA
