@@ -6,8 +6,8 @@ mod common;
 
 use common::{close, gamma, to_f64, uniform, unit_roundoff, window_geometry, U64};
 use ferrograd_kernels::conv::{
-    col2im, conv2d, conv2d_bias, conv2d_gemm, conv2d_input_grad, conv2d_input_grad_gemm, conv2d_weight_grad,
-    conv2d_weight_grad_gemm, im2col, narrow, winograd, Conv2dGeometry, Window2d,
+    col2im, conv2d, conv2d_backward, conv2d_bias, conv2d_gemm, conv2d_input_grad, conv2d_input_grad_gemm,
+    conv2d_weight_grad, conv2d_weight_grad_gemm, im2col, narrow, winograd, Conv2dGeometry, Window2d,
 };
 use ferrograd_kernels::Float;
 use proptest::prelude::*;
@@ -356,6 +356,49 @@ proptest! {
     fn conv2d_bias_adds_the_bias_through_winograd(geo in winograd_geometry(), seed in any::<u64>()) {
         check_bias::<f32>(&geo, seed)?;
     }
+}
+
+/// `conv2d_backward` gives the bits `conv2d_input_grad` and `conv2d_weight_grad` give (with
+/// Winograd it shares the transformed output gradient between the two, and sums the weight
+/// gradient's partial sums in the same order).
+fn check_backward<T: Float>(geo: &Conv2dGeometry, seed: u64) -> Result<(), TestCaseError> {
+    let x: Vec<T> = uniform(seed, geo.input_len(), -1.0, 1.0);
+    let w: Vec<T> = uniform(seed + 1, geo.weight_len(), -1.0, 1.0);
+    let gy: Vec<T> = uniform(seed + 2, geo.output_len(), -1.0, 1.0);
+    let (mut gx, mut gw) = (vec![T::ZERO; x.len()], vec![T::ZERO; w.len()]);
+    conv2d_input_grad(&gy, &w, geo, &mut gx);
+    conv2d_weight_grad(&x, &gy, geo, &mut gw);
+    let (mut gx2, mut gw2) = (vec![T::from_f64(f64::NAN); x.len()], vec![T::from_f64(f64::NAN); w.len()]);
+    conv2d_backward(&x, &gy, &w, geo, &mut gx2, &mut gw2);
+    for (name, a, b) in [("∂x", &gx, &gx2), ("∂w", &gw, &gw2)] {
+        for (i, (p, q)) in a.iter().zip(b.iter()).enumerate() {
+            prop_assert!(p.to_f64().to_bits() == q.to_f64().to_bits(), "{name} {i}: {p:?} vs {q:?} ({geo:?})");
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn conv2d_backward_gives_the_two_gradients_bit_for_bit(geo in winograd_geometry(), seed in any::<u64>()) {
+        check_backward::<f64>(&geo, seed)?;
+        let any = Conv2dGeometry { out_channels: geo.out_channels.max(16), window: Window2d { c: geo.window.c.max(16), ..geo.window }, ..geo };
+        check_backward::<f32>(&any, seed)?;
+    }
+}
+
+/// The same on the parallel path (the MNIST CNN's second layer), and off Winograd.
+#[test]
+fn conv2d_backward_gives_the_two_gradients_on_large_layers() {
+    let window =
+        Window2d { n: 64, c: 32, h: 13, w: 13, kernel: [3, 3], stride: [1, 1], padding: [0, 0], dilation: [1, 1] };
+    let geo = Conv2dGeometry { window, out_channels: 64, groups: 1 };
+    assert!(winograd::applies(&geo));
+    check_backward::<f32>(&geo, 21).unwrap();
+    let window = Window2d { n: 9, c: 3, h: 20, w: 18, kernel: [4, 4], stride: [2, 2], padding: [1, 1], ..window };
+    check_backward::<f32>(&Conv2dGeometry { window, out_channels: 10, groups: 1 }, 22).unwrap();
 }
 
 /// The bias on the paths a large batch takes: Winograd, one image's GEMM written in place (a

@@ -13,7 +13,7 @@
 //! The kernels compute each of the three as blocked matrix products over `im2col` columns (see
 //! `ferrograd_kernels::conv`), without materialising the column matrix.
 
-use crate::{OpInfo, Saved, Var};
+use crate::{is_grad_enabled, OpInfo, Saved, Var};
 use ferrograd_tensor::{Error, Result, Window};
 
 /// The largest column matrix (in bytes) for which [`Var::conv2d`] unfolds the input whole. On
@@ -132,9 +132,16 @@ impl Var {
             &inputs,
             move |v, _, g| {
                 let (x, w) = (&v[0], &v[1]);
-                let gx = x.requires_grad().then(|| g.conv2d_input_grad(w, size, window, groups)).transpose()?;
-                let gw = w.requires_grad().then(|| x.conv2d_weight_grad(g, kernel, window, groups)).transpose()?;
-                let mut grads = vec![gx, gw];
+                let mut grads = if x.requires_grad() && w.requires_grad() && !is_grad_enabled() {
+                    // No graph to record: both gradients from one kernel call, which may share
+                    // work between them (Winograd transforms `g` once for both).
+                    let (gx, gw) = x.value().conv2d_backward(&w.value(), &g.value(), window, groups)?;
+                    vec![Some(Var::constant(gx)), Some(Var::constant(gw))]
+                } else {
+                    let gx = x.requires_grad().then(|| g.conv2d_input_grad(w, size, window, groups)).transpose()?;
+                    let gw = w.requires_grad().then(|| x.conv2d_weight_grad(g, kernel, window, groups)).transpose()?;
+                    vec![gx, gw]
+                };
                 if let Some(b) = v.get(2) {
                     grads.push(b.requires_grad().then(|| g.sum([0, 2, 3], false)).transpose()?);
                 }

@@ -379,6 +379,21 @@ pub fn conv2d_input_grad_gemm<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry,
     });
 }
 
+/// Both gradients of `y = conv2d(x, w)` given `∂y`, `∂x` into `gx` and `∂w` into `gw` (both
+/// overwritten), the values [`conv2d_input_grad`] and [`conv2d_weight_grad`] give. Where
+/// Winograd computes them, in one pass over the images that transforms each chunk of `∂y` once
+/// for both; otherwise the two kernels one after the other.
+pub fn conv2d_backward<T: Float>(x: &[T], gy: &[T], w: &[T], geo: &Conv2dGeometry, gx: &mut [T], gw: &mut [T]) {
+    assert_eq!(x.len(), geo.input_len(), "conv2d_backward: input length");
+    assert_eq!(gy.len(), geo.output_len(), "conv2d_backward: output-gradient length");
+    assert_eq!(w.len(), geo.weight_len(), "conv2d_backward: weight length");
+    if winograd::applies(geo) && !gx.is_empty() && !gw.is_empty() {
+        return winograd::backward(x, gy, w, geo, gx, gw);
+    }
+    conv2d_input_grad(gy, w, geo, gx);
+    conv2d_weight_grad(x, gy, geo, gw);
+}
+
 /// `∂w` of `y = conv2d(x, w)` given `∂y`: `x` dense `[N, C, H, W]`, `gy` dense `[N, O, OH, OW]`,
 /// `gw` dense `[O, C/groups, kh, kw]` (overwritten).
 pub fn conv2d_weight_grad<T: Float>(x: &[T], gy: &[T], geo: &Conv2dGeometry, gw: &mut [T]) {

@@ -18,7 +18,7 @@ pub mod narrow;
 pub mod winograd;
 
 pub use conv2d::{
-    conv2d, conv2d_bias, conv2d_gemm, conv2d_input_grad, conv2d_input_grad_gemm, conv2d_weight_grad,
+    conv2d, conv2d_backward, conv2d_bias, conv2d_gemm, conv2d_input_grad, conv2d_input_grad_gemm, conv2d_weight_grad,
     conv2d_weight_grad_gemm, Conv2dGeometry,
 };
 pub use cpu::{col2im, im2col};

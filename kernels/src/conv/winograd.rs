@@ -46,9 +46,10 @@
 
 use super::conv2d::Conv2dGeometry;
 use super::cpu::checked_output;
-use crate::parallel::{for_each_chunk, sum_into};
+use crate::parallel::{for_each_chunk, sum_into, Scratch as Cached};
 use crate::simd::vectorized;
 use crate::{Float, Slot};
+use rayon::prelude::*;
 
 /// Channels transformed together, one per SIMD lane (one AVX-512 register of f32).
 const LANES: usize = 16;
@@ -632,6 +633,62 @@ pub fn weight_grad<T: Float>(x: &[T], gy: &[T], geo: &Conv2dGeometry, gw: &mut [
             acc.iter_mut().zip(&sc.product).for_each(|(a, &p)| *a += p);
         }
     });
+    let (o, c) = (tiles.o, tiles.c);
+    for oi in 0..o {
+        for ci in 0..c {
+            let tile: [T; 16] = std::array::from_fn(|xi| gu[xi * op * cp + oi * cp + ci]);
+            gw[(oi * c + ci) * 9..][..9].copy_from_slice(&weight_tile_adjoint(&tile));
+        }
+    }
+}
+
+/// Both gradients at once (see [`super::conv2d_backward`]): each chunk's output gradient is
+/// transformed once (`∂M`) and used for `∂V = ∂M · U` (then `∂x`) and for `∂U += ∂Mᵀ · V`. The
+/// weight gradient's partial sums are kept per task and added in task order, as
+/// [`weight_grad`] adds them: the two give the same bits.
+pub fn backward<T: Float>(x: &[T], gy: &[T], w: &[T], geo: &Conv2dGeometry, gx: &mut [T], gw: &mut [T]) {
+    check(geo, [x.len(), gy.len(), w.len()], [geo.input_len(), geo.output_len(), geo.weight_len()]);
+    check(geo, [gx.len(), gw.len(), 0], [geo.input_len(), geo.weight_len(), 0]);
+    let tiles = Tiles::new(geo);
+    let u = transform_weights(w, &tiles, false);
+    let (op, cp, l) = (tiles.op, tiles.cp, tiles.per_image);
+    let image_len = tiles.c * tiles.h * tiles.w;
+    let (task_len, u_len) = (tiles.images * image_len, 16 * op * cp);
+    let mut partials = vec![T::ZERO; geo.window.n.div_ceil(tiles.images) * u_len];
+    let task = |task: usize, gx: &mut [T], acc: &mut [T]| {
+        let mut sc = Cached::<Scratch<T>>::take();
+        let sc = &mut *sc;
+        let (img0, nb) = (task * tiles.images, gx.len() / image_len);
+        for [j0, j1] in tiles.chunks(nb) {
+            let pb = (j1 - j0) * l;
+            gather_output_grad(gy, &tiles, img0, [j0, j1], sc);
+            // ∂V[ξ] = ∂M[ξ] · U[ξ], folded back onto the images' ∂x.
+            sixteen_products([pb, op, cp], &sc.m, [op as isize, 1], &u, &mut sc.v);
+            let plane = tiles.h * tiles.w;
+            for j in j0..j1 {
+                sc.image.clear();
+                sc.image.resize(plane * cp, T::ZERO);
+                transform_input_grad(&sc.v, &tiles, pb, (j - j0) * l, &mut sc.image);
+                from_channels_last(&sc.image, tiles.c, plane, cp, &mut gx[j * image_len..][..image_len]);
+            }
+            // ∂U[ξ] += ∂M[ξ]ᵀ · V[ξ], the same ∂M with the chunk's transformed input.
+            gather_input(x, &tiles, img0, [j0, j1], sc);
+            sixteen_products([op, pb, cp], &sc.m, [1, op as isize], &sc.v, &mut sc.product);
+            acc.iter_mut().zip(&sc.product).for_each(|(a, &p)| *a += p);
+        }
+    };
+    if tiles.parallel {
+        gx.par_chunks_mut(task_len)
+            .zip(partials.par_chunks_mut(u_len))
+            .enumerate()
+            .for_each(|(i, (gx, acc))| task(i, gx, acc));
+    } else {
+        gx.chunks_mut(task_len).zip(partials.chunks_mut(u_len)).enumerate().for_each(|(i, (gx, acc))| task(i, gx, acc));
+    }
+    let mut gu = vec![T::ZERO; u_len];
+    for partial in partials.chunks_exact(u_len) {
+        gu.iter_mut().zip(partial).for_each(|(g, &p)| *g += p);
+    }
     let (o, c) = (tiles.o, tiles.c);
     for oi in 0..o {
         for ci in 0..c {

@@ -5,7 +5,7 @@ use crate::pool::written_by;
 use crate::tensor::with_float;
 use crate::{Error, Result, Tensor};
 use ferrograd_kernels::conv::{
-    col2im, conv2d_bias, conv2d_input_grad, conv2d_weight_grad, im2col, Conv2dGeometry, Window2d,
+    col2im, conv2d_backward, conv2d_bias, conv2d_input_grad, conv2d_weight_grad, im2col, Conv2dGeometry, Window2d,
 };
 
 /// Stride, padding and dilation of a 2-D sliding window, each as `[height, width]`.
@@ -325,5 +325,54 @@ impl Tensor {
             conv2d_weight_grad(&x, &gy, &geo, &mut out);
             Ok(Tensor::dense(out, weight.to_vec()))
         })
+    }
+
+    /// Both gradients of `conv2d(self, weight)` given the output gradient `grad_output`:
+    /// `(∂x, ∂w)`, the results of [`Tensor::conv2d_input_grad`] and
+    /// [`Tensor::conv2d_weight_grad`]. On the CPU the kernels may share work between the two
+    /// (Winograd transforms the output gradient once for both; see
+    /// `ferrograd_kernels::conv::conv2d_backward`).
+    pub fn conv2d_backward(
+        &self,
+        weight: &Tensor,
+        grad_output: &Tensor,
+        window: Window,
+        groups: usize,
+    ) -> Result<(Tensor, Tensor)> {
+        let kernel = match weight.shape[..] {
+            [_, _, kh, kw] => [kh, kw],
+            _ => [0, 0], // conv2d_input_grad below names the bad weight
+        };
+        let size = match self.shape[..] {
+            [_, _, h, w] => [h, w],
+            _ => [0, 0], // conv2d_weight_grad below names the bad input
+        };
+        if self.is_cuda() || grad_output.conv2d_backward_fits(self, weight, window, groups).is_err() {
+            return Ok((
+                grad_output.conv2d_input_grad(weight, size, window, groups)?,
+                self.conv2d_weight_grad(grad_output, kernel, window, groups)?,
+            ));
+        }
+        let op = "conv2d_backward";
+        let geo = window.conv_geometry(op, &self.shape, &weight.shape, groups, &[&self.shape, &weight.shape])?;
+        with_float!(self, op, |T| {
+            let (x, w, gy) = (self.dense_data::<T>(op)?, weight.dense_data::<T>(op)?, grad_output.dense_data::<T>(op)?);
+            let mut gx = crate::pool::filled(x.len(), 0.0 as T);
+            let mut gw = crate::pool::filled(w.len(), 0.0 as T);
+            conv2d_backward(&x, &gy, &w, &geo, &mut gx, &mut gw);
+            Ok((Tensor::dense(gx, self.shape.clone()), Tensor::dense(gw, weight.shape.clone())))
+        })
+    }
+
+    /// Whether `self` (an output gradient), `x` and `weight` fit one convolution, of one kind
+    /// (dtype and device): `Ok` exactly when both gradient ops would accept them.
+    fn conv2d_backward_fits(&self, x: &Tensor, weight: &Tensor, window: Window, groups: usize) -> Result<()> {
+        x.same_kind(self, "conv2d_backward")?;
+        x.same_kind(weight, "conv2d_backward")?;
+        let [n, o, oh, ow] = window.conv2d_output_shape(&x.shape, &weight.shape, groups)?;
+        if self.shape != [n, o, oh, ow] {
+            return Err(Error::shape("conv2d_backward", &[&x.shape, &weight.shape, &self.shape], "gradient shape"));
+        }
+        Ok(())
     }
 }
