@@ -377,121 +377,121 @@ struct Scratch<T> {
     image: Vec<T>,
 }
 
-/// The input transform of one image's tiles: `v[ξ][t0 + t][c] = (Bᵀ d B)[ξ]` for the 4×4 window
-/// `d` of tile `t` on channel `c` of `xt` (the image channels last, `H·W × cp`), padding reading
-/// 0; `v` holds `16` blocks of `pb × cp`.
-fn transform_input<T: Float>(xt: &[T], tiles: &Tiles, v: &mut [T], pb: usize, t0: usize) {
-    let cp = tiles.cp;
+/// The tiles of one image, read from pixels and written as transformed blocks: for each tile
+/// `t` and block of [`LANES`] channels, the `I` vectors at the pixels `pixel(ty, tx, k)` of
+/// `src` (channels last, `width` channels per pixel; zeros where a tap is off the image), through
+/// `f` lane by lane, to `dst[ξ][t0 + t]` (16 blocks of `pb × width`). The input transform and the
+/// output transform's adjoint.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pixels_to_blocks<T: Float, const I: usize>(
+    src: &[T],
+    tiles: &Tiles,
+    width: usize,
+    pixel: impl Fn(usize, usize, usize) -> Option<usize>,
+    f: impl Fn([T; I]) -> [T; 16],
+    dst: &mut [T],
+    pb: usize,
+    t0: usize,
+) {
     vectorized(
         #[inline(always)]
         || {
             for ty in 0..tiles.th {
                 for tx in 0..tiles.tw {
                     let t = t0 + ty * tiles.tw + tx;
-                    let pixels: [Option<usize>; 16] = std::array::from_fn(|k| tiles.input_pixel(ty, tx, k));
-                    for c0 in (0..cp).step_by(LANES) {
-                        let mut d = [[T::ZERO; LANES]; 16];
-                        for (lanes, p) in d.iter_mut().zip(pixels) {
+                    let pixels: [Option<usize>; I] = std::array::from_fn(|k| pixel(ty, tx, k));
+                    for c0 in (0..width).step_by(LANES) {
+                        let mut ins = [[T::ZERO; LANES]; I];
+                        for (lanes, p) in ins.iter_mut().zip(pixels) {
                             if let Some(p) = p {
-                                lanes.copy_from_slice(&xt[p * cp + c0..][..LANES]);
+                                lanes.copy_from_slice(&src[p * width + c0..][..LANES]);
                             }
                         }
-                        for (xi, r) in per_lane(&d, input_tile::<T>).iter().enumerate() {
-                            v[(xi * pb + t) * cp + c0..][..LANES].copy_from_slice(r);
+                        for (xi, r) in per_lane(&ins, &f).iter().enumerate() {
+                            dst[(xi * pb + t) * width + c0..][..LANES].copy_from_slice(r);
                         }
                     }
                 }
             }
         },
     );
+}
+
+/// The reverse of [`pixels_to_blocks`]: for each tile `t` and block of channels, the 16 vectors
+/// of `src[ξ][t0 + t]` through `f`, each of the `O` results handed to `put(lanes at its pixel,
+/// result, c0)` in `dst` (channels last), those off the image or output dropped. The output
+/// transform and the input transform's adjoint.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn blocks_to_pixels<T: Float, const O: usize>(
+    src: &[T],
+    tiles: &Tiles,
+    width: usize,
+    pb: usize,
+    t0: usize,
+    f: impl Fn([T; 16]) -> [T; O],
+    pixel: impl Fn(usize, usize, usize) -> Option<usize>,
+    dst: &mut [T],
+    put: impl Fn(&mut [T], &[T; LANES], usize),
+) {
+    vectorized(
+        #[inline(always)]
+        || {
+            for ty in 0..tiles.th {
+                for tx in 0..tiles.tw {
+                    let t = t0 + ty * tiles.tw + tx;
+                    for c0 in (0..width).step_by(LANES) {
+                        let mut ins = [[T::ZERO; LANES]; 16];
+                        for (xi, lanes) in ins.iter_mut().enumerate() {
+                            lanes.copy_from_slice(&src[(xi * pb + t) * width + c0..][..LANES]);
+                        }
+                        for (k, r) in per_lane(&ins, &f).iter().enumerate() {
+                            if let Some(p) = pixel(ty, tx, k) {
+                                put(&mut dst[p * width + c0..][..LANES], r, c0);
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    );
+}
+
+/// The input transform of one image's tiles: `v[ξ][t0 + t][c] = (Bᵀ d B)[ξ]` for the 4×4 window
+/// `d` of tile `t` on channel `c` of `xt` (the image channels last, `H·W × cp`), padding reading
+/// 0; `v` holds `16` blocks of `pb × cp`.
+fn transform_input<T: Float>(xt: &[T], tiles: &Tiles, v: &mut [T], pb: usize, t0: usize) {
+    let pixel = |ty, tx, k| tiles.input_pixel(ty, tx, k);
+    pixels_to_blocks::<T, 16>(xt, tiles, tiles.cp, pixel, input_tile::<T>, v, pb, t0);
 }
 
 /// The adjoint of [`transform_input`]: adds `B ∂V Bᵀ` of each of one image's tiles (`∂V[ξ]` at
 /// `v[ξ][t0 + t]`) onto the 4×4 window it came from in `gxt` (`H·W × cp`, channels last),
 /// dropping the taps on padding; windows overlap by two pixels, and their parts add up.
 fn transform_input_grad<T: Float>(v: &[T], tiles: &Tiles, pb: usize, t0: usize, gxt: &mut [T]) {
-    let cp = tiles.cp;
-    vectorized(
-        #[inline(always)]
-        || {
-            for ty in 0..tiles.th {
-                for tx in 0..tiles.tw {
-                    let t = t0 + ty * tiles.tw + tx;
-                    for c0 in (0..cp).step_by(LANES) {
-                        let mut dv = [[T::ZERO; LANES]; 16];
-                        for (xi, lanes) in dv.iter_mut().enumerate() {
-                            lanes.copy_from_slice(&v[(xi * pb + t) * cp + c0..][..LANES]);
-                        }
-                        for (k, r) in per_lane(&dv, input_tile_adjoint::<T>).iter().enumerate() {
-                            if let Some(p) = tiles.input_pixel(ty, tx, k) {
-                                let dst = &mut gxt[p * cp + c0..][..LANES];
-                                dst.iter_mut().zip(r).for_each(|(d, &g)| *d += g);
-                            }
-                        }
-                    }
-                }
-            }
-        },
-    );
+    let pixel = |ty, tx, k| tiles.input_pixel(ty, tx, k);
+    let add = |d: &mut [T], r: &[T; LANES], _| d.iter_mut().zip(r).for_each(|(d, &g)| *d += g);
+    blocks_to_pixels::<T, 16>(v, tiles, tiles.cp, pb, t0, input_tile_adjoint::<T>, pixel, gxt, add);
 }
 
 /// The output transform of one image's tiles: `yt[y·OW + x][o]` for the 2×2 outputs `Aᵀ M A` of
 /// each tile's product (`M[ξ]` at `m[ξ][t0 + t]`, `op` channels) plus `bias[o]`, those past the
 /// output's edge dropped; `yt` is `OH·OW × op`, channels last.
 fn transform_output<T: Float>(m: &[T], tiles: &Tiles, bias: &[T], pb: usize, t0: usize, yt: &mut [T]) {
-    let op = tiles.op;
-    vectorized(
-        #[inline(always)]
-        || {
-            for ty in 0..tiles.th {
-                for tx in 0..tiles.tw {
-                    let t = t0 + ty * tiles.tw + tx;
-                    for o0 in (0..op).step_by(LANES) {
-                        let mut ms = [[T::ZERO; LANES]; 16];
-                        for (xi, lanes) in ms.iter_mut().enumerate() {
-                            lanes.copy_from_slice(&m[(xi * pb + t) * op + o0..][..LANES]);
-                        }
-                        let b = &bias[o0..o0 + LANES];
-                        for (k, r) in per_lane(&ms, output_tile::<T>).iter().enumerate() {
-                            if let Some(p) = tiles.output_pixel(ty, tx, k) {
-                                let out = &mut yt[p * op + o0..][..LANES];
-                                out.iter_mut().zip(r.iter().zip(b)).for_each(|(o, (&v, &b))| *o = v + b);
-                            }
-                        }
-                    }
-                }
-            }
-        },
-    );
+    let pixel = |ty, tx, k| tiles.output_pixel(ty, tx, k);
+    let set = |d: &mut [T], r: &[T; LANES], c0: usize| {
+        d.iter_mut().zip(r.iter().zip(&bias[c0..c0 + LANES])).for_each(|(d, (&v, &b))| *d = v + b)
+    };
+    blocks_to_pixels::<T, 4>(m, tiles, tiles.op, pb, t0, output_tile::<T>, pixel, yt, set);
 }
 
 /// The adjoint of [`transform_output`]: `m[ξ][t0 + t][o] = (A ∂Y Aᵀ)[ξ]` for the 2×2 tile `∂Y`
 /// of one image's tile `t` in `gyt` (`OH·OW × op`, channels last), outputs past the edge
 /// reading 0.
 fn transform_output_grad<T: Float>(gyt: &[T], tiles: &Tiles, m: &mut [T], pb: usize, t0: usize) {
-    let op = tiles.op;
-    vectorized(
-        #[inline(always)]
-        || {
-            for ty in 0..tiles.th {
-                for tx in 0..tiles.tw {
-                    let t = t0 + ty * tiles.tw + tx;
-                    let pixels: [Option<usize>; 4] = std::array::from_fn(|k| tiles.output_pixel(ty, tx, k));
-                    for o0 in (0..op).step_by(LANES) {
-                        let mut dy = [[T::ZERO; LANES]; 4];
-                        for (lanes, p) in dy.iter_mut().zip(pixels) {
-                            if let Some(p) = p {
-                                lanes.copy_from_slice(&gyt[p * op + o0..][..LANES]);
-                            }
-                        }
-                        for (xi, r) in per_lane(&dy, output_tile_adjoint::<T>).iter().enumerate() {
-                            m[(xi * pb + t) * op + o0..][..LANES].copy_from_slice(r);
-                        }
-                    }
-                }
-            }
-        },
-    );
+    let pixel = |ty, tx, k| tiles.output_pixel(ty, tx, k);
+    pixels_to_blocks::<T, 4>(gyt, tiles, tiles.op, pixel, output_tile_adjoint::<T>, m, pb, t0);
 }
 
 /// The transformed input tiles of images `j0..j1` of a task starting at image `img0`:
