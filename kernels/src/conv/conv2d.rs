@@ -408,7 +408,10 @@ pub fn conv2d_weight_grad<T: Float>(x: &[T], gy: &[T], geo: &Conv2dGeometry, gw:
         return dense::weight_grad(x, gy, geo, &s, gw);
     }
     if s.og == 1 {
-        return direct::weight_grad(x, gy, geo, &s, gw);
+        // One output channel per group: each weight is one row of ∂y dotted with one row of
+        // the columns, the dot products `narrow` takes (vectorised, where the direct kernel's
+        // sums ran one value at a time: 2.1 → 0.75–1.1 ms on the DCGAN's 16 → 1 output layer).
+        return narrow::weight_grad(x, gy, geo, &s, gw);
     }
     if winograd::applies(geo) {
         return winograd::weight_grad(x, gy, geo, gw);

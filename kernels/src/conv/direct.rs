@@ -2,19 +2,19 @@
 //! depthwise convolution), computed directly: unfolding would write `cg·kh·kw` column values per
 //! output value only for a one-row product to read them once. Instead each kernel tap adds its
 //! weight times the input run it sees straight into the output (forward), the output gradient
-//! into the input gradient (input gradient), or the dot product of the two into its weight
-//! (weight gradient), over the runs of a [`Plan`] of the whole image:
+//! into the input gradient (input gradient), over the runs of a [`Plan`] of the whole image:
 //! ```text
 //! forward        y[o, l]          += w[o, c, t] · x[c, src_t(l)]
 //! input grad     ∂x[c, src_t(l)]  += w[o, c, t] · ∂y[o, l]
-//! weight grad    ∂w[o, c, t]      += Σ_l ∂y[o, l] · x[c, src_t(l)]
 //! ```
 //! (`o` the group's one output channel, `src_t(l)` the input pixel tap `t` reads at output
 //! position `l`, padding contributing nothing). Parallel over images.
+//!
+//! The weight gradient, `∂w[o, c, t] = Σ_l ∂y[o, l] · x[c, src_t(l)]`, is a row of dot
+//! products, which `super::narrow` computes.
 
 use super::conv2d::{for_each_chunk, Conv2dGeometry, Scratch, Sizes};
 use super::cpu::Plan;
-use crate::parallel::sum_into;
 use crate::{Float, Slot};
 
 /// `out[dst + j] += w · src[x0 + j·stride]` over the runs of tap `t` (padding skipped).
@@ -44,22 +44,6 @@ fn scatter_axpy<T: Float>(plan: &Plan, t: usize, stride: usize, w: T, g: &[T], i
             img[x0..].iter_mut().step_by(stride).zip(g).for_each(|(d, &v)| *d += w * v);
         }
     }
-}
-
-/// `Σ_j g[dst + j] · src[x0 + j·stride]` over the runs of tap `t`.
-#[inline(always)]
-fn gather_dot<T: Float>(plan: &Plan, t: usize, stride: usize, g: &[T], src: &[T]) -> T {
-    let mut dot = T::ZERO;
-    for run in plan.tap(t) {
-        let Some(x0) = run.src else { continue };
-        let g = &g[run.dst..run.dst + run.len];
-        if stride == 1 {
-            dot += g.iter().zip(&src[x0..x0 + run.len]).fold(T::ZERO, |a, (&p, &q)| a + p * q);
-        } else {
-            dot += g.iter().zip(src[x0..].iter().step_by(stride)).fold(T::ZERO, |a, (&p, &q)| a + p * q);
-        }
-    }
-    dot
 }
 
 fn taps(geo: &Conv2dGeometry) -> usize {
@@ -99,22 +83,6 @@ pub(super) fn input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, s: &
                 for t in 0..taps {
                     let wv = w[(grp * s.cg + c) * taps + t];
                     scatter_axpy(&plan, t, stride, wv, g, img);
-                }
-            }
-        }
-    });
-}
-
-pub(super) fn weight_grad<T: Float>(x: &[T], gy: &[T], geo: &Conv2dGeometry, s: &Sizes, gw: &mut [T]) {
-    let (plan, taps, stride) = (Plan::new(&geo.window, [0, s.l]), taps(geo), geo.window.stride[1]);
-    let c_all = geo.window.c;
-    sum_into(geo.window.n, s.parallel, gw, |n, acc, _: &mut ()| {
-        for grp in 0..geo.groups {
-            let g = &gy[(n * geo.out_channels + grp) * s.l..][..s.l];
-            for c in 0..s.cg {
-                let img = &x[(n * c_all + grp * s.cg + c) * s.plane..][..s.plane];
-                for t in 0..taps {
-                    acc[(grp * s.cg + c) * taps + t] += gather_dot(&plan, t, stride, g, img);
                 }
             }
         }

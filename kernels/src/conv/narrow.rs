@@ -1,5 +1,6 @@
 //! The weight gradient of a convolution with a narrow receptive field (`C/groups · kh · kw ≤
-//! 32` values: a first layer over one- or three-channel images), as dot products.
+//! 32` values: a first layer over one- or three-channel images), or with one output channel per
+//! group (an image-producing last layer, a depthwise convolution), as dot products.
 //!
 //! For one image and group, `∂W[O/g, K] += ∂y[O/g, L] · cols(x)[K, L]ᵀ`: every entry is the dot
 //! product of a row of `∂y` with a row of the columns, both contiguous. The blocked GEMM would
