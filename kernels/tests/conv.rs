@@ -503,6 +503,10 @@ fn conv2d_kernels_match_the_loop_reference_with_one_output_channel_per_group() {
     check_conv::<f32>(&Conv2dGeometry { window, out_channels: 1, groups: 1 }, 9).unwrap();
     let window = Window2d { n: 3, c: 8, h: 9, w: 8, kernel: [3, 3], stride: [2, 2], ..window };
     check_conv::<f64>(&Conv2dGeometry { window, out_channels: 8, groups: 8 }, 10).unwrap();
+    // A wide field over a large image: the weight gradient's columns come in blocks (576
+    // values per position, 4096 positions: 10 blocks of at most 1 MiB).
+    let window = Window2d { n: 2, c: 64, h: 64, w: 64, stride: [1, 1], ..window };
+    check_conv::<f32>(&Conv2dGeometry { window, out_channels: 1, groups: 1 }, 14).unwrap();
 }
 
 /// A narrow receptive field (at most 32 values) takes the dot-product weight gradient

@@ -131,7 +131,7 @@ impl Conv2dGeometry {
 
 /// The plans of the column blocks `[l0, l1)` covering `0..L` (one block when whole images
 /// fit), made once per call and shared by every task.
-fn planned_blocks(geo: &Conv2dGeometry, s: &Sizes) -> Vec<Plan> {
+pub(super) fn planned_blocks(geo: &Conv2dGeometry, s: &Sizes) -> Vec<Plan> {
     let (l, block) = (s.l, s.block);
     (0..l.div_ceil(block)).map(|b| Plan::new(&geo.window, [b * block, (b * block + block).min(l)])).collect()
 }
