@@ -295,6 +295,13 @@ fn conv_and_pool_reject_bad_arguments() {
     let bias = Var::constant(Tensor::zeros(&[5], ferrograd_autograd::DType::F32));
     let w1 = Var::constant(Tensor::zeros(&[6, 4, 3, 3], ferrograd_autograd::DType::F32));
     assert!(x.conv2d(&w1, Some(&bias), Window::default(), 1).unwrap_err().to_string().contains("bias must be [6]"));
+    // Both gradients at once: the output gradient must have the output's shape.
+    let g = Tensor::zeros(&[1, 6, 2, 3], ferrograd_autograd::DType::F32);
+    let e = x.value().conv2d_backward(&w1.value(), &g, Window::default(), 1).unwrap_err().to_string();
+    assert!(
+        e.starts_with("conv2d_backward: [1, 4, 5, 5], [6, 4, 3, 3], [1, 6, 2, 3]") && e.contains("[1, 6, 3, 3]"),
+        "{e}"
+    );
 }
 
 /// Reference transposed convolution: scatter each input pixel through the kernel, in f64.

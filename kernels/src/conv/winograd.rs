@@ -223,38 +223,34 @@ fn weight_tile_adjoint<T: Float>(u: &[T]) -> [T; 9] {
     out
 }
 
+/// A 1-D map `f` of 4 values applied down each column of a 4×4 tile (row-major), then along
+/// each row of the result: `F d Fᵀ` for the matrix `F` of `f`.
+#[inline(always)]
+fn nested_4x4<T: Float>(d: [T; 16], f: impl Fn([T; 4]) -> [T; 4]) -> [T; 16] {
+    let mut c = [T::ZERO; 16];
+    for j in 0..4 {
+        let col = f([d[j], d[4 + j], d[8 + j], d[12 + j]]);
+        (c[j], c[4 + j], c[8 + j], c[12 + j]) = (col[0], col[1], col[2], col[3]);
+    }
+    let mut out = [T::ZERO; 16];
+    for i in 0..4 {
+        out[4 * i..4 * i + 4].copy_from_slice(&f([c[4 * i], c[4 * i + 1], c[4 * i + 2], c[4 * i + 3]]));
+    }
+    out
+}
+
 /// `Bᵀ d B` for one 4×4 input tile (row-major): `Bᵀ` maps `[a0, a1, a2, a3]` to
 /// `[a0 − a2, a1 + a2, a2 − a1, a1 − a3]`, down each column, then along each row.
 #[inline(always)]
 fn input_tile<T: Float>(d: [T; 16]) -> [T; 16] {
-    let mut c = [T::ZERO; 16];
-    for j in 0..4 {
-        let (a0, a1, a2, a3) = (d[j], d[4 + j], d[8 + j], d[12 + j]);
-        (c[j], c[4 + j], c[8 + j], c[12 + j]) = (a0 - a2, a1 + a2, a2 - a1, a1 - a3);
-    }
-    let mut out = [T::ZERO; 16];
-    for i in 0..4 {
-        let (a0, a1, a2, a3) = (c[4 * i], c[4 * i + 1], c[4 * i + 2], c[4 * i + 3]);
-        (out[4 * i], out[4 * i + 1], out[4 * i + 2], out[4 * i + 3]) = (a0 - a2, a1 + a2, a2 - a1, a1 - a3);
-    }
-    out
+    nested_4x4(d, |[a0, a1, a2, a3]| [a0 - a2, a1 + a2, a2 - a1, a1 - a3])
 }
 
 /// `B ∂V Bᵀ`, the adjoint of [`input_tile`]: `B` maps `[a0, a1, a2, a3]` to `[a0, a1 − a2 + a3,
 /// a2 + a1 − a0, −a3]`.
 #[inline(always)]
 fn input_tile_adjoint<T: Float>(v: [T; 16]) -> [T; 16] {
-    let mut c = [T::ZERO; 16];
-    for j in 0..4 {
-        let (a0, a1, a2, a3) = (v[j], v[4 + j], v[8 + j], v[12 + j]);
-        (c[j], c[4 + j], c[8 + j], c[12 + j]) = (a0, a1 - a2 + a3, a2 + a1 - a0, T::ZERO - a3);
-    }
-    let mut out = [T::ZERO; 16];
-    for i in 0..4 {
-        let (a0, a1, a2, a3) = (c[4 * i], c[4 * i + 1], c[4 * i + 2], c[4 * i + 3]);
-        (out[4 * i], out[4 * i + 1], out[4 * i + 2], out[4 * i + 3]) = (a0, a1 - a2 + a3, a2 + a1 - a0, T::ZERO - a3);
-    }
-    out
+    nested_4x4(v, |[a0, a1, a2, a3]| [a0, a1 - a2 + a3, a2 + a1 - a0, T::ZERO - a3])
 }
 
 /// `Aᵀ M A`, the 2×2 output tile of a 4×4 product tile: `Aᵀ` maps `[a0, a1, a2, a3]` to
@@ -587,27 +583,52 @@ pub fn forward<T: Float, O: Slot<T>>(x: &[T], w: &[T], bias: Option<&[T]>, geo: 
     });
 }
 
+/// The input-gradient step of one chunk (images `j0..j1` of a task, their `∂M` in `sc.m`):
+/// `∂V[ξ] = ∂M[ξ] · U[ξ]` (`pb × cp`), each image's tiles folded back onto its pixels and
+/// transposed to channel-major planes in the task's `gx`.
+fn fold_input_grad<T: Float>(u: &[T], tiles: &Tiles, [j0, j1]: [usize; 2], sc: &mut Scratch<T>, gx: &mut [T]) {
+    let (hw, l, cp) = (tiles.h * tiles.w, tiles.per_image, tiles.cp);
+    let (pb, image_len) = ((j1 - j0) * l, tiles.c * hw);
+    sixteen_products([pb, tiles.op, cp], &sc.m, [tiles.op as isize, 1], u, &mut sc.v);
+    for j in j0..j1 {
+        sc.image.clear();
+        sc.image.resize(hw * cp, T::ZERO);
+        transform_input_grad(&sc.v, tiles, pb, (j - j0) * l, &mut sc.image);
+        from_channels_last(&sc.image, tiles.c, hw, cp, &mut gx[j * image_len..][..image_len]);
+    }
+}
+
+/// The weight-gradient step of one chunk (its `∂M` in `sc.m`, its `V` in `sc.v`): `∂U[ξ] +=
+/// ∂M[ξ]ᵀ · V[ξ]` (`op × cp`), `∂M[ξ]` (`pb × op`) read transposed (strides 1, op).
+fn add_weight_grad<T: Float>(tiles: &Tiles, pb: usize, sc: &mut Scratch<T>, acc: &mut [T]) {
+    let (op, cp) = (tiles.op, tiles.cp);
+    sixteen_products([op, pb, cp], &sc.m, [1, op as isize], &sc.v, &mut sc.product);
+    acc.iter_mut().zip(&sc.product).for_each(|(a, &p)| *a += p);
+}
+
+/// `∂w = Gᵀ ∂U G` for every (output, input) channel pair, from the summed `∂U` (`[16, op, cp]`).
+fn weights_from_transformed<T: Float>(gu: &[T], tiles: &Tiles, gw: &mut [T]) {
+    let (o, c, op, cp) = (tiles.o, tiles.c, tiles.op, tiles.cp);
+    for oi in 0..o {
+        for ci in 0..c {
+            let tile: [T; 16] = std::array::from_fn(|xi| gu[xi * op * cp + oi * cp + ci]);
+            gw[(oi * c + ci) * 9..][..9].copy_from_slice(&weight_tile_adjoint(&tile));
+        }
+    }
+}
+
 /// `∂x` of `y = conv2d(x, w)` given `∂y` (see [`super::conv2d_input_grad`]), for a geometry
 /// Winograd [`supports`].
 pub fn input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, gx: &mut [T]) {
     check(geo, [gy.len(), w.len(), gx.len()], [geo.output_len(), geo.weight_len(), geo.input_len()]);
     let tiles = Tiles::new(geo);
     let u = transform_weights(w, &tiles, false);
-    let (hw, l) = (tiles.h * tiles.w, tiles.per_image);
-    let image_len = tiles.c * hw;
+    let image_len = tiles.c * tiles.h * tiles.w;
     for_each_chunk(gx, tiles.images * image_len, tiles.parallel, |task, gx, sc: &mut Scratch<T>| {
         let (img0, nb) = (task * tiles.images, gx.len() / image_len);
-        for [j0, j1] in tiles.chunks(nb) {
-            let pb = (j1 - j0) * l;
-            gather_output_grad(gy, &tiles, img0, [j0, j1], sc);
-            // ∂V[ξ] = ∂M[ξ] · U[ξ]: pb × cp.
-            sixteen_products([pb, tiles.op, tiles.cp], &sc.m, [tiles.op as isize, 1], &u, &mut sc.v);
-            for j in j0..j1 {
-                sc.image.clear();
-                sc.image.resize(hw * tiles.cp, T::ZERO);
-                transform_input_grad(&sc.v, &tiles, pb, (j - j0) * l, &mut sc.image);
-                from_channels_last(&sc.image, tiles.c, hw, tiles.cp, &mut gx[j * image_len..][..image_len]);
-            }
+        for chunk in tiles.chunks(nb) {
+            gather_output_grad(gy, &tiles, img0, chunk, sc);
+            fold_input_grad(&u, &tiles, chunk, sc, gx);
         }
     });
 }
@@ -617,64 +638,43 @@ pub fn input_grad<T: Float>(gy: &[T], w: &[T], geo: &Conv2dGeometry, gx: &mut [T
 pub fn weight_grad<T: Float>(x: &[T], gy: &[T], geo: &Conv2dGeometry, gw: &mut [T]) {
     check(geo, [x.len(), gy.len(), gw.len()], [geo.input_len(), geo.output_len(), geo.weight_len()]);
     let tiles = Tiles::new(geo);
-    let (op, cp) = (tiles.op, tiles.cp);
     let tasks = geo.window.n.div_ceil(tiles.images);
     // ∂U summed over every chunk of every task, then taken back through Gᵀ · G once.
-    let mut gu = vec![T::ZERO; 16 * op * cp];
+    let mut gu = vec![T::ZERO; 16 * tiles.op * tiles.cp];
     sum_into(tasks, tiles.parallel, &mut gu, |task, acc, sc: &mut Scratch<T>| {
         let img0 = task * tiles.images;
         let nb = tiles.images.min(geo.window.n - img0);
         for [j0, j1] in tiles.chunks(nb) {
-            let pb = (j1 - j0) * tiles.per_image;
             gather_input(x, &tiles, img0, [j0, j1], sc);
             gather_output_grad(gy, &tiles, img0, [j0, j1], sc);
-            // ∂U[ξ] = ∂M[ξ]ᵀ · V[ξ]: op × cp, ∂M[ξ] (pb × op) read transposed (strides 1, op).
-            sixteen_products([op, pb, cp], &sc.m, [1, op as isize], &sc.v, &mut sc.product);
-            acc.iter_mut().zip(&sc.product).for_each(|(a, &p)| *a += p);
+            add_weight_grad(&tiles, (j1 - j0) * tiles.per_image, sc, acc);
         }
     });
-    let (o, c) = (tiles.o, tiles.c);
-    for oi in 0..o {
-        for ci in 0..c {
-            let tile: [T; 16] = std::array::from_fn(|xi| gu[xi * op * cp + oi * cp + ci]);
-            gw[(oi * c + ci) * 9..][..9].copy_from_slice(&weight_tile_adjoint(&tile));
-        }
-    }
+    weights_from_transformed(&gu, &tiles, gw);
 }
 
 /// Both gradients at once (see [`super::conv2d_backward`]): each chunk's output gradient is
 /// transformed once (`∂M`) and used for `∂V = ∂M · U` (then `∂x`) and for `∂U += ∂Mᵀ · V`. The
 /// weight gradient's partial sums are kept per task and added in task order, as
-/// [`weight_grad`] adds them: the two give the same bits.
+/// [`weight_grad`] adds them (`sum_into` with one range per task): the two give the same bits.
 pub fn backward<T: Float>(x: &[T], gy: &[T], w: &[T], geo: &Conv2dGeometry, gx: &mut [T], gw: &mut [T]) {
     check(geo, [x.len(), gy.len(), w.len()], [geo.input_len(), geo.output_len(), geo.weight_len()]);
     check(geo, [gx.len(), gw.len(), 0], [geo.input_len(), geo.weight_len(), 0]);
     let tiles = Tiles::new(geo);
     let u = transform_weights(w, &tiles, false);
-    let (op, cp, l) = (tiles.op, tiles.cp, tiles.per_image);
     let image_len = tiles.c * tiles.h * tiles.w;
-    let (task_len, u_len) = (tiles.images * image_len, 16 * op * cp);
+    let (task_len, u_len) = (tiles.images * image_len, 16 * tiles.op * tiles.cp);
     let mut partials = vec![T::ZERO; geo.window.n.div_ceil(tiles.images) * u_len];
     let task = |task: usize, gx: &mut [T], acc: &mut [T]| {
         let mut sc = Cached::<Scratch<T>>::take();
         let sc = &mut *sc;
         let (img0, nb) = (task * tiles.images, gx.len() / image_len);
         for [j0, j1] in tiles.chunks(nb) {
-            let pb = (j1 - j0) * l;
             gather_output_grad(gy, &tiles, img0, [j0, j1], sc);
-            // ∂V[ξ] = ∂M[ξ] · U[ξ], folded back onto the images' ∂x.
-            sixteen_products([pb, op, cp], &sc.m, [op as isize, 1], &u, &mut sc.v);
-            let plane = tiles.h * tiles.w;
-            for j in j0..j1 {
-                sc.image.clear();
-                sc.image.resize(plane * cp, T::ZERO);
-                transform_input_grad(&sc.v, &tiles, pb, (j - j0) * l, &mut sc.image);
-                from_channels_last(&sc.image, tiles.c, plane, cp, &mut gx[j * image_len..][..image_len]);
-            }
-            // ∂U[ξ] += ∂M[ξ]ᵀ · V[ξ], the same ∂M with the chunk's transformed input.
+            fold_input_grad(&u, &tiles, [j0, j1], sc, gx);
+            // The same ∂M with the chunk's transformed input (which overwrites ∂V in sc.v).
             gather_input(x, &tiles, img0, [j0, j1], sc);
-            sixteen_products([op, pb, cp], &sc.m, [1, op as isize], &sc.v, &mut sc.product);
-            acc.iter_mut().zip(&sc.product).for_each(|(a, &p)| *a += p);
+            add_weight_grad(&tiles, (j1 - j0) * tiles.per_image, sc, acc);
         }
     };
     if tiles.parallel {
@@ -689,11 +689,5 @@ pub fn backward<T: Float>(x: &[T], gy: &[T], w: &[T], geo: &Conv2dGeometry, gx: 
     for partial in partials.chunks_exact(u_len) {
         gu.iter_mut().zip(partial).for_each(|(g, &p)| *g += p);
     }
-    let (o, c) = (tiles.o, tiles.c);
-    for oi in 0..o {
-        for ci in 0..c {
-            let tile: [T; 16] = std::array::from_fn(|xi| gu[xi * op * cp + oi * cp + ci]);
-            gw[(oi * c + ci) * 9..][..9].copy_from_slice(&weight_tile_adjoint(&tile));
-        }
-    }
+    weights_from_transformed(&gu, &tiles, gw);
 }

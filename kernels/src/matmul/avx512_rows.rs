@@ -115,7 +115,7 @@ pub fn route(m: usize, k: usize, n: usize, [_rsa, _csa]: [isize; 2], [rsb, csb]:
     let fits = |limit: usize| b_len <= limit && (m <= 64 || b_len <= B_MAX_MANY_ROWS);
     if csb == 1 && fits(B_MAX) {
         Some(Route::InPlace)
-    } else if rsb == 1 && fits(B_MAX_TRANSPOSED) {
+    } else if rsb == 1 && csb > 0 && fits(B_MAX_TRANSPOSED) {
         Some(Route::TransposeB)
     } else {
         None
@@ -167,9 +167,9 @@ pub unsafe fn try_sgemm(
     }
 }
 
-/// Writes the `k × n` matrix whose column `j` is `b[j·csb ..][..k]` row-major into `out`:
-/// 16 × 16 blocks transposed in registers ([`transpose_16x16`]), the ragged edges one value at
-/// a time.
+/// Writes the `k × n` matrix whose column `j` is `b[j·csb ..][..k]` row-major into `out`: the
+/// [`transpose`] of the `n × k` matrix whose rows are B's columns ([`route`] takes a transposed
+/// B only with a positive column stride).
 ///
 /// # Safety
 /// AVX-512F must be present. `b + j·csb + p` must be readable for every `j < n`, `p < k`;
@@ -177,28 +177,11 @@ pub unsafe fn try_sgemm(
 #[target_feature(enable = "avx512f")]
 unsafe fn transpose_into(k: usize, n: usize, b: *const f32, csb: isize, out: &mut [f32]) {
     assert!(out.len() >= k * n, "transpose_into: output too short");
-    let (full_n, full_k) = (n / LANES * LANES, k / LANES * LANES);
-    for j0 in (0..full_n).step_by(LANES) {
-        for p0 in (0..full_k).step_by(LANES) {
-            // SAFETY: columns j0..j0 + 16 < n, rows p0..p0 + 16 ≤ k of B (caller's contract),
-            // and rows p0.., columns j0..j0 + 16 of the k × n `out` (asserted long enough).
-            unsafe {
-                let src = b.offset(j0 as isize * csb + p0 as isize);
-                transpose_16x16(src, csb, out.as_mut_ptr().add(p0 * n + j0), n as isize);
-            }
-        }
-    }
-    // The ragged edges: the last k % 16 rows of the full blocks' columns, then the last n % 16
-    // columns.
-    let mut copy = |j: usize, ps: std::ops::Range<usize>| {
-        // SAFETY: column `j < n`, rows below `k` (caller's contract).
-        let column = unsafe { b.offset(j as isize * csb) };
-        for p in ps {
-            out[p * n + j] = unsafe { *column.add(p) };
-        }
-    };
-    (0..full_n).for_each(|j| copy(j, full_k..k));
-    (full_n..n).for_each(|j| copy(j, 0..k));
+    assert!(csb >= 0, "transpose_into: columns of B in order");
+    // SAFETY: column j of B is the source row j (k values from b + j·csb, readable by the
+    // caller's contract), and row p of `out` (n values, asserted long enough) gets value p of
+    // every column; AVX-512F is present (caller's contract).
+    unsafe { transpose(n, k, b, csb as usize, out.as_mut_ptr(), n) };
 }
 
 /// `dst[q·dst_stride + j] = src[j·src_stride + q]` for `j < rows`, `q < cols`: the full 16 × 16

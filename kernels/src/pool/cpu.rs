@@ -9,19 +9,17 @@
 //! output, and its backward pass makes five passes over them.
 //!
 //! 2×2 windows that tile the image (stride 2, no padding) — nearly every CNN's pooling — skip
-//! the columns: both passes read the two input rows of each output row directly, pairs of
-//! neighbours at a time. Unfolding them was the slow part (runs of one value at stride 2): on
-//! the MNIST CNN's first pooling layer (64 × 32 planes of 26²) the backward pass went from
-//! 1.1–1.2 to about 0.9 ms, and the forward pass from 0.4–0.5 to 0.2 ms (pooling forward and backward alone, `cargo bench --bench conv -- pool`: 1.33–1.52 → 1.11–1.14 ms).
+//! the columns: both passes read the two input rows of each output row directly. Unfolding them
+//! was the slow part (runs of one value at stride 2). On f32 with AVX-512 the backward pass
+//! works on 16 windows at a time in registers (`super::avx512`). On the MNIST CNN's first
+//! pooling layer (64 × 32 planes of 26²), `cargo bench --bench conv -- pool` (forward and
+//! backward): 1.33–1.52 ms with columns, 0.62–0.69 ms now.
 
 use crate::conv::cpu::{checked_output, col2im_columns, im2col_columns, Plan};
 use crate::conv::Window2d;
 use crate::parallel::{for_each_chunk, PAR_MIN_ELEMS};
 use crate::simd::vectorized;
 use crate::{Float, Slot};
-
-/// Outputs handled together by the 2×2 backward pass (one AVX-512 register of f32).
-const LANES: usize = 16;
 
 /// A worker's scratch: one plane's columns, and a few rows of per-position values.
 #[derive(Default)]
@@ -163,8 +161,6 @@ fn max_pool_2x2<T: Float, O: Slot<T>>(x: &[T], g: &Window2d, y: &mut [O]) {
 /// [`max_pool2d_backward`] for 2×2 windows tiling the image: each window's four entries get
 /// `gy · ([x = y] / #ties)`, computed as the general kernel does (`g·(1/n)` or `g·(0/n)`), and
 /// the pixels outside every window get 0.
-// The lane loops index four tap arrays and the rows at once, on purpose (see the comment inside).
-#[allow(clippy::needless_range_loop)]
 fn max_pool_2x2_backward<T: Float>(x: &[T], y: &[T], gy: &[T], g: &Window2d, gx: &mut [T]) {
     let (oh, ow) = checked_output(g);
     let (plane, l, per) = (g.h * g.w, oh * ow, planes_per_task(g.h * g.w));
@@ -183,46 +179,18 @@ fn max_pool_2x2_backward<T: Float>(x: &[T], y: &[T], gy: &[T], g: &Window2d, gx:
                         bottom[2 * ow..].fill(T::ZERO);
                         let (xt, xb) = (&x[2 * oy * g.w..][..2 * ow], &x[(2 * oy + 1) * g.w..][..2 * ow]);
                         let (y, gy) = (&y[oy * ow..][..ow], &gy[oy * ow..][..ow]);
-                        // Blocks of LANES outputs: the four taps de-interleaved into arrays (with
-                        // loops of a fixed count for whole blocks, so they compile to shuffles),
-                        // the shares computed lane by lane (vector arithmetic), then interleaved
-                        // back. Lanes past the row's end compute on zeros and are not stored.
-                        let done = simd_blocks(xt, xb, y, gy, top, bottom, ow);
-                        for o0 in (done..ow).step_by(LANES) {
-                            let n = LANES.min(ow - o0);
-                            let (mut taps, mut yl, mut gl) =
-                                ([[T::ZERO; LANES]; 4], [T::ZERO; LANES], [T::ZERO; LANES]);
-                            let (xt, xb) = (&xt[2 * o0..][..2 * n], &xb[2 * o0..][..2 * n]);
-                            let load = |taps: &mut [[T; LANES]; 4], k: usize| {
-                                (taps[0][k], taps[1][k]) = (xt[2 * k], xt[2 * k + 1]);
-                                (taps[2][k], taps[3][k]) = (xb[2 * k], xb[2 * k + 1]);
-                            };
-                            if n == LANES {
-                                (0..LANES).for_each(|k| load(&mut taps, k));
-                            } else {
-                                (0..n).for_each(|k| load(&mut taps, k));
-                            }
-                            yl[..n].copy_from_slice(&y[o0..][..n]);
-                            gl[..n].copy_from_slice(&gy[o0..][..n]);
-                            let mut shares = [[T::ZERO; LANES]; 4];
-                            for k in 0..LANES {
-                                let is = |v: T| if v == yl[k] { T::ONE } else { T::ZERO };
-                                let ties = is(taps[0][k]) + is(taps[1][k]) + is(taps[2][k]) + is(taps[3][k]);
-                                let (hit, miss) = (gl[k] * (T::ONE / ties), gl[k] * (T::ZERO / ties));
-                                for t in 0..4 {
-                                    shares[t][k] = if taps[t][k] == yl[k] { hit } else { miss };
-                                }
-                            }
-                            let (top, bottom) = (&mut top[2 * o0..][..2 * n], &mut bottom[2 * o0..][..2 * n]);
-                            let mut store = |k: usize| {
-                                (top[2 * k], top[2 * k + 1]) = (shares[0][k], shares[1][k]);
-                                (bottom[2 * k], bottom[2 * k + 1]) = (shares[2][k], shares[3][k]);
-                            };
-                            if n == LANES {
-                                (0..LANES).for_each(&mut store);
-                            } else {
-                                (0..n).for_each(&mut store);
-                            }
+                        if simd_row(xt, xb, y, gy, top, bottom, ow) {
+                            continue;
+                        }
+                        // Portable: one window at a time.
+                        let taps = xt.chunks_exact(2).zip(xb.chunks_exact(2));
+                        let shares = top[..2 * ow].chunks_exact_mut(2).zip(bottom[..2 * ow].chunks_exact_mut(2));
+                        for (((gt, gb), (a, b)), (&y, &g)) in shares.zip(taps).zip(y.iter().zip(gy)) {
+                            let is = |v: T| if v == y { T::ONE } else { T::ZERO };
+                            let ties = is(a[0]) + is(a[1]) + is(b[0]) + is(b[1]);
+                            let (hit, miss) = (g * (T::ONE / ties), g * (T::ZERO / ties));
+                            let share = |v: T| if v == y { hit } else { miss };
+                            (gt[0], gt[1], gb[0], gb[1]) = (share(a[0]), share(a[1]), share(b[0]), share(b[1]));
                         }
                     }
                 },
@@ -231,10 +199,10 @@ fn max_pool_2x2_backward<T: Float>(x: &[T], y: &[T], gy: &[T], g: &Window2d, gx:
     });
 }
 
-/// One row of [`max_pool_2x2_backward`] on f32 with AVX-512
-/// (see `super::avx512`): how many outputs were done (all of them, or none without AVX-512).
+/// One row of [`max_pool_2x2_backward`] on f32 with AVX-512 (see `super::avx512`): whether it
+/// was done (not for f64, nor without AVX-512).
 #[inline(always)]
-fn simd_blocks<T: Float>(xt: &[T], xb: &[T], y: &[T], gy: &[T], top: &mut [T], bottom: &mut [T], ow: usize) -> usize {
+fn simd_row<T: Float>(xt: &[T], xb: &[T], y: &[T], gy: &[T], top: &mut [T], bottom: &mut [T], ow: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
     if let (Some(xt), Some(xb), Some(y), Some(gy), true) =
         (T::as_f32(xt), T::as_f32(xb), T::as_f32(y), T::as_f32(gy), crate::simd::has_avx512())
@@ -242,8 +210,8 @@ fn simd_blocks<T: Float>(xt: &[T], xb: &[T], y: &[T], gy: &[T], top: &mut [T], b
         let (top, bottom) = (T::as_f32_mut(top).expect("f32"), T::as_f32_mut(bottom).expect("f32"));
         // SAFETY: AVX-512 is present (the kernel checks the slices' lengths itself).
         unsafe { super::avx512::backward_row_2x2(xt, xb, y, gy, top, bottom, ow) };
-        return ow;
+        return true;
     }
     let _ = (xt, xb, y, gy, top, bottom, ow);
-    0
+    false
 }

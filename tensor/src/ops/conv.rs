@@ -339,40 +339,31 @@ impl Tensor {
         window: Window,
         groups: usize,
     ) -> Result<(Tensor, Tensor)> {
-        let kernel = match weight.shape[..] {
-            [_, _, kh, kw] => [kh, kw],
-            _ => [0, 0], // conv2d_input_grad below names the bad weight
-        };
-        let size = match self.shape[..] {
-            [_, _, h, w] => [h, w],
-            _ => [0, 0], // conv2d_weight_grad below names the bad input
-        };
-        if self.is_cuda() || grad_output.conv2d_backward_fits(self, weight, window, groups).is_err() {
+        let op = "conv2d_backward";
+        self.same_kind(weight, op)?;
+        self.same_kind(grad_output, op)?;
+        let shapes: [&[usize]; 3] = [&self.shape, &weight.shape, &grad_output.shape];
+        let geo = window.conv_geometry(op, &self.shape, &weight.shape, groups, &shapes)?;
+        let (oh, ow) = geo.window.output_size().unwrap_or((0, 0));
+        let out_shape = [geo.window.n, geo.out_channels, oh, ow];
+        if grad_output.shape != out_shape {
+            return Err(Error::shape(op, &shapes, format!("the output gradient must be {out_shape:?}")));
+        }
+        if self.is_cuda() {
+            let kernel = [weight.shape[2], weight.shape[3]];
+            let size = [self.shape[2], self.shape[3]];
             return Ok((
                 grad_output.conv2d_input_grad(weight, size, window, groups)?,
                 self.conv2d_weight_grad(grad_output, kernel, window, groups)?,
             ));
         }
-        let op = "conv2d_backward";
-        let geo = window.conv_geometry(op, &self.shape, &weight.shape, groups, &[&self.shape, &weight.shape])?;
         with_float!(self, op, |T| {
             let (x, w, gy) = (self.dense_data::<T>(op)?, weight.dense_data::<T>(op)?, grad_output.dense_data::<T>(op)?);
-            let mut gx = crate::pool::filled(x.len(), 0.0 as T);
-            let mut gw = crate::pool::filled(w.len(), 0.0 as T);
+            // The kernels overwrite both gradients: cached buffers need no fill.
+            let mut gx = crate::pool::overwritten(x.len(), 0.0 as T);
+            let mut gw = crate::pool::overwritten(w.len(), 0.0 as T);
             conv2d_backward(&x, &gy, &w, &geo, &mut gx, &mut gw);
             Ok((Tensor::dense(gx, self.shape.clone()), Tensor::dense(gw, weight.shape.clone())))
         })
-    }
-
-    /// Whether `self` (an output gradient), `x` and `weight` fit one convolution, of one kind
-    /// (dtype and device): `Ok` exactly when both gradient ops would accept them.
-    fn conv2d_backward_fits(&self, x: &Tensor, weight: &Tensor, window: Window, groups: usize) -> Result<()> {
-        x.same_kind(self, "conv2d_backward")?;
-        x.same_kind(weight, "conv2d_backward")?;
-        let [n, o, oh, ow] = window.conv2d_output_shape(&x.shape, &weight.shape, groups)?;
-        if self.shape != [n, o, oh, ow] {
-            return Err(Error::shape("conv2d_backward", &[&x.shape, &weight.shape, &self.shape], "gradient shape"));
-        }
-        Ok(())
     }
 }
