@@ -9,8 +9,10 @@
 //! The training text is cut into `batch_size` contiguous streams; each step reads the next
 //! `steps` characters of every stream and starts from the state the previous step ended in
 //! (detached, so gradients stop at the window's start). Validation streams the held-out last 10%
-//! the same way, so its loss is the model's true per-character cross-entropy in nats. The last
-//! line is a JSON object with `val_loss`.
+//! the same way, so its loss is the model's true per-character cross-entropy in nats. It also
+//! says how much of that loss the capitalised lines cost (the speakers' names: the validation
+//! play's are new, and written without the full stop the training plays put after them). The
+//! last line is a JSON object with `val_loss`.
 
 use clap::Parser;
 use ferrograd::models::layers::{Dropout, Embedding, Linear, Recurrent, RecurrentConfig, RecurrentState};
@@ -20,7 +22,7 @@ use ferrograd::models::{checkpoint, prefixed_parameters};
 use ferrograd::{no_grad, DType, Device, Module, Rng, Tensor, Var};
 use std::path::PathBuf;
 use std::time::Instant;
-use text::{progress_bar, sample, Corpus, Streams};
+use text::{cross_entropy_per_position, progress_bar, sample, Corpus, LossTally, Streams};
 
 #[path = "common/text.rs"]
 mod text;
@@ -121,19 +123,22 @@ fn main() {
     }
 }
 
-/// Mean cross-entropy (nats/char) over the streams of `ids`, state carried, no graph.
-fn evaluate(model: &CharLstm, ids: &[i64], batch: usize, steps: usize) -> ferrograd::Result<f64> {
+/// Cross-entropy (nats/char) over the streams of the validation text, state carried, no graph.
+fn evaluate(model: &CharLstm, corpus: &Corpus, batch: usize, steps: usize) -> ferrograd::Result<LossTally> {
     model.eval();
-    let streams = Streams::new(ids, batch, steps);
-    let (mut total, mut state) = (0.0, None);
+    let streams = Streams::new(&corpus.val, batch, steps);
+    let (mut tally, mut state) = (LossTally::new(&corpus.val, &corpus.vocab), None);
     no_grad(|| {
         for w in 0..streams.windows() {
             let (x, y) = streams.window(w)?;
             let (logits, next) = model.run(&x, state.as_ref())?;
-            total += cross_entropy(&logits, &y)?.value().item()?;
+            for (i, l) in cross_entropy_per_position(&logits, &y)?.into_iter().enumerate() {
+                // Row i is stream i / steps at step i % steps, predicting the character after it.
+                tally.add(streams.position(w, i / steps, i % steps) + 1, l);
+            }
             state = Some(next);
         }
-        Ok(total / streams.windows().max(1) as f64)
+        Ok(tally)
     })
 }
 
@@ -190,6 +195,7 @@ fn run(args: &Args) -> ferrograd::Result<()> {
     let total = args.epochs * streams.windows();
     let schedule = WarmupCosine { peak: args.lr, min_lr: args.lr / 10.0, warmup: 100.min(total / 10), total };
     let (start, mut step, mut train_loss, mut val_loss, mut epochs_run) = (Instant::now(), 0, f64::NAN, f64::NAN, 0);
+    let mut val = None::<LossTally>;
     'epochs: for epoch in 1..=args.epochs {
         model.train();
         let bar = progress_bar(streams.windows(), format!("epoch {epoch}/{}", args.epochs));
@@ -219,7 +225,9 @@ fn run(args: &Args) -> ferrograd::Result<()> {
         }
         bar.finish_and_clear();
         train_loss = loss_sum / n.max(1) as f64;
-        val_loss = evaluate(&model, &corpus.val, args.batch_size, args.steps)?;
+        let tally = evaluate(&model, &corpus, args.batch_size, args.steps)?;
+        val_loss = tally.mean();
+        val = Some(tally);
         epochs_run = epoch;
         checkpoint::save(&model, &args.checkpoint)?;
         println!(
@@ -229,9 +237,14 @@ fn run(args: &Args) -> ferrograd::Result<()> {
         );
     }
     if epochs_run < args.epochs {
-        val_loss = evaluate(&model, &corpus.val, args.batch_size, args.steps)?;
+        let tally = evaluate(&model, &corpus, args.batch_size, args.steps)?;
+        val_loss = tally.mean();
+        val = Some(tally);
         checkpoint::save(&model, &args.checkpoint)?;
         println!("after {step} steps: val loss {val_loss:.4} nats/char");
+    }
+    if let Some(val) = &val {
+        println!("of which: {}", val.summary());
     }
     let secs = start.elapsed().as_secs_f64();
     let text = generate(&model, &corpus, args.sample_len, args.temperature, &mut rng)?;

@@ -5,7 +5,8 @@
 use ferrograd_autograd::ops::{causal_mask, padding_mask};
 use ferrograd_autograd::{gradcheck, DType, GradcheckOptions, Rng, Tensor, Var};
 use ferrograd_models::layers::{
-    Embedding, MultiHeadAttention, Recurrent, RecurrentConfig, RecurrentState, TransformerBlock, TransformerConfig,
+    Embedding, MultiHeadAttention, Recurrent, RecurrentConfig, RecurrentState, RotaryEmbedding, TransformerBlock,
+    TransformerConfig,
 };
 use ferrograd_models::optim::{clip_grad_norm, WarmupCosine};
 use ferrograd_models::Module;
@@ -263,6 +264,88 @@ fn a_causal_transformer_block_does_not_look_ahead_and_passes_gradcheck() {
     assert!(max_diff(&y1, &y2) > 1e-3, "the last position must change");
     let report =
         gradcheck("transformer block", |v: &[Var]| block.forward(&v[0]), &[x], GradcheckOptions::default()).unwrap();
+    assert!(report.passed, "{report}");
+}
+
+/// Rotary embeddings against a loop that rotates each pair `(x_i, x_{i+h})` by `t·θ_i`, on a
+/// strided view (heads split out of `[B, T, D]`, as attention reads them).
+#[test]
+fn rotary_embedding_rotates_each_pair_by_its_angle() {
+    let mut rng = Rng::new(11);
+    let (b, t, heads, dh) = (2, 7, 3, 6);
+    let x = rng.normal_tensor(&[b, t, heads * dh], 0.0, 1.0, DType::F64).unwrap();
+    let view = Var::constant(x.clone()).reshape(&[b, t, heads, dh]).unwrap().permute(&[0, 2, 1, 3]).unwrap();
+    let got = RotaryEmbedding::new(dh).unwrap().rotate(&view).unwrap().value().to_vec::<f64>().unwrap();
+    let xv = x.to_vec::<f64>().unwrap();
+    let half = dh / 2;
+    for (bi, h, pos, i) in (0..b).flat_map(|bi| {
+        (0..heads).flat_map(move |h| (0..t).flat_map(move |pos| (0..half).map(move |i| (bi, h, pos, i))))
+    }) {
+        let angle = pos as f64 * 10000f64.powf(-2.0 * i as f64 / dh as f64);
+        let at = |j: usize| xv[(bi * t + pos) * heads * dh + h * dh + j];
+        let (x1, x2) = (at(i), at(i + half));
+        let out = |j: usize| got[((bi * heads + h) * t + pos) * dh + j];
+        assert!((out(i) - (x1 * angle.cos() - x2 * angle.sin())).abs() < 1e-12);
+        assert!((out(i + half) - (x2 * angle.cos() + x1 * angle.sin())).abs() < 1e-12);
+    }
+    assert!(RotaryEmbedding::new(5).is_err(), "an odd head width has no pairs");
+    let wrong = Var::constant(Tensor::zeros(&[2, 3, 4], DType::F64));
+    let err = RotaryEmbedding::new(6).unwrap().rotate(&wrong).unwrap_err().to_string();
+    assert!(err.contains("RotaryEmbedding") && err.contains("[2, 3, 4]"), "{err}");
+}
+
+/// The point of rotary embeddings: a query–key score depends on the positions only through
+/// their offset. Shifting a sequence later leaves every score between its members unchanged.
+#[test]
+fn rotary_scores_depend_only_on_the_offset() {
+    let mut rng = Rng::new(12);
+    let (dh, t, shift) = (8, 5, 3);
+    let rope = RotaryEmbedding::new(dh).unwrap();
+    let (q, k) = (
+        rng.normal_tensor(&[t, dh], 0.0, 1.0, DType::F64).unwrap(),
+        rng.normal_tensor(&[t, dh], 0.0, 1.0, DType::F64).unwrap(),
+    );
+    // The same rows placed at positions 0..t, and at shift..shift + t after random filler.
+    let place = |rows: &Tensor, at: usize| {
+        let filler = Tensor::ones(&[at, dh], DType::F64);
+        Var::constant(Tensor::cat(&[&filler, rows], 0).unwrap())
+    };
+    let scores = |at: usize| {
+        let (qr, kr) = (rope.rotate(&place(&q, at)).unwrap(), rope.rotate(&place(&k, at)).unwrap());
+        let (qr, kr) = (qr.narrow(0, at, t).unwrap(), kr.narrow(0, at, t).unwrap());
+        qr.matmul(&kr.transpose(0, 1).unwrap()).unwrap().value()
+    };
+    let (near, far) = (scores(0), scores(shift));
+    assert!(max_diff(&near, &far) < 1e-12, "scores moved with the absolute position");
+    // Without rotation the same check is trivially true; with it, the scores differ from q·kᵀ.
+    let plain = Var::constant(q.clone()).matmul(&Var::constant(k.transpose(0, 1).unwrap())).unwrap().value();
+    assert!(max_diff(&near, &plain) > 1e-3);
+}
+
+/// A causal block with rotary self-attention: no look-ahead, and its gradient (through the
+/// rotation of queries and keys) passes gradcheck.
+#[test]
+fn a_rotary_causal_block_does_not_look_ahead_and_passes_gradcheck() {
+    let mut rng = Rng::new(13);
+    let cfg = TransformerConfig { d_ff: 8, rotary: true, ..TransformerConfig::decoder_only(8, 2) };
+    let block = TransformerBlock::new(cfg, DType::F64, &mut rng).unwrap();
+    let x = rng.normal_tensor(&[2, 5, 8], 0.0, 1.0, DType::F64).unwrap();
+    let y1 = block.forward(&Var::constant(x.clone())).unwrap().value();
+    let mut changed = x.to_vec::<f64>().unwrap();
+    for v in &mut changed[4 * 8..5 * 8] {
+        *v += 1.0; // batch 0, position 4 (the last)
+    }
+    let y2 = block.forward(&Var::constant(Tensor::from_vec(changed, &[2, 5, 8]).unwrap())).unwrap().value();
+    let first4 = |y: &Tensor| y.narrow(0, 0, 1).unwrap().narrow(1, 0, 4).unwrap();
+    assert_eq!(max_diff(&first4(&y1), &first4(&y2)), 0.0);
+    let report =
+        gradcheck("rotary block", |v: &[Var]| block.forward(&v[0]), &[x], GradcheckOptions::default()).unwrap();
+    assert!(report.passed, "{report}");
+    // The rotation alone, on a non-contiguous input (a transposed view).
+    let rope = RotaryEmbedding::new(4).unwrap();
+    let z = rng.normal_tensor(&[4, 6, 3], 0.0, 1.0, DType::F64).unwrap();
+    let f = |v: &[Var]| rope.rotate(&v[0].transpose(1, 2)?.narrow(2, 1, 4)?);
+    let report = gradcheck("rotary", f, &[z], GradcheckOptions::default()).unwrap();
     assert!(report.passed, "{report}");
 }
 

@@ -17,6 +17,8 @@ pub struct MultiHeadAttention {
     pub v_proj: Linear,
     /// Output projection.
     pub out_proj: Linear,
+    /// Rotary position embedding of the queries and keys, if the layer uses it.
+    pub rotary: Option<RotaryEmbedding>,
     heads: usize,
 }
 
@@ -30,7 +32,21 @@ impl MultiHeadAttention {
             ));
         }
         let mut proj = || Linear::new(d_model, d_model, true, dtype, rng);
-        Ok(MultiHeadAttention { q_proj: proj()?, k_proj: proj()?, v_proj: proj()?, out_proj: proj()?, heads })
+        Ok(MultiHeadAttention {
+            q_proj: proj()?,
+            k_proj: proj()?,
+            v_proj: proj()?,
+            out_proj: proj()?,
+            rotary: None,
+            heads,
+        })
+    }
+
+    /// The same layer with rotary position embeddings ([`RotaryEmbedding`]) on its queries
+    /// and keys, so attention scores depend on how far apart two positions are.
+    pub fn with_rotary(mut self) -> Result<MultiHeadAttention> {
+        self.rotary = Some(RotaryEmbedding::new(self.q_proj.out_features() / self.heads)?);
+        Ok(self)
     }
 
     /// `[B, T, D]` → `[B, heads, T, D / heads]` (a view: `matmul` reads it through its strides).
@@ -56,7 +72,10 @@ impl MultiHeadAttention {
         } else {
             (self.q_proj.forward(query)?, self.k_proj.forward(key)?, self.v_proj.forward(value)?)
         };
-        let (q, k, v) = (self.split_heads(&q)?, self.split_heads(&k)?, self.split_heads(&v)?);
+        let (mut q, mut k, v) = (self.split_heads(&q)?, self.split_heads(&k)?, self.split_heads(&v)?);
+        if let Some(rotary) = &self.rotary {
+            (q, k) = (rotary.rotate(&q)?, rotary.rotate(&k)?);
+        }
         let y = q.scaled_dot_product_attention(&k, &v, mask, causal)?; // [B, heads, Tq, D/heads]
         let y = y.permute(&[0, 2, 1, 3])?.reshape(&[qs[0], qs[1], d])?;
         self.out_proj.forward(&y)
@@ -101,6 +120,64 @@ impl Module for MultiHeadAttention {
             ("out_proj", &self.out_proj),
         ];
         prefixed_parameters(projections)
+    }
+}
+
+/// Rotary position embedding (RoPE; Su et al., 2021), as GPT-NeoX and LLaMA apply it: the
+/// `d_head` features of a query or key at position `t` form `d_head / 2` pairs `(x_i, x_{i+h})`,
+/// `h = d_head / 2`, and pair `i` is rotated by the angle `t·θ_i`, `θ_i = 10000^{−2i/d_head}`:
+/// ```text
+/// rotate(x)_i     = x_i·cos(tθ_i) − x_{i+h}·sin(tθ_i)
+/// rotate(x)_{i+h} = x_{i+h}·cos(tθ_i) + x_i·sin(tθ_i)
+/// ```
+/// Rotations compose, so the score `rotate(q at m) · rotate(k at n)` depends on the positions
+/// only through `m − n`: attention sees how far back a key is, the same at every position,
+/// instead of learning each absolute position separately. No parameters. Built from `narrow`,
+/// `cat`, `mul` and `add`, so its gradient is theirs: the transposed rotation, by `−tθ_i`.
+pub struct RotaryEmbedding {
+    /// `θ_i` for `i < d_head / 2`.
+    frequencies: Vec<f64>,
+}
+
+impl RotaryEmbedding {
+    /// Rotations of `d_head` features (an even number).
+    pub fn new(d_head: usize) -> Result<RotaryEmbedding> {
+        if d_head == 0 || !d_head.is_multiple_of(2) {
+            return Err(Error::invalid("RotaryEmbedding", format!("d_head {d_head} must be even and positive")));
+        }
+        let half = d_head / 2;
+        Ok(RotaryEmbedding { frequencies: (0..half).map(|i| 10000f64.powf(-2.0 * i as f64 / d_head as f64)).collect() })
+    }
+
+    /// `cos(tθ)` and `sin(tθ)` as `[T, d_head]` tables, each pair's value in both halves.
+    fn tables(&self, t: usize, dtype: DType) -> Result<(Tensor, Tensor)> {
+        let d = 2 * self.frequencies.len();
+        let (mut cos, mut sin) = (vec![0.0f64; t * d], vec![0.0f64; t * d]);
+        for pos in 0..t {
+            for (i, theta) in self.frequencies.iter().enumerate() {
+                let (s, c) = (pos as f64 * theta).sin_cos();
+                for j in [i, i + d / 2] {
+                    (cos[pos * d + j], sin[pos * d + j]) = (c, s);
+                }
+            }
+        }
+        Ok((Tensor::from_vec(cos, &[t, d])?.to_dtype(dtype)?, Tensor::from_vec(sin, &[t, d])?.to_dtype(dtype)?))
+    }
+
+    /// Rotates `x [..., T, d_head]` (positions `0..T` along the second-to-last axis):
+    /// `x·cos + rotate_half(x)·sin`, with `rotate_half(x) = (−x_{h..}, x_{..h})`.
+    pub fn rotate(&self, x: &Var) -> Result<Var> {
+        let shape = x.shape();
+        let d = 2 * self.frequencies.len();
+        if shape.len() < 2 || shape[shape.len() - 1] != d {
+            return Err(Error::shape("RotaryEmbedding", &[&shape], format!("expected [..., T, {d}]")));
+        }
+        let (cos, sin) = self.tables(shape[shape.len() - 2], x.dtype())?;
+        let device = x.value().device();
+        let (cos, sin) = (Var::constant(cos.to_device(device)?), Var::constant(sin.to_device(device)?));
+        let half = d / 2;
+        let rotated_half = Var::cat(&[&x.narrow(-1, half, half)?.neg()?, &x.narrow(-1, 0, half)?], -1)?;
+        x.mul(&cos)?.add(&rotated_half.mul(&sin)?)
     }
 }
 

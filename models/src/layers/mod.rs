@@ -14,7 +14,7 @@ mod sequential;
 mod transformer;
 
 pub use activation::{Gelu, LeakyRelu, Relu, Sigmoid, Softplus, Tanh};
-pub use attention::{LearnedPositionalEmbedding, MultiHeadAttention, SinusoidalPositionalEncoding};
+pub use attention::{LearnedPositionalEmbedding, MultiHeadAttention, RotaryEmbedding, SinusoidalPositionalEncoding};
 pub use conv::{AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, Flatten, MaxPool2d, Unflatten};
 pub use dropout::Dropout;
 pub use embedding::Embedding;

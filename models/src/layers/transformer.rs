@@ -19,6 +19,10 @@ pub struct TransformerConfig {
     pub causal: bool,
     /// A cross-attention sub-layer over an encoder's output (encoder–decoder models).
     pub cross_attention: bool,
+    /// Rotary position embeddings in self-attention ([`RotaryEmbedding`](super::RotaryEmbedding)):
+    /// positions enter as relative offsets inside every block, and the model needs no position
+    /// table.
+    pub rotary: bool,
     /// Seed of the dropout masks.
     pub seed: u64,
 }
@@ -33,6 +37,7 @@ impl TransformerConfig {
             dropout: 0.0,
             causal: false,
             cross_attention: false,
+            rotary: false,
             seed: 0,
         }
     }
@@ -78,9 +83,13 @@ impl TransformerBlock {
         } else {
             None
         };
+        let mut self_attn = MultiHeadAttention::new(d, cfg.heads, dtype, rng)?;
+        if cfg.rotary {
+            self_attn = self_attn.with_rotary()?;
+        }
         Ok(TransformerBlock {
             ln_self: LayerNorm::new(&[d], dtype),
-            self_attn: MultiHeadAttention::new(d, cfg.heads, dtype, rng)?,
+            self_attn,
             cross,
             ln_ff: LayerNorm::new(&[d], dtype),
             ff_in: Linear::new(d, cfg.d_ff, true, dtype, rng)?,
