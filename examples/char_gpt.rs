@@ -31,14 +31,14 @@ use clap::Parser;
 use ferrograd::models::layers::{
     Embedding, LayerNorm, LearnedPositionalEmbedding, Linear, TransformerBlock, TransformerConfig,
 };
-use ferrograd::models::loss::cross_entropy;
+use ferrograd::models::loss::{cross_entropy, cross_entropy_with, Reduction};
 use ferrograd::models::optim::{clip_grad_norm, Adam, AdamConfig, Optimizer, WarmupCosine};
 use ferrograd::models::zoo::gpt2_init;
 use ferrograd::models::{checkpoint, prefixed_parameters};
 use ferrograd::{no_grad, DType, Device, Module, Rng, Tensor, Var};
 use std::path::PathBuf;
 use std::time::Instant;
-use text::{cross_entropy_per_position, progress_bar, sample, Corpus, LossTally};
+use text::{progress_bar, sample, Corpus, LossTally};
 
 #[path = "common/text.rs"]
 mod text;
@@ -204,7 +204,7 @@ fn evaluate(model: &CharGpt, corpus: &Corpus, batch: usize, t: usize, stride: us
     no_grad(|| {
         for chunk in starts.chunks(batch) {
             let (x, y) = windows(ids, chunk, t)?;
-            let loss = cross_entropy_per_position(&model.logits(&x)?, &y)?;
+            let loss = cross_entropy_with(&model.logits(&x)?, &y, Reduction::None)?.value().to_vec::<f32>()?;
             for (row, &s) in loss.chunks(t).zip(chunk) {
                 let first_scored = if s == 0 { 0 } else { t - stride };
                 // Position i of the window predicts character s + 1 + i.

@@ -16,13 +16,13 @@
 
 use clap::Parser;
 use ferrograd::models::layers::{Dropout, Embedding, Linear, Recurrent, RecurrentConfig, RecurrentState};
-use ferrograd::models::loss::cross_entropy;
+use ferrograd::models::loss::{cross_entropy, cross_entropy_with, Reduction};
 use ferrograd::models::optim::{clip_grad_norm, Adam, AdamConfig, Optimizer, WarmupCosine};
 use ferrograd::models::{checkpoint, prefixed_parameters};
 use ferrograd::{no_grad, DType, Device, Module, Rng, Tensor, Var};
 use std::path::PathBuf;
 use std::time::Instant;
-use text::{cross_entropy_per_position, progress_bar, sample, Corpus, LossTally, Streams};
+use text::{progress_bar, sample, Corpus, LossTally, Streams};
 
 #[path = "common/text.rs"]
 mod text;
@@ -132,7 +132,8 @@ fn evaluate(model: &CharLstm, corpus: &Corpus, batch: usize, steps: usize) -> fe
         for w in 0..streams.windows() {
             let (x, y) = streams.window(w)?;
             let (logits, next) = model.run(&x, state.as_ref())?;
-            for (i, l) in cross_entropy_per_position(&logits, &y)?.into_iter().enumerate() {
+            let losses = cross_entropy_with(&logits, &y, Reduction::None)?.value().to_vec::<f32>()?;
+            for (i, l) in losses.into_iter().enumerate() {
                 // Row i is stream i / steps at step i % steps, predicting the character after it.
                 tally.add(streams.position(w, i / steps, i % steps) + 1, l);
             }
@@ -194,7 +195,7 @@ fn run(args: &Args) -> ferrograd::Result<()> {
     let streams = Streams::new(&corpus.train, args.batch_size, args.steps);
     let total = args.epochs * streams.windows();
     let schedule = WarmupCosine { peak: args.lr, min_lr: args.lr / 10.0, warmup: 100.min(total / 10), total };
-    let (start, mut step, mut train_loss, mut val_loss, mut epochs_run) = (Instant::now(), 0, f64::NAN, f64::NAN, 0);
+    let (start, mut step, mut train_loss, mut epochs_run) = (Instant::now(), 0, f64::NAN, 0);
     let mut val = None::<LossTally>;
     'epochs: for epoch in 1..=args.epochs {
         model.train();
@@ -225,9 +226,7 @@ fn run(args: &Args) -> ferrograd::Result<()> {
         }
         bar.finish_and_clear();
         train_loss = loss_sum / n.max(1) as f64;
-        let tally = evaluate(&model, &corpus, args.batch_size, args.steps)?;
-        val_loss = tally.mean();
-        val = Some(tally);
+        let val_loss = val.insert(evaluate(&model, &corpus, args.batch_size, args.steps)?).mean();
         epochs_run = epoch;
         checkpoint::save(&model, &args.checkpoint)?;
         println!(
@@ -237,15 +236,14 @@ fn run(args: &Args) -> ferrograd::Result<()> {
         );
     }
     if epochs_run < args.epochs {
-        let tally = evaluate(&model, &corpus, args.batch_size, args.steps)?;
-        val_loss = tally.mean();
-        val = Some(tally);
+        let val_loss = val.insert(evaluate(&model, &corpus, args.batch_size, args.steps)?).mean();
         checkpoint::save(&model, &args.checkpoint)?;
         println!("after {step} steps: val loss {val_loss:.4} nats/char");
     }
     if let Some(val) = &val {
         println!("of which: {}", val.summary());
     }
+    let val_loss = val.as_ref().map_or(f64::NAN, LossTally::mean);
     let secs = start.elapsed().as_secs_f64();
     let text = generate(&model, &corpus, args.sample_len, args.temperature, &mut rng)?;
     println!("--- sample (temperature {}) ---\n{text}\n---", args.temperature);

@@ -164,10 +164,3 @@ impl LossTally {
         )
     }
 }
-
-/// The loss `−log softmax(logits)[target]` at each row of `logits` `[n, V]`.
-pub fn cross_entropy_per_position(logits: &ferrograd::Var, targets: &Tensor) -> ferrograd::Result<Vec<f32>> {
-    let log_probs = logits.value().log_softmax(-1)?;
-    let picked = log_probs.gather(1, &targets.reshape(&[targets.numel(), 1])?)?;
-    Ok(picked.to_vec::<f32>()?.into_iter().map(|l| -l).collect())
-}

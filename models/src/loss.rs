@@ -19,6 +19,13 @@ pub fn mse_loss(pred: &Var, target: &Var) -> Result<Var> {
 /// (`i64`, `[batch]`): `mean_i(−log_softmax(logits)_i[targets_i])`. `log_softmax` is fused and
 /// stable, so large logits do not overflow.
 pub fn cross_entropy(logits: &Var, targets: &Tensor) -> Result<Var> {
+    cross_entropy_with(logits, targets, Reduction::Mean)
+}
+
+/// [`cross_entropy`] with a choice of [`Reduction`]: `Reduction::None` gives each example's
+/// loss `−log_softmax(logits)_i[targets_i]` as a `[batch]` vector (PyTorch's
+/// `reduction='none'`), for instance to see which characters of a text a model finds hard.
+pub fn cross_entropy_with(logits: &Var, targets: &Tensor, reduction: Reduction) -> Result<Var> {
     let s = logits.shape();
     if s.len() != 2 || targets.shape() != [s[0]] {
         return Err(Error::shape(
@@ -38,7 +45,7 @@ pub fn cross_entropy(logits: &Var, targets: &Tensor) -> Result<Var> {
         return Err(Error::IndexOutOfRange { op: "cross_entropy", index: bad, size: classes });
     }
     let picked = logits.log_softmax(1)?.gather(1, &targets.unsqueeze(1)?)?;
-    picked.mean_all()?.neg()
+    reduction.apply(picked.reshape(&[s[0]])?.neg()?)
 }
 
 /// How a loss turns its per-element values into the value returned (PyTorch's `reduction`).

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use ferrograd_autograd::{DType, Error, Rng, Tensor, Var};
 use ferrograd_models::loss::{
-    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, gaussian_kl_divergence,
+    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, cross_entropy_with, gaussian_kl_divergence,
     gaussian_kl_divergence_between, mse_loss, reparameterize, Reduction,
 };
 use proptest::prelude::*;
@@ -167,6 +167,47 @@ fn loss_argument_errors() {
     for bad in [3i64, -1] {
         let t = Tensor::from_vec(vec![0i64, bad], &[2]).unwrap();
         assert!(matches!(cross_entropy(&a, &t), Err(Error::IndexOutOfRange { index, size: 3, .. }) if index == bad));
+    }
+}
+
+#[test]
+fn cross_entropy_gives_each_example_s_loss_and_each_reduction() {
+    let mut rng = Rng::new(21);
+    let logits = Var::parameter(rng.normal_tensor(&[5, 4], 0.0, 2.0, DType::F64).unwrap());
+    let targets = rng.randint(&[5], 4).unwrap();
+    let none = cross_entropy_with(&logits, &targets, Reduction::None).unwrap();
+    assert_eq!(none.shape(), vec![5]);
+    let (lv, tv) = (vals(&logits.value()), targets.to_vec::<i64>().unwrap());
+    let each: Vec<f64> = (0..5)
+        .map(|r| {
+            let row = &lv[r * 4..(r + 1) * 4];
+            let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            m + row.iter().map(|v| (v - m).exp()).sum::<f64>().ln() - row[tv[r] as usize]
+        })
+        .collect();
+    // f64, logits of a few units: log_softmax within a few ulps of values ≤ ~10.
+    for (a, b) in vals(&none.value()).iter().zip(&each) {
+        assert!((a - b).abs() <= 1e-13, "{a} vs {b}");
+    }
+    let sum: f64 = each.iter().sum();
+    let got_sum = cross_entropy_with(&logits, &targets, Reduction::Sum).unwrap().value().item().unwrap();
+    assert!((got_sum - sum).abs() <= 1e-12, "{got_sum} vs {sum}");
+    // The mean is cross_entropy itself, value and gradient.
+    let mean = cross_entropy_with(&logits, &targets, Reduction::Mean).unwrap();
+    let plain = cross_entropy(&logits, &targets).unwrap();
+    assert_eq!(mean.value().item().unwrap(), plain.value().item().unwrap());
+    assert!((mean.value().item().unwrap() - sum / 5.0).abs() <= 1e-13);
+    // Per-example losses sum to the Sum reduction's gradient too: ∂(Σ none)/∂logits = softmax − onehot.
+    none.sum_all().unwrap().backward().unwrap();
+    let g = vals(&logits.grad().unwrap());
+    for r in 0..5 {
+        let row = &lv[r * 4..(r + 1) * 4];
+        let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = row.iter().map(|v| (v - m).exp()).sum();
+        for c in 0..4 {
+            let want = (row[c] - m).exp() / z - if c as i64 == tv[r] { 1.0 } else { 0.0 };
+            assert!((g[r * 4 + c] - want).abs() <= 1e-13, "grad [{r}, {c}]: {} vs {want}", g[r * 4 + c]);
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 
 use super::{Embedding, Linear};
 use crate::{prefixed_parameters, Module};
-use ferrograd_autograd::{DType, Error, Result, Rng, Tensor, Var};
+use ferrograd_autograd::{DType, Device, Error, Result, Rng, Tensor, Var};
+use std::cell::RefCell;
 
 /// Multi-head attention (as `torch.nn.MultiheadAttention` with `batch_first=True`): queries
 /// `[B, Tq, D]` attend to keys/values `[B, Tk, D]` in `heads` subspaces of size `D / heads`,
@@ -137,6 +138,10 @@ impl Module for MultiHeadAttention {
 pub struct RotaryEmbedding {
     /// `θ_i` for `i < d_head / 2`.
     frequencies: Vec<f64>,
+    /// The `cos` and signed `sin` tables of the longest sequence seen so far, on the device and
+    /// in the dtype of the last input: queries, keys and every later call of up to that length
+    /// read rows of these instead of building and uploading them again.
+    tables: RefCell<Option<(Tensor, Tensor)>>,
 }
 
 impl RotaryEmbedding {
@@ -146,38 +151,45 @@ impl RotaryEmbedding {
             return Err(Error::invalid("RotaryEmbedding", format!("d_head {d_head} must be even and positive")));
         }
         let half = d_head / 2;
-        Ok(RotaryEmbedding { frequencies: (0..half).map(|i| 10000f64.powf(-2.0 * i as f64 / d_head as f64)).collect() })
+        let frequencies = (0..half).map(|i| 10000f64.powf(-2.0 * i as f64 / d_head as f64)).collect();
+        Ok(RotaryEmbedding { frequencies, tables: RefCell::new(None) })
     }
 
-    /// `cos(tθ)` and `sin(tθ)` as `[T, d_head]` tables, each pair's value in both halves.
-    fn tables(&self, t: usize, dtype: DType) -> Result<(Tensor, Tensor)> {
-        let d = 2 * self.frequencies.len();
-        let (mut cos, mut sin) = (vec![0.0f64; t * d], vec![0.0f64; t * d]);
-        for pos in 0..t {
-            for (i, theta) in self.frequencies.iter().enumerate() {
-                let (s, c) = (pos as f64 * theta).sin_cos();
-                for j in [i, i + d / 2] {
-                    (cos[pos * d + j], sin[pos * d + j]) = (c, s);
+    /// `[T, d_head]` tables for positions `0..T`: `cos(tθ_i)` in both halves, and the sine with
+    /// the sign of the rotation, `−sin(tθ_i)` in the first half and `+sin(tθ_i)` in the second.
+    fn tables(&self, t: usize, dtype: DType, device: Device) -> Result<(Tensor, Tensor)> {
+        let mut cached = self.tables.borrow_mut();
+        let fits = |(cos, _): &(Tensor, Tensor)| cos.shape()[0] >= t && cos.dtype() == dtype && cos.device() == device;
+        if !cached.as_ref().is_some_and(fits) {
+            let rows = t.max(cached.as_ref().map_or(0, |(cos, _)| cos.shape()[0]));
+            let (d, half) = (2 * self.frequencies.len(), self.frequencies.len());
+            let (mut cos, mut sin) = (vec![0.0f64; rows * d], vec![0.0f64; rows * d]);
+            for pos in 0..rows {
+                for (i, theta) in self.frequencies.iter().enumerate() {
+                    let (s, c) = (pos as f64 * theta).sin_cos();
+                    (cos[pos * d + i], cos[pos * d + half + i]) = (c, c);
+                    (sin[pos * d + i], sin[pos * d + half + i]) = (-s, s);
                 }
             }
+            let table = |v| Tensor::from_vec(v, &[rows, d])?.to_dtype(dtype)?.to_device(device);
+            *cached = Some((table(cos)?, table(sin)?));
         }
-        Ok((Tensor::from_vec(cos, &[t, d])?.to_dtype(dtype)?, Tensor::from_vec(sin, &[t, d])?.to_dtype(dtype)?))
+        let (cos, sin) = cached.as_ref().expect("filled above");
+        Ok((cos.narrow(0, 0, t)?, sin.narrow(0, 0, t)?))
     }
 
     /// Rotates `x [..., T, d_head]` (positions `0..T` along the second-to-last axis):
-    /// `x·cos + rotate_half(x)·sin`, with `rotate_half(x) = (−x_{h..}, x_{..h})`.
+    /// `x·cos + swap_halves(x)·signed_sin`, with `swap_halves(x) = (x_{h..}, x_{..h})`.
     pub fn rotate(&self, x: &Var) -> Result<Var> {
         let shape = x.shape();
         let d = 2 * self.frequencies.len();
         if shape.len() < 2 || shape[shape.len() - 1] != d {
             return Err(Error::shape("RotaryEmbedding", &[&shape], format!("expected [..., T, {d}]")));
         }
-        let (cos, sin) = self.tables(shape[shape.len() - 2], x.dtype())?;
-        let device = x.value().device();
-        let (cos, sin) = (Var::constant(cos.to_device(device)?), Var::constant(sin.to_device(device)?));
+        let (cos, sin) = self.tables(shape[shape.len() - 2], x.dtype(), x.value().device())?;
         let half = d / 2;
-        let rotated_half = Var::cat(&[&x.narrow(-1, half, half)?.neg()?, &x.narrow(-1, 0, half)?], -1)?;
-        x.mul(&cos)?.add(&rotated_half.mul(&sin)?)
+        let swapped = Var::cat(&[&x.narrow(-1, half, half)?, &x.narrow(-1, 0, half)?], -1)?;
+        x.mul(&Var::constant(cos))?.add(&swapped.mul(&Var::constant(sin))?)
     }
 }
 

@@ -3,6 +3,7 @@
 //! (tanh output; train on pixels scaled to [−1, 1]); a discriminator maps images to one logit
 //! each, "real" when positive.
 
+use super::{reinitialise, Init};
 use crate::layers::{
     BatchNorm, Conv2d, ConvTranspose2d, Dropout, Flatten, LeakyRelu, Linear, Relu, Sequential, Tanh, Unflatten,
 };
@@ -85,18 +86,11 @@ pub fn dcgan_discriminator(width: usize, dropout: f64, seed: u64, rng: &mut Rng)
 /// DCGAN's initialisation: every weight of two or more dims (convolutions, dense layers) from
 /// `N(0, 0.02²)`, BatchNorm scales from `N(1, 0.02²)`, every bias and BatchNorm shift 0.
 pub fn dcgan_init(model: &dyn Module, rng: &mut Rng) -> Result<()> {
-    for (name, p) in model.named_parameters() {
-        let (shape, dtype) = (p.shape(), p.dtype());
-        let value = if name.ends_with("bias") {
-            Tensor::zeros(&shape, dtype)
-        } else if shape.len() == 1 {
-            rng.normal_tensor(&shape, 1.0, 0.02, dtype)?
-        } else {
-            rng.normal_tensor(&shape, 0.0, 0.02, dtype)?
-        };
-        p.set_value(value.to_device(p.value().device())?)?;
-    }
-    Ok(())
+    reinitialise(model, rng, |name, dims| match (name.ends_with("bias"), dims) {
+        (true, _) => Init::Constant(0.0),
+        (false, 1) => Init::Normal { mean: 1.0, std: 0.02 },
+        _ => Init::Normal { mean: 0.0, std: 0.02 },
+    })
 }
 
 /// The two losses of one GAN training step.

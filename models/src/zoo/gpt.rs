@@ -1,8 +1,9 @@
 //! GPT-2's initialisation (Radford et al., 2019; as nanoGPT applies it) for a decoder-only
 //! Transformer built from [`crate::layers::TransformerBlock`]s.
 
+use super::{reinitialise, Init};
 use crate::Module;
-use ferrograd_autograd::{Result, Rng, Tensor};
+use ferrograd_autograd::{Result, Rng};
 
 /// The standard deviation GPT-2 gives every weight matrix and embedding table.
 pub const GPT2_INIT_STD: f64 = 0.02;
@@ -23,20 +24,17 @@ pub const GPT2_INIT_STD: f64 = 0.02;
 /// block adds two such projections to it.
 pub fn gpt2_init(model: &dyn Module, layers: usize, rng: &mut Rng) -> Result<()> {
     let residual_std = GPT2_INIT_STD / (2.0 * layers.max(1) as f64).sqrt();
-    for (name, p) in model.named_parameters() {
-        let (shape, dtype) = (p.shape(), p.dtype());
-        let value = if name.ends_with("bias") {
-            Tensor::zeros(&shape, dtype)
-        } else if shape.len() == 1 {
-            Tensor::ones(&shape, dtype)
+    reinitialise(model, rng, |name, dims| {
+        if name.ends_with("bias") {
+            Init::Constant(0.0)
+        } else if dims == 1 {
+            Init::Constant(1.0)
         } else if name.ends_with("out_proj.weight") || name.ends_with("ff_out.weight") {
-            rng.normal_tensor(&shape, 0.0, residual_std, dtype)?
+            Init::Normal { mean: 0.0, std: residual_std }
         } else {
-            rng.normal_tensor(&shape, 0.0, GPT2_INIT_STD, dtype)?
-        };
-        p.set_value(value.to_device(p.value().device())?)?;
-    }
-    Ok(())
+            Init::Normal { mean: 0.0, std: GPT2_INIT_STD }
+        }
+    })
 }
 
 #[cfg(test)]
