@@ -7,6 +7,7 @@ same machine, so ferrograd's numbers have something to be compared against.
 Run (from the repository root):
     /work/torchenv/bin/python bench/pytorch_yardstick.py            # full (~15 s)
     /work/torchenv/bin/python bench/pytorch_yardstick.py --quick    # ~10x shorter
+    /work/torchenv/bin/python bench/pytorch_yardstick.py --medium   # bfloat16 matmuls only
 
 The venv is made with `python3 -m venv /work/torchenv &&
 /work/torchenv/bin/pip install torch numpy` (PyPI wheel, MKL/oneDNN inside).
@@ -67,6 +68,29 @@ def bench_matmul(budget):
     return res
 
 
+def bench_matmul_medium(budget):
+    """The products of ferrograd's `square_medium` and `projection_*` benches at reduced
+    precision: bfloat16 operands (`a.bfloat16() @ b.bfloat16()`, cast beforehand, bfloat16
+    result: oneDNN's native kernel), and f32 operands with oneDNN allowed to compute in bfloat16
+    (`torch.backends.mkldnn.matmul.fp32_precision = "bf16"`, where this PyTorch has it)."""
+    shapes = {"512": (512, 512, 512), "1024": (1024, 1024, 1024), "2048": (2048, 2048, 2048),
+              "projection_2048x128x512": (2048, 128, 512)}
+    res = {}
+    mkldnn = getattr(torch.backends.mkldnn, "matmul", None)
+    for name, (m, k, n) in shapes.items():
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        flops = 2 * m * k * n
+        res[f"f32_{name}"] = flops / time_per_call(lambda: a @ b, budget) / 1e9
+        ab, bb = a.bfloat16(), b.bfloat16()
+        res[f"bf16_{name}"] = flops / time_per_call(lambda: ab @ bb, budget) / 1e9
+        if mkldnn is not None and hasattr(mkldnn, "fp32_precision"):
+            old = mkldnn.fp32_precision
+            mkldnn.fp32_precision = "bf16"
+            res[f"f32_as_bf16_{name}"] = flops / time_per_call(lambda: a @ b, budget) / 1e9
+            mkldnn.fp32_precision = old
+    return res
+
+
 def bench_bmm(budget):
     # 64 independent 128x128 @ 128x128 products in one call.
     a, b = torch.randn(64, 128, 128), torch.randn(64, 128, 128)
@@ -122,6 +146,8 @@ def bench_mlp(steps, warmup):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="~10x shorter measurements")
+    ap.add_argument("--medium", action="store_true",
+                    help="only the reduced-precision (bfloat16) matmuls, beside f32")
     args = ap.parse_args()
     scale = 0.1 if args.quick else 1.0
     budget = 0.75 * scale  # seconds per measured case
@@ -130,6 +156,12 @@ def main():
     torch.manual_seed(0)
 
     r = {"torch_version": torch.__version__, "threads": torch.get_num_threads()}
+    if args.medium:
+        r["matmul_medium_gflops"] = {k: round(v, 1) for k, v in bench_matmul_medium(budget).items()}
+        for name, g in r["matmul_medium_gflops"].items():
+            print(f"  matmul {name:<32} {g:10.2f} GFLOP/s")
+        print(json.dumps(r))
+        return
     r["matmul_gflops"] = bench_matmul(budget)
     r["bmm_64x128_gflops"] = bench_bmm(budget)
     r.update(bench_elementwise(budget))

@@ -14,8 +14,8 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ferrograd::models::layers::{Linear, Relu, Sequential};
 use ferrograd::models::loss::cross_entropy;
-use ferrograd::models::optim::{Adam, AdamConfig, Optimizer};
-use ferrograd::{DType, Module, Rng, Tensor, Var};
+use ferrograd::models::optim::{Adam, AdamConfig, Muon, MuonConfig, Optimizer};
+use ferrograd::{set_matmul_precision, DType, MatmulPrecision, Module, Rng, Tensor, Var};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -34,6 +34,22 @@ fn matmul(c: &mut Criterion) {
             bench.iter(|| black_box(a.matmul(&b).unwrap()))
         });
     }
+    // "Medium" precision: the packed kernel's inputs rounded to bfloat16 (on AVX512-BF16 CPUs;
+    // elsewhere these repeat the f32 figures). Square products, and a Transformer layer's
+    // `[2048 tokens, 128] · [128, 512]` projection.
+    set_matmul_precision(MatmulPrecision::Medium);
+    for n in [512usize, 1024, 2048] {
+        let (a, b) = (randn(&mut rng, &[n, n]), randn(&mut rng, &[n, n]));
+        g.throughput(Throughput::Elements(2 * (n * n * n) as u64));
+        g.bench_with_input(BenchmarkId::new("square_medium", n), &n, |bench, _| {
+            bench.iter(|| black_box(a.matmul(&b).unwrap()))
+        });
+    }
+    let (x, w) = (randn(&mut rng, &[2048, 128]), randn(&mut rng, &[128, 512]));
+    g.throughput(Throughput::Elements(2 * 2048 * 128 * 512));
+    g.bench_function("projection_medium/2048x128x512", |bench| bench.iter(|| black_box(x.matmul(&w).unwrap())));
+    set_matmul_precision(MatmulPrecision::Highest);
+    g.bench_function("projection_f32/2048x128x512", |bench| bench.iter(|| black_box(x.matmul(&w).unwrap())));
     // Batched: 64 independent 128×128 products.
     let (a, b) = (randn(&mut rng, &[64, 128, 128]), randn(&mut rng, &[64, 128, 128]));
     g.throughput(Throughput::Elements(2 * 64 * 128 * 128 * 128));
@@ -134,6 +150,33 @@ fn machine(c: &mut Criterion) {
     g.finish();
 }
 
+/// One optimizer step over the weight matrices of `char_gpt`'s four blocks (per block: qkv
+/// `[384, 128]`, output `[128, 128]`, MLP `[512, 128]` and `[128, 512]`), AdamW against Muon
+/// (whose Newton–Schulz iteration costs five rounds of three small products per matrix).
+fn optim_step(c: &mut Criterion) {
+    let mut g = c.benchmark_group("optim");
+    g.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3)).sample_size(20);
+    let mut rng = Rng::new(4);
+    let shapes = [[384usize, 128], [128, 128], [512, 128], [128, 512]];
+    let params: Vec<Var> =
+        (0..4).flat_map(|_| shapes).map(|s| Var::parameter(randn(&mut rng, &s).mul_scalar(0.02).unwrap())).collect();
+    let loss = |rng: &mut Rng| {
+        // Σ p·r for a fresh random r: each parameter's gradient is r.
+        let mut total = Var::constant(Tensor::zeros(&[], DType::F32));
+        for p in &params {
+            let r = Var::constant(randn(rng, &p.shape()));
+            total = total.add(&p.mul(&r).unwrap().sum_all().unwrap()).unwrap();
+        }
+        total
+    };
+    let mut adam = Adam::new(params.clone(), AdamConfig { lr: 1e-3, ..AdamConfig::adamw() }).unwrap();
+    let mut muon = Muon::new(params.clone(), MuonConfig::default()).unwrap();
+    loss(&mut rng).backward().unwrap();
+    g.bench_function("adamw_step/char_gpt_matrices", |b| b.iter(|| adam.step().unwrap()));
+    g.bench_function("muon_step/char_gpt_matrices", |b| b.iter(|| muon.step().unwrap()));
+    g.finish();
+}
+
 mod peak {
     /// Flops per iteration of [`fma_loop`]: 12 chains × 16 lanes × 2 (multiply and add).
     pub const FLOPS_PER_ITER: usize = 12 * 16 * 2;
@@ -196,5 +239,5 @@ mod peak {
     }
 }
 
-criterion_group!(benches, machine, matmul, elementwise, softmax, mlp_step);
+criterion_group!(benches, machine, matmul, elementwise, softmax, mlp_step, optim_step);
 criterion_main!(benches);

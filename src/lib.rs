@@ -25,7 +25,9 @@ pub use ferrograd_tensor as tensor;
 
 pub use ferrograd_autograd::{grad, gradcheck, gradgradcheck, no_grad, Var};
 pub use ferrograd_models::Module;
-pub use ferrograd_tensor::{DType, Device, Error, Result, Rng, Tensor};
+pub use ferrograd_tensor::{
+    matmul_precision, set_matmul_precision, DType, Device, Error, MatmulPrecision, Result, Rng, Tensor,
+};
 
 /// The README's code blocks, compiled and run as doctests so that they cannot go stale.
 #[doc = include_str!("../README.md")]

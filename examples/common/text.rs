@@ -1,6 +1,7 @@
 //! What the character-level examples share: the corpus (vocabulary, ids, train/validation
 //! split), batches of contiguous streams for truncated backpropagation through time, sampling a
-//! character from logits, and the progress bar. Each example uses part of it.
+//! character from logits, the optimizers (AdamW, or Muon for the hidden weight matrices), and
+//! the progress bar. Each example uses part of it.
 
 #![allow(dead_code)]
 
@@ -8,7 +9,8 @@
 mod bar;
 pub use bar::progress_bar;
 
-use ferrograd::{Error, Rng, Tensor};
+use ferrograd::models::optim::{Adam, AdamConfig, AdjustLr, Muon, MuonConfig, Optimizer};
+use ferrograd::{Error, Rng, Tensor, Var};
 use std::path::Path;
 
 /// A text as character ids, split into training (first 90%) and validation (last 10%) parts.
@@ -163,4 +165,38 @@ impl LossTally {
             self.sum[0] / self.count[0].max(1) as f64
         )
     }
+}
+
+/// The optimizers of a character model's `named` parameters: AdamW (`adam`) over all of them, or
+/// with `muon`, Muon over the 2-D weight matrices whose names `hidden` accepts and AdamW over
+/// the rest (embeddings, head, biases, norms: Muon is for hidden layers). Muon's learning rate
+/// is scaled to match AdamW's update size (Moonshot's rule), so both take `adam.lr` and the
+/// same schedule, and it takes AdamW's weight decay. With `decay_vectors` false, AdamW's 1-D
+/// parameters get no weight decay (PyTorch's parameter groups, as a second optimizer).
+pub fn optimizers(
+    named: Vec<(String, Var)>,
+    adam: AdamConfig,
+    muon: bool,
+    hidden: impl Fn(&str) -> bool,
+    decay_vectors: bool,
+) -> ferrograd::Result<Vec<Box<dyn Optimizer>>> {
+    let mut groups: Vec<Box<dyn Optimizer>> = Vec::new();
+    let (matrices, rest): (Vec<_>, Vec<_>) =
+        named.into_iter().partition(|(name, p)| muon && hidden(name) && p.shape().len() == 2);
+    if !matrices.is_empty() {
+        let config = MuonConfig {
+            lr: adam.lr,
+            weight_decay: adam.weight_decay,
+            adjust_lr: AdjustLr::MatchRmsAdamW,
+            ..MuonConfig::default()
+        };
+        groups.push(Box::new(Muon::new(matrices.into_iter().map(|(_, p)| p).collect(), config)?));
+    }
+    let (decayed, vectors): (Vec<Var>, Vec<Var>) =
+        rest.into_iter().map(|(_, p)| p).partition(|p| decay_vectors || p.shape().len() >= 2);
+    groups.push(Box::new(Adam::new(decayed, adam)?));
+    if !vectors.is_empty() {
+        groups.push(Box::new(Adam::new(vectors, AdamConfig { weight_decay: 0.0, ..adam })?));
+    }
+    Ok(groups)
 }

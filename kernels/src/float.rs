@@ -143,6 +143,12 @@ impl Float for f32 {
     ) {
         #[cfg(target_arch = "x86_64")]
         if crate::matmul::avx512::worth_it(m, k, n) {
+            use crate::matmul::{avx512_bf16, matmul_precision, MatmulPrecision};
+            if matmul_precision() == MatmulPrecision::Medium && avx512_bf16::available() {
+                // SAFETY: AVX-512 and AVX512-BF16 are present (checked); the pointer contract is
+                // the caller's.
+                return unsafe { avx512_bf16::sgemm(m, k, n, a, [rsa, csa], b, [rsb, csb], c, ldc) };
+            }
             // SAFETY: AVX-512F is present (checked); the pointer contract is the caller's.
             return unsafe { crate::matmul::avx512::sgemm(m, k, n, a, [rsa, csa], b, [rsb, csb], c, ldc) };
         }

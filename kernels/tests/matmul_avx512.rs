@@ -2,12 +2,14 @@
 //! only runs on products of 2^25 multiply-adds or more). Shapes cover full and ragged tiles
 //! (m not a multiple of 14, n not a multiple of 32), several KC slices (k > 256, so later slices
 //! accumulate into C), and transposed or strided operands. The few-rows kernel
-//! (`avx512_rows`) is checked the same way over every shape its dispatcher sends it. Skipped, with a message, on CPUs
-//! without AVX-512.
+//! (`avx512_rows`) is checked the same way over every shape its dispatcher sends it, and the
+//! bfloat16 variant of the packed kernel (`avx512_bf16`) against the exact product of its inputs
+//! rounded to bfloat16. Skipped, with a message, on CPUs without AVX-512 (or AVX512-BF16).
 
 #![cfg(target_arch = "x86_64")]
 
 use ferrograd_kernels::matmul::avx512::sgemm;
+use ferrograd_kernels::matmul::avx512_bf16::{self, round_to_bf16};
 use ferrograd_kernels::matmul::avx512_rows::{self, BLayout};
 use ferrograd_kernels::simd::has_avx512;
 use proptest::prelude::*;
@@ -54,6 +56,85 @@ fn check_block(
     Ok(())
 }
 
+/// The signature of the packed kernels (`avx512::sgemm`, `avx512_bf16::sgemm`).
+type PackedGemm = unsafe fn(usize, usize, usize, *const f32, [isize; 2], *const f32, [isize; 2], *mut f32, isize);
+
+/// Runs a packed kernel on fresh row-major or transposed operands into a NaN-poisoned C (rows
+/// `ldc_pad` wider than `n`) and checks it against the exact product of the inputs mapped by
+/// `round` (what the kernel is meant to multiply).
+fn check_packed(
+    kernel: PackedGemm,
+    round: fn(f32) -> f32,
+    [m, k, n]: [usize; 3],
+    [a_transposed, b_transposed]: [bool; 2],
+    ldc_pad: usize,
+    seed: u64,
+) -> Result<(), TestCaseError> {
+    let a = values(m * k, seed);
+    let b = values(k * n, seed ^ 0xABCD);
+    let a_strides = if a_transposed { [1, m as isize] } else { [k as isize, 1] };
+    let b_strides = if b_transposed { [1, k as isize] } else { [n as isize, 1] };
+    let ldc = n + ldc_pad;
+    // Poison C (including the padding between rows) to prove every element of the m × n block
+    // is written and nothing outside it is.
+    let mut c = vec![f32::NAN; m * ldc];
+    // SAFETY: the operands and C are sized for exactly these strides; the callers checked the
+    // CPU features of their kernel.
+    unsafe { kernel(m, k, n, a.as_ptr(), a_strides, b.as_ptr(), b_strides, c.as_mut_ptr(), ldc as isize) };
+    let a_at = |i: usize, p: usize| round(a[(i as isize * a_strides[0] + p as isize * a_strides[1]) as usize]);
+    let b_at = |p: usize, j: usize| round(b[(p as isize * b_strides[0] + j as isize * b_strides[1]) as usize]);
+    check_block([m, k, n], &c, ldc, a_at, b_at)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// The bfloat16 kernel computes the exact product of its inputs rounded to bfloat16 (ties to
+    /// even), up to the f32 summation's error: the same bound as the f32 kernel's, applied to
+    /// the rounded operands. Had it multiplied the unrounded values, or rounded differently, the
+    /// error would be about 2⁻⁹ of the sum, far above the bound. The inputs are never subnormal
+    /// (which `vdpbf16ps` flushes to zero). Odd and even depths, several KC slices, ragged
+    /// tiles, transposed operands.
+    #[test]
+    fn bf16_sgemm_matches_the_naive_product_of_rounded_inputs(
+        m in 1usize..60,
+        k in prop_oneof![1usize..40, 250usize..600],
+        n in 1usize..80,
+        a_transposed in any::<bool>(),
+        b_transposed in any::<bool>(),
+        ldc_pad in 0usize..5,
+        seed in any::<u64>(),
+    ) {
+        if !avx512_bf16::available() {
+            eprintln!("skipped: this CPU has no AVX512-BF16");
+            return Ok(());
+        }
+        check_packed(avx512_bf16::sgemm, round_to_bf16, [m, k, n], [a_transposed, b_transposed], ldc_pad, seed)?;
+    }
+}
+
+/// Rounding to bfloat16: ties go to the even neighbour, the top of the range to infinity, and
+/// NaN, infinities and zeros stay what they are.
+#[test]
+fn round_to_bf16_rounds_to_nearest_even() {
+    // 1 + 2⁻⁸ is halfway between 1 and 1 + 2⁻⁷ (bfloat16 keeps 7 fraction bits): the even one, 1.
+    assert_eq!(round_to_bf16(1.0 + 2f32.powi(-8)), 1.0);
+    // 1 + 3·2⁻⁸ is halfway between 1 + 2⁻⁷ and 1 + 2⁻⁶: the even one, 1 + 2⁻⁶.
+    assert_eq!(round_to_bf16(1.0 + 3.0 * 2f32.powi(-8)), 1.0 + 2f32.powi(-6));
+    // Just above a tie rounds up; just below rounds down.
+    assert_eq!(round_to_bf16(1.0 + 2f32.powi(-8) + 2f32.powi(-20)), 1.0 + 2f32.powi(-7));
+    assert_eq!(round_to_bf16(-(1.0 + 2f32.powi(-8) - 2f32.powi(-20))), -1.0);
+    assert_eq!(round_to_bf16(f32::MAX), f32::INFINITY);
+    assert_eq!(round_to_bf16(f32::NEG_INFINITY), f32::NEG_INFINITY);
+    assert_eq!(round_to_bf16(-0.0).to_bits(), (-0.0f32).to_bits());
+    assert!(round_to_bf16(f32::NAN).is_nan());
+    // Every bfloat16 value is its own rounding.
+    for bits in (0u32..=0xFFFF).map(|h| h << 16) {
+        let x = f32::from_bits(bits);
+        assert!(x.is_nan() || round_to_bf16(x).to_bits() == bits, "{x}");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
@@ -72,19 +153,7 @@ proptest! {
             eprintln!("skipped: this CPU has no AVX-512");
             return Ok(());
         }
-        let a = values(m * k, seed);
-        let b = values(k * n, seed ^ 0xABCD);
-        let a_strides = if a_transposed { [1, m as isize] } else { [k as isize, 1] };
-        let b_strides = if b_transposed { [1, k as isize] } else { [n as isize, 1] };
-        let ldc = n + ldc_pad;
-        // Poison C (including the padding between rows) to prove every element of the m × n
-        // block is written and nothing outside it is.
-        let mut c = vec![f32::NAN; m * ldc];
-        // SAFETY: the operands and C are sized for exactly these strides; AVX-512 checked above.
-        unsafe { sgemm(m, k, n, a.as_ptr(), a_strides, b.as_ptr(), b_strides, c.as_mut_ptr(), ldc as isize) };
-        let a_at = |i: usize, p: usize| a[(i as isize * a_strides[0] + p as isize * a_strides[1]) as usize];
-        let b_at = |p: usize, j: usize| b[(p as isize * b_strides[0] + j as isize * b_strides[1]) as usize];
-        check_block([m, k, n], &c, ldc, a_at, b_at)?;
+        check_packed(sgemm, |x| x, [m, k, n], [a_transposed, b_transposed], ldc_pad, seed)?;
     }
 
     /// The few-rows kernel, B read in place or packed in panels: 8–64 rows (full 8-row blocks

@@ -1,4 +1,5 @@
-//! Optimizers against naive re-implementations of PyTorch's update formulas, and on a quadratic.
+//! Optimizers against naive re-implementations of PyTorch's update formulas (Muon's with its
+//! Newton–Schulz iteration written out in loops), and on a quadratic.
 //!
 //! Tolerances come from a first-order error analysis run alongside the reference: every
 //! floating-point operation of the update contributes at most `eps` (twice the unit roundoff)
@@ -10,7 +11,9 @@ mod common;
 
 use common::*;
 use ferrograd_autograd::{DType, Error, Rng, Tensor, Var};
-use ferrograd_models::optim::{Adam, AdamConfig, AdamW, Optimizer, Sgd, SgdConfig};
+use ferrograd_models::optim::{
+    newton_schulz, Adam, AdamConfig, AdamW, AdjustLr, Muon, MuonConfig, Optimizer, Sgd, SgdConfig,
+};
 use proptest::prelude::*;
 
 /// Runs `steps` optimizer steps on `p` with the fixed gradient `g` (the loss is `Σ p·g`, whose
@@ -292,4 +295,147 @@ fn invalid_hyper_parameters_are_rejected() {
     }
     let w = AdamConfig::adamw();
     assert!(w.decoupled_weight_decay && w.weight_decay == 0.01 && w.lr == 1e-3 && w.betas == (0.9, 0.999));
+}
+
+/// `a · b` for row-major `m × k` and `k × n` matrices, in f64 (the reference's matmul).
+fn matmul_f64(a: &[f64], b: &[f64], [m, k, n]: [usize; 3]) -> Vec<f64> {
+    (0..m * n).map(|ij| (0..k).map(|p| a[ij / n * k + p] * b[p * n + ij % n]).sum()).collect()
+}
+
+/// The transpose of a row-major `rows × cols` matrix.
+fn transpose_f64(x: &[f64], rows: usize, cols: usize) -> Vec<f64> {
+    (0..rows * cols).map(|ji| x[ji % rows * cols + ji / rows]).collect()
+}
+
+/// Newton–Schulz written out with loops: normalise, then `X ← a·X + (b·A + c·A²)·X`,
+/// `A = X·Xᵀ`, on the wide orientation.
+fn newton_schulz_reference(m: &[f64], [rows, cols]: [usize; 2], c: &MuonConfig) -> Vec<f64> {
+    let tall = rows > cols;
+    let (r, k) = if tall { (cols, rows) } else { (rows, cols) };
+    let mut x = if tall { transpose_f64(m, rows, cols) } else { m.to_vec() };
+    let norm = x.iter().map(|v| v * v).sum::<f64>().sqrt().max(c.eps);
+    x.iter_mut().for_each(|v| *v /= norm);
+    let (a, b, cc) = c.ns_coefficients;
+    for _ in 0..c.ns_steps {
+        let gram = matmul_f64(&x, &transpose_f64(&x, r, k), [r, k, r]);
+        let gram2 = matmul_f64(&gram, &gram, [r, r, r]);
+        let poly: Vec<f64> = gram.iter().zip(&gram2).map(|(g, g2)| b * g + cc * g2).collect();
+        let px = matmul_f64(&poly, &x, [r, r, k]);
+        x = x.iter().zip(&px).map(|(x, p)| a * x + p).collect();
+    }
+    if tall {
+        transpose_f64(&x, r, k)
+    } else {
+        x
+    }
+}
+
+/// `torch.optim.Muon`'s step, by hand, `steps` times with the fixed gradient `g`.
+fn muon_reference(p0: &[f64], g: &[f64], shape: [usize; 2], c: &MuonConfig, steps: usize) -> Vec<f64> {
+    let (mut p, mut buf) = (p0.to_vec(), vec![0.0; g.len()]);
+    for _ in 0..steps {
+        buf.iter_mut().zip(g).for_each(|(b, g)| *b = c.momentum * *b + (1.0 - c.momentum) * g);
+        let m: Vec<f64> = if c.nesterov {
+            g.iter().zip(&buf).map(|(g, b)| (1.0 - c.momentum) * g + c.momentum * b).collect()
+        } else {
+            buf.clone()
+        };
+        let o = newton_schulz_reference(&m, shape, c);
+        let step = c.lr * c.adjust_lr.ratio(shape[0], shape[1]);
+        p.iter_mut().zip(&o).for_each(|(p, o)| *p = *p * (1.0 - c.lr * c.weight_decay) - step * o);
+    }
+    p
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Muon against the hand-written step, in f64 (the ops are the same sums in another order,
+    /// so they agree to a few units of f64 rounding), wide, tall and square matrices, every
+    /// option.
+    #[test]
+    fn muon_matches_pytorch_formulas(rows in 1usize..=6, cols in 1usize..=6, steps in 1usize..=3, seed in any::<u64>()) {
+        let mut rng = Rng::new(seed);
+        let p0 = rng.normal_tensor(&[rows, cols], 0.0, 1.0, DType::F64).unwrap();
+        let g = rng.normal_tensor(&[rows, cols], 0.0, 1.0, DType::F64).unwrap();
+        let base = MuonConfig { lr: 0.05, ..MuonConfig::default() };
+        for c in [
+            base,
+            MuonConfig { nesterov: false, momentum: 0.5, ..base },
+            MuonConfig { adjust_lr: AdjustLr::MatchRmsAdamW, weight_decay: 0.0, ..base },
+            MuonConfig { ns_steps: 2, ..base },
+        ] {
+            let p = Var::parameter(p0.clone());
+            let mut opt = Muon::new(vec![p.clone()], c).unwrap();
+            run(&mut opt, &p, &g, steps);
+            let want = muon_reference(&vals(&p0), &vals(&g), [rows, cols], &c, steps);
+            for (i, (got, want)) in vals(&p.value()).iter().zip(&want).enumerate() {
+                prop_assert!((got - want).abs() <= 1e-10 * (1.0 + want.abs()), "{:?}: p[{}] = {}, want {}", c, i, got, want);
+            }
+        }
+    }
+}
+
+/// On `m = U·diag(s)·Vᵀ` with signed permutations for `U` and `V` (orthogonal, and exact in
+/// floating point), `newton_schulz` must give `U·diag(p⁵(s/‖s‖))·Vᵀ`: the same singular vectors,
+/// each singular value through the quintic five times. This is the whole idea of the iteration.
+#[test]
+fn newton_schulz_maps_each_singular_value_through_the_quintic() {
+    let c = MuonConfig::default();
+    let (a, b, cc) = c.ns_coefficients;
+    let quintic = |s: f64| (0..c.ns_steps).fold(s, |s, _| a * s + b * s.powi(3) + cc * s.powi(5));
+    for (rows, cols) in [(3usize, 5usize), (5, 3), (4, 4)] {
+        let s = [2.0, 0.5, 0.05, 1.0];
+        let r = rows.min(cols);
+        let norm = s[..r].iter().map(|s| s * s).sum::<f64>().sqrt();
+        // U: rows reversed with alternating signs; V: columns rotated by one.
+        let u = |i: usize| (rows - 1 - i, if i.is_multiple_of(2) { 1.0 } else { -1.0 });
+        let v = |j: usize| (j + 1) % cols;
+        let mut m = vec![0.0; rows * cols];
+        let mut want = vec![0.0; rows * cols];
+        for (k, &sk) in s[..r].iter().enumerate() {
+            let ((i, sign), j) = (u(k), v(k));
+            m[i * cols + j] = sign * sk;
+            want[i * cols + j] = sign * quintic(sk / norm);
+        }
+        for dt in [DType::F64, DType::F32] {
+            let got = newton_schulz(
+                &Tensor::from_vec(m.clone(), &[rows, cols]).unwrap().to_dtype(dt).unwrap(),
+                c.ns_steps,
+                c.ns_coefficients,
+                c.eps,
+            )
+            .unwrap();
+            assert_eq!(got.shape(), &[rows, cols]);
+            let tol = if dt == DType::F32 { 1e-5 } else { 1e-12 };
+            for (i, (g, w)) in vals(&got).iter().zip(&want).enumerate() {
+                assert!((g - w).abs() <= tol, "{rows}×{cols} {dt}: [{i}] = {g}, want {w}");
+            }
+        }
+        // Every singular value, even 0.05/‖s‖ ≈ 0.02, ends in roughly [0.7, 1.2].
+        assert!(
+            s[..r].iter().all(|&sk| (0.6..1.25).contains(&quintic(sk / norm))),
+            "{:?}",
+            s.map(|x| quintic(x / norm))
+        );
+    }
+}
+
+#[test]
+fn muon_rejects_vectors_and_bad_hyper_parameters() {
+    let vector = Var::parameter(Tensor::ones(&[3], DType::F32));
+    match Muon::new(vec![vector], MuonConfig::default()) {
+        Err(Error::ShapeMismatch { op: "Muon", shapes, .. }) => assert_eq!(shapes, vec![vec![3]]),
+        other => panic!("expected a shape error naming Muon, got {:?}", other.err()),
+    }
+    let p = || vec![Var::parameter(Tensor::ones(&[2, 2], DType::F32))];
+    for bad in [
+        MuonConfig { momentum: 1.0, ..Default::default() },
+        MuonConfig { lr: -1.0, ..Default::default() },
+        MuonConfig { weight_decay: -0.1, ..Default::default() },
+        MuonConfig { eps: 0.0, ..Default::default() },
+    ] {
+        assert!(matches!(Muon::new(p(), bad), Err(Error::InvalidArgument { op: "Muon", .. })), "{bad:?}");
+    }
+    assert!(newton_schulz(&Tensor::ones(&[2, 2, 2], DType::F32), 5, (3.4445, -4.775, 2.0315), 1e-7).is_err());
 }

@@ -27,6 +27,7 @@ pub use device::Device;
 pub use dtype::{DType, Element, FloatElement};
 pub use error::{Error, Result};
 pub use ferrograd_kernels::elementwise::{BinaryOp, UnaryOp};
+pub use ferrograd_kernels::matmul::{matmul_precision, set_matmul_precision, MatmulPrecision};
 pub use ops::{
     check_layer_norm_shapes, AttentionGrads, AttentionOutput, BatchNormGrads, BatchNormOutput, LayerNormGrads,
     LayerNormOutput, RecurrentGrads, Window,

@@ -24,6 +24,7 @@
 //! Partial tiles at the edges are computed in full on zero-padded panels into a scratch tile,
 //! and only their valid part is stored.
 
+use super::avx512_bf16;
 use std::arch::x86_64::*;
 use std::cell::RefCell;
 
@@ -32,7 +33,7 @@ pub const MR: usize = 14;
 /// Columns of C per micro-tile (two 16-lane vectors).
 pub const NR: usize = 32;
 /// Depth of one packed slice.
-const KC: usize = 256;
+pub(super) const KC: usize = 256;
 /// Rows of A packed at once (a multiple of MR).
 const MC: usize = MR * 12;
 /// Columns of B packed at once (a multiple of NR): bounds the packed-B buffer at NC·KC floats
@@ -48,9 +49,18 @@ pub fn worth_it(m: usize, k: usize, n: usize) -> bool {
     crate::simd::has_avx512() && m.saturating_mul(k).saturating_mul(n) >= 1 << 25 && m >= MR && n >= NR
 }
 
+/// Packing buffers of one thread: f32 panels of A and B, and their bfloat16 pairs.
+struct Packs {
+    a: Vec<f32>,
+    b: Vec<f32>,
+    a_pairs: Vec<u32>,
+    b_pairs: Vec<u32>,
+}
+
 thread_local! {
     /// Packing buffers, reused across calls on this thread (no allocation per product).
-    static PACKS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    static PACKS: RefCell<Packs> =
+        const { RefCell::new(Packs { a: Vec::new(), b: Vec::new(), a_pairs: Vec::new(), b_pairs: Vec::new() }) };
 }
 
 /// `C = A · B` for an `m × k` by `k × n` product, A and B with arbitrary strides, C row-major
@@ -63,6 +73,38 @@ thread_local! {
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub unsafe fn sgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    a_strides: [isize; 2],
+    b: *const f32,
+    b_strides: [isize; 2],
+    c: *mut f32,
+    ldc: isize,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe { gemm(Inputs::F32, m, k, n, a, a_strides, b, b_strides, c, ldc) }
+}
+
+/// What the micro-kernel multiplies: the f32 inputs as they are, or rounded to bfloat16 pairs
+/// ([`super::avx512_bf16`], "medium" matmul precision).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Inputs {
+    /// f32 panels, `vfmadd231ps`.
+    F32,
+    /// The same panels rounded to bfloat16 pairs, `vdpbf16ps` (needs AVX512-BF16).
+    Bf16,
+}
+
+/// [`sgemm`] with the inputs multiplied as `inputs` says.
+///
+/// # Safety
+/// As [`sgemm`]; with [`Inputs::Bf16`] the CPU must also support AVX512-BF16.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(super) unsafe fn gemm(
+    inputs: Inputs,
     m: usize,
     k: usize,
     n: usize,
@@ -88,15 +130,18 @@ pub unsafe fn sgemm(
     while jc < n {
         let nc = NC.min(n - jc);
         // SAFETY: columns [jc, jc+nc) of B and C are inside the caller's operands.
-        unsafe { sgemm_columns(m, k, nc, a, [rsa, csa], b.offset(jc as isize * csb), [rsb, csb], c.add(jc), ldc) };
+        unsafe {
+            sgemm_columns(inputs, m, k, nc, a, [rsa, csa], b.offset(jc as isize * csb), [rsb, csb], c.add(jc), ldc)
+        };
         jc += nc;
     }
 }
 
-/// [`sgemm`] on a block of at most `NC` columns.
+/// [`gemm`] on a block of at most `NC` columns.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn sgemm_columns(
+    inputs: Inputs,
     m: usize,
     k: usize,
     n: usize,
@@ -109,30 +154,61 @@ unsafe fn sgemm_columns(
 ) {
     PACKS.with(|packs| {
         let mut packs = packs.borrow_mut();
-        let (pa, pb) = &mut *packs;
+        let Packs { a: pa, b: pb, a_pairs, b_pairs } = &mut *packs;
         let n_panels = n.div_ceil(NR);
         pb.resize(n_panels * NR * KC, 0.0);
         pa.resize(MC * KC, 0.0);
+        if inputs == Inputs::Bf16 {
+            b_pairs.resize(n_panels * NR * KC / 2, 0);
+            a_pairs.resize(MC * KC / 2, 0);
+        }
         let mut pc = 0;
         while pc < k {
             let kc = KC.min(k - pc);
+            // Steps per panel row as the micro-kernel sees them: one per value, or per pair.
+            let steps = if inputs == Inputs::Bf16 { kc.div_ceil(2) } else { kc };
             // SAFETY: the caller guarantees B's elements [pc, pc+kc) × [0, n) are readable.
             unsafe { pack_b(kc, n, b.offset(pc as isize * rsb), rsb, csb, pb) };
+            if inputs == Inputs::Bf16 {
+                // SAFETY: AVX512-BF16 is the caller's promise for `Inputs::Bf16`.
+                unsafe { avx512_bf16::pair_panels(kc, NR, n_panels, pb, b_pairs) };
+            }
             let mut ic = 0;
             while ic < m {
                 let mc = MC.min(m - ic);
                 // SAFETY: as above, for A's rows [ic, ic+mc) and columns [pc, pc+kc).
                 unsafe { pack_a(mc, kc, a.offset(ic as isize * rsa + pc as isize * csa), rsa, csa, pa) };
+                if inputs == Inputs::Bf16 {
+                    // SAFETY: as for B.
+                    unsafe { avx512_bf16::pair_panels(kc, MR, mc.div_ceil(MR), pa, a_pairs) };
+                }
                 for jp in 0..n_panels {
                     let cols = NR.min(n - jp * NR);
-                    let bp = &pb[jp * NR * kc..(jp + 1) * NR * kc];
                     for ip in 0..mc.div_ceil(MR) {
                         let rows = MR.min(mc - ip * MR);
-                        let ap = &pa[ip * MR * kc..(ip + 1) * MR * kc];
                         let tile = c.offset((ic + ip * MR) as isize * ldc + (jp * NR) as isize);
+                        let (a_panel, b_panel) =
+                            (ip * MR * steps..(ip + 1) * MR * steps, jp * NR * steps..(jp + 1) * NR * steps);
                         // SAFETY: the tile's `rows × cols` elements lie inside the caller's
-                        // m × n block of C; the panels hold kc·MR and kc·NR packed values.
-                        unsafe { micro_kernel(kc, ap, bp, tile, ldc, rows, cols, pc > 0) };
+                        // m × n block of C; the panels hold `steps` rows of MR and NR packed
+                        // values (or pairs); `Inputs::Bf16` promises AVX512-BF16.
+                        unsafe {
+                            match inputs {
+                                Inputs::F32 => {
+                                    micro_kernel(kc, &pa[a_panel], &pb[b_panel], tile, ldc, rows, cols, pc > 0)
+                                }
+                                Inputs::Bf16 => avx512_bf16::micro_kernel(
+                                    steps,
+                                    &a_pairs[a_panel],
+                                    &b_pairs[b_panel],
+                                    tile,
+                                    ldc,
+                                    rows,
+                                    cols,
+                                    pc > 0,
+                                ),
+                            }
+                        }
                     }
                 }
                 ic += mc;
@@ -295,6 +371,26 @@ unsafe fn micro_kernel(
             pb = pb.add(NR);
         }
     }
+    // SAFETY: forwarded from the caller.
+    unsafe { store_tile(&acc, c, ldc, rows, cols, accumulate) }
+}
+
+/// Writes (or with `accumulate`, adds) the `rows × cols` valid part of a micro-kernel's
+/// `MR × NR` accumulators to the tile of C at `c`.
+///
+/// # Safety
+/// The `rows × cols` block at `c` (row stride `ldc`) must be writable, and readable when
+/// accumulating.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(super) unsafe fn store_tile(
+    acc: &[[__m512; 2]; MR],
+    c: *mut f32,
+    ldc: isize,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+) {
     if rows == MR && cols == NR {
         for (i, row) in acc.iter().enumerate() {
             // SAFETY: a full tile: rows 0..MR and columns 0..NR of this tile are inside C.

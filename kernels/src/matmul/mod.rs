@@ -8,9 +8,14 @@
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
 #[cfg(target_arch = "x86_64")]
+pub mod avx512_bf16;
+#[cfg(target_arch = "x86_64")]
 pub mod avx512_rows;
 mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 
+mod precision;
+
 pub use cpu::{matmul, matmul_bias, matmul_sum, MatrixLayout};
+pub use precision::{matmul_precision, set_matmul_precision, MatmulPrecision};

@@ -1,0 +1,45 @@
+//! How much precision an f32 matrix product may trade for speed, set once for the whole
+//! process: PyTorch's `torch.set_float32_matmul_precision`, with the same names.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// The precision f32 matrix products are computed in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MatmulPrecision {
+    /// Full f32 (the default): inputs as they are, sums in f32.
+    #[default]
+    Highest,
+    /// On CPUs with AVX512-BF16, the large products round their inputs to bfloat16 (8
+    /// significant bits) and sum the products in f32, about twice as fast (`matmul::avx512_bf16`).
+    /// "Large" is per thread: a product split over threads uses bfloat16 for each block of at
+    /// least 2^25 multiply-adds, the blocks the packed AVX-512 kernel takes. Smaller products,
+    /// f64, other CPUs and CUDA stay `Highest`. For training, never for gradient checks.
+    Medium,
+}
+
+impl MatmulPrecision {
+    /// The precision named `highest` or `medium` (PyTorch's names), if it is one of those.
+    pub fn from_name(name: &str) -> Option<MatmulPrecision> {
+        match name {
+            "highest" => Some(MatmulPrecision::Highest),
+            "medium" => Some(MatmulPrecision::Medium),
+            _ => None,
+        }
+    }
+}
+
+/// The process-wide setting, as a `MatmulPrecision` discriminant.
+static PRECISION: AtomicU8 = AtomicU8::new(MatmulPrecision::Highest as u8);
+
+/// Sets the precision of every f32 matrix product from now on, on every thread.
+pub fn set_matmul_precision(precision: MatmulPrecision) {
+    PRECISION.store(precision as u8, Ordering::Relaxed);
+}
+
+/// The current setting (`Highest` unless [`set_matmul_precision`] changed it).
+pub fn matmul_precision() -> MatmulPrecision {
+    match PRECISION.load(Ordering::Relaxed) {
+        x if x == MatmulPrecision::Medium as u8 => MatmulPrecision::Medium,
+        _ => MatmulPrecision::Highest,
+    }
+}
