@@ -4,7 +4,7 @@
 //! the blocks' weight matrices and AdamW for the rest, then sampled with temperature and top-k.
 //!
 //! ```text
-//! cargo run --release --example char_gpt                  # ~11 min; val ≈ 1.675 nats/char
+//! cargo run --release --example char_gpt                  # ~10 min; val ≈ 1.68 nats/char
 //! cargo run --release --example char_gpt -- --epochs 0 --load char_gpt.safetensors  # evaluate
 //! cargo run --release --example char_gpt -- --optimizer adamw --epochs 13  # AdamW only: ≈ 1.72
 //! cargo run --release --example char_gpt -- --positions learned --init pytorch  # the old way
@@ -33,7 +33,7 @@
 //! early positions see little context (`val_loss_windows`, nanoGPT's estimate), and says how
 //! much of the loss the capitalised lines cost (the speakers' names: the validation play's are
 //! new, and written without the full stop the training plays put after them). The issue's
-//! goal is 1.70 nats/char; the defaults end at 1.675 in 11 minutes (BENCHMARKS.md). The last line is a JSON
+//! goal is 1.70 nats/char; the defaults end at 1.677 in 10 minutes (BENCHMARKS.md). The last line is a JSON
 //! object with both, in nats per character.
 
 use clap::Parser;
@@ -56,7 +56,7 @@ mod text;
 #[derive(Parser, Debug)]
 #[command(version, about = "Train a small decoder-only Transformer on Shakespeare characters (ferrograd example)")]
 struct Args {
-    /// Passes over the training text (in characters predicted; 10 take about 11 minutes on the
+    /// Passes over the training text (in characters predicted; 10 take about 10 minutes on the
     /// 2-core dev machine).
     #[arg(long, default_value_t = 10)]
     epochs: usize,

@@ -96,9 +96,38 @@ pub trait Float:
         let _ = values;
         None
     }
-    /// The `(rows, columns)` of C one micro-kernel call computes: the parallel split cuts C into
-    /// blocks that are multiples of these, so no thread computes a ragged tile it could avoid.
-    fn gemm_tile(m: usize, k: usize, n: usize) -> (usize, usize);
+    /// The `(rows, columns)` of C one micro-kernel call computes (`rounded`: the bfloat16 kernel
+    /// of [`Float::gemm_bf16`]): the parallel split cuts C into blocks that are multiples of
+    /// these, so no thread computes a ragged tile it could avoid.
+    fn gemm_tile(m: usize, k: usize, n: usize, rounded: bool) -> (usize, usize);
+    /// Whether an `m × k × n` product is to be computed with its inputs rounded to bfloat16
+    /// ([`Float::gemm_bf16`]): `MatmulPrecision::Medium`, a type and a CPU with such a kernel,
+    /// and a product large enough for it. Decided once for a whole product, so that every block
+    /// of a product split over threads is computed alike, whatever the number of threads.
+    fn rounds_to_bf16(m: usize, k: usize, n: usize) -> bool {
+        let _ = (m, k, n);
+        false
+    }
+    /// [`Float::gemm`] with A and B rounded to bfloat16 and the products summed in `Self`, for the
+    /// products [`Float::rounds_to_bf16`] accepts; plain `gemm` where there is no such kernel.
+    ///
+    /// # Safety
+    /// As [`Float::gemm`].
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_bf16(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const Self,
+        a_strides: [isize; 2],
+        b: *const Self,
+        b_strides: [isize; 2],
+        c: *mut Self,
+        ldc: isize,
+    ) {
+        // SAFETY: forwarded from the caller.
+        unsafe { Self::gemm(m, k, n, a, a_strides, b, b_strides, c, ldc) }
+    }
     /// The smaller of two values, written as a select so that it vectorises (NaN in `self` wins).
     #[inline(always)]
     fn min_v(self, other: Self) -> Self {
@@ -122,13 +151,45 @@ impl Float for f32 {
     const NEG_INFINITY: Self = f32::NEG_INFINITY;
     const INFINITY: Self = f32::INFINITY;
     const NAME: &'static str = "f32";
-    fn gemm_tile(m: usize, k: usize, n: usize) -> (usize, usize) {
+    fn gemm_tile(m: usize, k: usize, n: usize, rounded: bool) -> (usize, usize) {
         #[cfg(target_arch = "x86_64")]
-        if crate::matmul::avx512::worth_it(m, k, n) {
+        if rounded || crate::matmul::avx512::worth_it(m, k, n) {
             return (crate::matmul::avx512::MR, crate::matmul::avx512::NR);
         }
-        let _ = (m, k, n);
+        let _ = (m, k, n, rounded);
         (8, 8)
+    }
+    fn rounds_to_bf16(m: usize, k: usize, n: usize) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use crate::matmul::{avx512, avx512_bf16, matmul_precision, MatmulPrecision};
+            matmul_precision() == MatmulPrecision::Medium && avx512_bf16::available() && avx512::worth_it(m, k, n)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (m, k, n);
+            false
+        }
+    }
+    unsafe fn gemm_bf16(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const Self,
+        a_strides: [isize; 2],
+        b: *const Self,
+        b_strides: [isize; 2],
+        c: *mut Self,
+        ldc: isize,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if crate::matmul::avx512_bf16::available() {
+            // SAFETY: AVX-512 and AVX512-BF16 are present (checked); the pointer contract is the
+            // caller's.
+            return unsafe { crate::matmul::avx512_bf16::sgemm(m, k, n, a, a_strides, b, b_strides, c, ldc) };
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { Self::gemm(m, k, n, a, a_strides, b, b_strides, c, ldc) }
     }
     unsafe fn gemm(
         m: usize,
@@ -143,12 +204,6 @@ impl Float for f32 {
     ) {
         #[cfg(target_arch = "x86_64")]
         if crate::matmul::avx512::worth_it(m, k, n) {
-            use crate::matmul::{avx512_bf16, matmul_precision, MatmulPrecision};
-            if matmul_precision() == MatmulPrecision::Medium && avx512_bf16::available() {
-                // SAFETY: AVX-512 and AVX512-BF16 are present (checked); the pointer contract is
-                // the caller's.
-                return unsafe { avx512_bf16::sgemm(m, k, n, a, [rsa, csa], b, [rsb, csb], c, ldc) };
-            }
             // SAFETY: AVX-512F is present (checked); the pointer contract is the caller's.
             return unsafe { crate::matmul::avx512::sgemm(m, k, n, a, [rsa, csa], b, [rsb, csb], c, ldc) };
         }
@@ -212,7 +267,7 @@ impl Float for f64 {
     const NEG_INFINITY: Self = f64::NEG_INFINITY;
     const INFINITY: Self = f64::INFINITY;
     const NAME: &'static str = "f64";
-    fn gemm_tile(_m: usize, _k: usize, _n: usize) -> (usize, usize) {
+    fn gemm_tile(_m: usize, _k: usize, _n: usize, _rounded: bool) -> (usize, usize) {
         (8, 8)
     }
     unsafe fn gemm(

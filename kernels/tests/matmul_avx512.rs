@@ -92,12 +92,12 @@ proptest! {
     /// The bfloat16 kernel computes the exact product of its inputs rounded to bfloat16 (ties to
     /// even), up to the f32 summation's error: the same bound as the f32 kernel's, applied to
     /// the rounded operands. Had it multiplied the unrounded values, or rounded differently, the
-    /// error would be about 2⁻⁹ of the sum, far above the bound. The inputs are never subnormal
-    /// (which `vdpbf16ps` flushes to zero). Odd and even depths, several KC slices, ragged
-    /// tiles, transposed operands.
+    /// error would be about 2⁻⁸ of the sum, far above the bound. The inputs are never subnormal
+    /// (which the conversion flushes to zero). Odd and even depths, several KC slices, more
+    /// than one block of rows (m > 168), ragged tiles, transposed operands.
     #[test]
     fn bf16_sgemm_matches_the_naive_product_of_rounded_inputs(
-        m in 1usize..60,
+        m in prop_oneof![1usize..60, 160usize..400],
         k in prop_oneof![1usize..40, 250usize..600],
         n in 1usize..80,
         a_transposed in any::<bool>(),
@@ -113,8 +113,51 @@ proptest! {
     }
 }
 
-/// Rounding to bfloat16: ties go to the even neighbour, the top of the range to infinity, and
-/// NaN, infinities and zeros stay what they are.
+/// The kernel multiplies exactly `round_to_bf16(x)`: the 1 × 1 × 1 product `x · 1` (exact once
+/// `x` is rounded) for ties, values just beside them, subnormals (zero in the hardware), the
+/// largest finite values (infinity), NaN, and 20,000 random bit patterns.
+#[test]
+fn bf16_kernel_rounds_as_round_to_bf16() {
+    if !avx512_bf16::available() {
+        eprintln!("skipped: this CPU has no AVX512-BF16");
+        return;
+    }
+    let mut bits = 0x2545_F491_4F6C_DD1Du64;
+    let mut random = || {
+        bits ^= bits << 13;
+        bits ^= bits >> 7;
+        bits ^= bits << 17;
+        f32::from_bits(bits as u32)
+    };
+    let special = [
+        1.0 + 2f32.powi(-8),
+        1.0 + 3.0 * 2f32.powi(-8),
+        -(1.0 + 2f32.powi(-8) + 2f32.powi(-20)),
+        f32::from_bits(0x0000_0001),
+        -f32::from_bits(0x007F_FFFF),
+        f32::MIN_POSITIVE,
+        f32::MAX,
+        f32::MIN,
+        f32::INFINITY,
+        f32::NAN,
+        -0.0,
+    ];
+    for x in special.into_iter().chain((0..20_000).map(|_| random())) {
+        let mut c = [0.0f32];
+        // SAFETY: 1 × 1 operands and a 1 × 1 C; AVX512-BF16 checked above.
+        unsafe { avx512_bf16::sgemm(1, 1, 1, &x, [1, 1], &1.0f32, [1, 1], c.as_mut_ptr(), 1) };
+        let want = round_to_bf16(x);
+        assert!(
+            c[0].to_bits() == want.to_bits() || (c[0].is_nan() && want.is_nan()) || (c[0] == 0.0 && want == 0.0),
+            "x = {x:e} ({:#010x}): kernel {:e}, round_to_bf16 {want:e}",
+            x.to_bits(),
+            c[0]
+        );
+    }
+}
+
+/// Rounding to bfloat16: ties go to the even neighbour, the top of the range to infinity,
+/// subnormals to zero, and NaN, infinities and zeros stay what they are.
 #[test]
 fn round_to_bf16_rounds_to_nearest_even() {
     // 1 + 2⁻⁸ is halfway between 1 and 1 + 2⁻⁷ (bfloat16 keeps 7 fraction bits): the even one, 1.
@@ -128,10 +171,11 @@ fn round_to_bf16_rounds_to_nearest_even() {
     assert_eq!(round_to_bf16(f32::NEG_INFINITY), f32::NEG_INFINITY);
     assert_eq!(round_to_bf16(-0.0).to_bits(), (-0.0f32).to_bits());
     assert!(round_to_bf16(f32::NAN).is_nan());
-    // Every bfloat16 value is its own rounding.
+    assert_eq!(round_to_bf16(-f32::from_bits(0x007F_FFFF)).to_bits(), (-0.0f32).to_bits());
+    // Every bfloat16 value but the subnormals is its own rounding.
     for bits in (0u32..=0xFFFF).map(|h| h << 16) {
         let x = f32::from_bits(bits);
-        assert!(x.is_nan() || round_to_bf16(x).to_bits() == bits, "{x}");
+        assert!(x.is_nan() || x.is_subnormal() || round_to_bf16(x).to_bits() == bits, "{x}");
     }
 }
 

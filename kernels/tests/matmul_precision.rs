@@ -34,22 +34,24 @@ fn worst_error(c: &[f32], a: &[f32], b: &[f32], [m, k, n]: [usize; 3], round: fn
 
 #[test]
 fn medium_precision_rounds_the_inputs_of_large_products_to_bf16() {
-    // 330³ ≈ 2^25.2 multiply-adds: large enough for the packed AVX-512 kernel.
+    // 330³ ≈ 2^25.1 multiply-adds: large enough for the packed AVX-512 kernel, though the
+    // blocks of a split over threads are not: the precision is chosen for the whole product.
     let [m, k, n] = [330, 330, 330];
     let (a, b) = operands(m, k, n);
     let layout = |cols: usize| MatrixLayout { offsets: vec![0], row_stride: cols, col_stride: 1 };
-    // On one thread, so that the whole product is one call of the packed kernel (split over
-    // threads, each block is a smaller product, which may fall below the kernel's threshold).
-    let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-    let product = || {
+    let pool = |threads| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let (one_thread, three_threads) = (pool(1), pool(3));
+    let product_on = |threads: &rayon::ThreadPool| {
         let mut c = vec![0.0f32; m * n];
-        one_thread.install(|| matmul(m, k, n, &a, &layout(k), &b, &layout(n), &mut c));
+        threads.install(|| matmul(m, k, n, &a, &layout(k), &b, &layout(n), &mut c));
         c
     };
+    let product = || product_on(&three_threads);
     assert_eq!(matmul_precision(), MatmulPrecision::Highest, "the default is full precision");
     let full = product();
     set_matmul_precision(MatmulPrecision::Medium);
     let medium = product();
+    assert_eq!(product_on(&one_thread), medium, "the same bits on one thread as on three");
     set_matmul_precision(MatmulPrecision::Highest);
     assert_eq!(product(), full, "back to full precision");
 

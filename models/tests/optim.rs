@@ -434,6 +434,9 @@ fn muon_rejects_vectors_and_bad_hyper_parameters() {
         MuonConfig { lr: -1.0, ..Default::default() },
         MuonConfig { weight_decay: -0.1, ..Default::default() },
         MuonConfig { eps: 0.0, ..Default::default() },
+        MuonConfig { ns_steps: 0, ..Default::default() },
+        MuonConfig { ns_steps: 100, ..Default::default() },
+        MuonConfig { lr: f64::NAN, ..Default::default() },
     ] {
         assert!(matches!(Muon::new(p(), bad), Err(Error::InvalidArgument { op: "Muon", .. })), "{bad:?}");
     }

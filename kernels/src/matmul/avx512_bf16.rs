@@ -7,12 +7,12 @@
 //! loop: 106 against 53 billion multiply-adds per second on one core).
 //!
 //! What it costs: each input keeps 8 of its 24 significant bits (round to nearest even, relative
-//! error ≤ 2⁻⁹). The product of two bfloat16 values is exact in f32 and the sums stay in f32, so a
-//! dot product `Σ aₚbₚ` errs by at most about `2·2⁻⁹·Σ|aₚbₚ|` plus the f32 summation's error:
+//! error ≤ 2⁻⁸). The product of two bfloat16 values is exact in f32 and the sums stay in f32, so a
+//! dot product `Σ aₚbₚ` errs by at most about `2·2⁻⁸·Σ|aₚbₚ|` plus the f32 summation's error:
 //! enough for training (it is what PyTorch's `torch.set_float32_matmul_precision("medium")` and
-//! bf16 autocast do), not for a gradient check. `vdpbf16ps` also treats subnormal inputs as zero
-//! and flushes subnormal results to zero. Nothing changes unless [`super::MatmulPrecision::Medium`]
-//! is chosen.
+//! bf16 autocast do), not for a gradient check. The conversion (`vcvtneps2bf16`) turns subnormal
+//! inputs into zeros, and `vdpbf16ps` flushes subnormal results to zero. Nothing changes unless
+//! [`super::MatmulPrecision::Medium`] is chosen.
 //!
 //! The loop nest and packing are [`super::avx512`]'s: A and B are packed into f32 panels as usual,
 //! then each panel is rounded into a *pair panel*: for each pair of steps `(2q, 2q + 1)` and each
@@ -55,11 +55,15 @@ pub unsafe fn sgemm(
 }
 
 /// `x` rounded to the nearest bfloat16 (ties to even) and widened back to f32: what the kernel
-/// multiplies in place of `x`. NaN stays NaN; subnormals are kept here, though `vdpbf16ps`
-/// treats them as zero. A plain reference for tests and for learners.
+/// multiplies in place of `x`, as `vcvtneps2bf16` rounds it. NaN stays NaN (its payload may
+/// differ) and subnormals become zeros of their sign, as in the instruction. A plain reference
+/// for tests and for learners.
 pub fn round_to_bf16(x: f32) -> f32 {
     if x.is_nan() {
         return x;
+    }
+    if x.is_subnormal() {
+        return 0.0f32.copysign(x);
     }
     let bits = x.to_bits();
     // Add just under half of the dropped 16 bits' range, plus the kept part's lowest bit, so

@@ -145,13 +145,15 @@ pub fn matmul_bias<T: Float, O: Slot<T>>(
     }
     let threads = rayon::current_num_threads().max(1);
     let work = batch.saturating_mul(m).saturating_mul(n).saturating_mul(k);
+    // Medium precision is decided for the whole product, before any split.
+    let rounded = T::rounds_to_bf16(m, k, n);
     let one = |bi: usize, c: &mut [O]| {
         // SAFETY: the asserts above prove every element each operand's layout addresses for this
         // batch entry is inside `a` / `b`, and `c` is exactly this entry's m × n output. `O` is
         // `T` or `MaybeUninit<T>` (the trait is sealed), so `c` is valid as a `*mut T`.
         unsafe {
             let c = c.as_mut_ptr() as *mut T;
-            gemm_block(m, k, n, a, a_layout, bi, b, b_layout, 0, 0, c, n);
+            gemm_block(rounded, m, k, n, a, a_layout, bi, b, b_layout, 0, 0, c, n);
             if let Some(bias) = bias {
                 add_bias(c, m, n, bias);
             }
@@ -167,8 +169,12 @@ pub fn matmul_bias<T: Float, O: Slot<T>>(
         let len = if by_rows { m } else { n };
         let parts = (threads * batch).div_ceil(batch).max(1);
         // Blocks are whole micro-tiles of the kernel that will run on them.
-        let (tile_rows, tile_cols) =
-            T::gemm_tile(if by_rows { m.div_ceil(parts) } else { m }, k, if by_rows { n } else { n.div_ceil(parts) });
+        let (tile_rows, tile_cols) = T::gemm_tile(
+            if by_rows { m.div_ceil(parts) } else { m },
+            k,
+            if by_rows { n } else { n.div_ceil(parts) },
+            rounded,
+        );
         let unit = if by_rows { tile_rows } else { tile_cols };
         let block = len.div_ceil(parts).div_ceil(unit) * unit;
         let blocks = len.div_ceil(block);
@@ -184,12 +190,12 @@ pub fn matmul_bias<T: Float, O: Slot<T>>(
             unsafe {
                 let c = ptr.get().add(bi * m * n);
                 if by_rows {
-                    gemm_block(size, k, n, a, a_layout, bi, b, b_layout, start, 0, c.add(start * n), n);
+                    gemm_block(rounded, size, k, n, a, a_layout, bi, b, b_layout, start, 0, c.add(start * n), n);
                     if let Some(bias) = bias {
                         add_bias(c.add(start * n), size, n, bias);
                     }
                 } else {
-                    gemm_block(m, k, size, a, a_layout, bi, b, b_layout, 0, start, c.add(start), n);
+                    gemm_block(rounded, m, k, size, a, a_layout, bi, b, b_layout, 0, start, c.add(start), n);
                     if let Some(bias) = bias {
                         add_bias(c.add(start), m, n, &bias[start..start + size]);
                     }
@@ -200,13 +206,15 @@ pub fn matmul_bias<T: Float, O: Slot<T>>(
 }
 
 /// One `gemm` on a sub-block: rows `[row0, row0 + m)` of A and columns `[col0, col0 + n)` of B
-/// for batch entry `bi`, written to `c` with row stride `ldc`.
+/// for batch entry `bi`, written to `c` with row stride `ldc`; `rounded`: with the inputs
+/// rounded to bfloat16 ([`Float::gemm_bf16`]).
 ///
 /// # Safety
 /// The sub-blocks of A and B must lie inside `a` and `b`, and `c` must point to an `m × n`
 /// block (row stride `ldc`) that no other thread is writing.
 #[allow(clippy::too_many_arguments)]
 unsafe fn gemm_block<T: Float>(
+    rounded: bool,
     m: usize,
     k: usize,
     n: usize,
@@ -222,17 +230,13 @@ unsafe fn gemm_block<T: Float>(
 ) {
     let a_ptr = a.as_ptr().add(al.offsets[bi] + row0 * al.row_stride);
     let b_ptr = b.as_ptr().add(bl.offsets[bi] + col0 * bl.col_stride);
-    T::gemm(
-        m,
-        k,
-        n,
-        a_ptr,
-        [al.row_stride as isize, al.col_stride as isize],
-        b_ptr,
-        [bl.row_stride as isize, bl.col_stride as isize],
-        c,
-        ldc as isize,
-    );
+    let (a_strides, b_strides) =
+        ([al.row_stride as isize, al.col_stride as isize], [bl.row_stride as isize, bl.col_stride as isize]);
+    if rounded {
+        T::gemm_bf16(m, k, n, a_ptr, a_strides, b_ptr, b_strides, c, ldc as isize);
+    } else {
+        T::gemm(m, k, n, a_ptr, a_strides, b_ptr, b_strides, c, ldc as isize);
+    }
 }
 
 /// `out[j] = Σ_{b : b mod E = j} a[b] · b[b]` with `E = out.len() / (m·n)` output matrices: the
@@ -272,7 +276,7 @@ pub fn matmul_sum<T: Float>(
         product.resize(size, T::ZERO);
         // SAFETY: the asserts above prove every element each operand's layout addresses for this
         // batch entry is inside `a` / `b`; `product` holds exactly m × n elements.
-        unsafe { gemm_block(m, k, n, a, a_layout, bi, b, b_layout, 0, 0, product.as_mut_ptr(), n) };
+        unsafe { gemm_block(false, m, k, n, a, a_layout, bi, b, b_layout, 0, 0, product.as_mut_ptr(), n) };
         let dst = &mut acc[(bi % entries) * size..][..size];
         dst.iter_mut().zip(product.iter()).for_each(|(d, &p)| *d += p);
     });

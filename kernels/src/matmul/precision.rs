@@ -9,10 +9,11 @@ pub enum MatmulPrecision {
     /// Full f32 (the default): inputs as they are, sums in f32.
     #[default]
     Highest,
-    /// On CPUs with AVX512-BF16, the large products round their inputs to bfloat16 (8
-    /// significant bits) and sum the products in f32, about twice as fast (`matmul::avx512_bf16`).
-    /// "Large" is per thread: a product split over threads uses bfloat16 for each block of at
-    /// least 2^25 multiply-adds, the blocks the packed AVX-512 kernel takes. Smaller products,
+    /// On CPUs with AVX512-BF16, the f32 matrix products (`matmul`, with or without bias) of at
+    /// least 2^25 multiply-adds round their inputs to bfloat16 (8 significant bits) and sum the
+    /// products in f32, 1.5–1.7× as fast (`matmul::avx512_bf16`). The choice is made once per
+    /// product, so a product split over threads is computed alike whatever their number.
+    /// Smaller products, the ones inside fused ops (attention, convolution, recurrent layers),
     /// f64, other CPUs and CUDA stay `Highest`. For training, never for gradient checks.
     Medium,
 }
