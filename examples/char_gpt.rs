@@ -4,7 +4,7 @@
 //! the blocks' weight matrices and AdamW for the rest, then sampled with temperature and top-k.
 //!
 //! ```text
-//! cargo run --release --example char_gpt                  # ~10 min; val ≈ 1.68 nats/char
+//! cargo run --release --example char_gpt                  # ~10 min; val ≈ 1.67 nats/char
 //! cargo run --release --example char_gpt -- --epochs 0 --load char_gpt.safetensors  # evaluate
 //! cargo run --release --example char_gpt -- --optimizer adamw --epochs 13  # AdamW only: ≈ 1.72
 //! cargo run --release --example char_gpt -- --positions learned --init pytorch  # the old way
@@ -33,7 +33,7 @@
 //! early positions see little context (`val_loss_windows`, nanoGPT's estimate), and says how
 //! much of the loss the capitalised lines cost (the speakers' names: the validation play's are
 //! new, and written without the full stop the training plays put after them). The issue's
-//! goal is 1.70 nats/char; the defaults end at 1.677 in 10 minutes (BENCHMARKS.md). The last line is a JSON
+//! goal is 1.70 nats/char; the defaults end at 1.670 in 10–11 minutes (BENCHMARKS.md). The last line is a JSON
 //! object with both, in nats per character.
 
 use clap::Parser;
@@ -41,7 +41,7 @@ use ferrograd::models::layers::{
     Embedding, LayerNorm, LearnedPositionalEmbedding, Linear, TransformerBlock, TransformerConfig,
 };
 use ferrograd::models::loss::{cross_entropy, cross_entropy_with, Reduction};
-use ferrograd::models::optim::{clip_grad_norm, AdamConfig, WarmupCosine};
+use ferrograd::models::optim::{clip_grad_norm, AdamConfig, Optimizer, WarmupCosine};
 use ferrograd::models::zoo::gpt2_init;
 use ferrograd::models::{checkpoint, prefixed_parameters};
 use ferrograd::{no_grad, DType, Device, MatmulPrecision, Module, Rng, Tensor, Var};
@@ -306,11 +306,10 @@ fn run(args: &Args) -> ferrograd::Result<()> {
     }
     model.to_device(device)?;
     println!("device {device}");
-    let params = model.parameters();
     let adam =
         AdamConfig { lr: args.lr, betas: (0.9, args.beta2), weight_decay: args.weight_decay, ..AdamConfig::adamw() };
     let hidden = |name: &str| name.starts_with("blocks.");
-    let mut optimizers =
+    let mut opt =
         text::optimizers(model.named_parameters(), adam, args.optimizer == "muon", hidden, args.decay == "all")?;
     let steps_per_epoch = corpus.train.len() / (args.batch_size * t);
     let total = args.epochs * steps_per_epoch;
@@ -330,13 +329,11 @@ fn run(args: &Args) -> ferrograd::Result<()> {
                 (0..args.batch_size).map(|_| rng.below((corpus.train.len() - t - 1) as u64) as usize).collect();
             let (x, y) = windows(&corpus.train, &starts, t)?;
             let loss = cross_entropy(&model.logits(&x)?, &y)?;
-            optimizers.iter_mut().for_each(|opt| opt.zero_grad());
+            opt.zero_grad();
             loss.backward()?;
-            clip_grad_norm(&params, args.clip)?;
-            for opt in &mut optimizers {
-                opt.set_lr(schedule.lr(step));
-                opt.step()?;
-            }
+            clip_grad_norm(opt.params(), args.clip)?;
+            opt.set_lr(schedule.lr(step));
+            opt.step()?;
             step += 1;
             loss_sum += loss.value().item()?;
             n += 1;

@@ -17,7 +17,7 @@
 use clap::Parser;
 use ferrograd::models::layers::{Dropout, Embedding, Linear, Recurrent, RecurrentConfig, RecurrentState};
 use ferrograd::models::loss::{cross_entropy, cross_entropy_with, Reduction};
-use ferrograd::models::optim::{clip_grad_norm, AdamConfig, WarmupCosine};
+use ferrograd::models::optim::{clip_grad_norm, AdamConfig, Optimizer, WarmupCosine};
 use ferrograd::models::{checkpoint, prefixed_parameters};
 use ferrograd::{no_grad, DType, Device, MatmulPrecision, Module, Rng, Tensor, Var};
 use std::path::PathBuf;
@@ -203,10 +203,9 @@ fn run(args: &Args) -> ferrograd::Result<()> {
     );
     model.to_device(device)?;
     println!("device {device}");
-    let params = model.parameters();
     let adam = AdamConfig { lr: args.lr, weight_decay: args.weight_decay, ..AdamConfig::adamw() };
     let hidden = |name: &str| name.starts_with("lstm.");
-    let mut optimizers = text::optimizers(model.named_parameters(), adam, args.optimizer == "muon", hidden, true)?;
+    let mut opt = text::optimizers(model.named_parameters(), adam, args.optimizer == "muon", hidden, true)?;
     let streams = Streams::new(&corpus.train, args.batch_size, args.steps);
     let total = args.epochs * streams.windows();
     let schedule = WarmupCosine { peak: args.lr, min_lr: args.lr / 10.0, warmup: 100.min(total / 10), total };
@@ -225,13 +224,11 @@ fn run(args: &Args) -> ferrograd::Result<()> {
             let (x, y) = streams.window(w)?;
             let (logits, next) = model.run(&x, state.as_ref())?;
             let loss = cross_entropy(&logits, &y)?;
-            optimizers.iter_mut().for_each(|opt| opt.zero_grad());
+            opt.zero_grad();
             loss.backward()?;
-            clip_grad_norm(&params, args.clip)?;
-            for opt in &mut optimizers {
-                opt.set_lr(schedule.lr(step));
-                opt.step()?;
-            }
+            clip_grad_norm(opt.params(), args.clip)?;
+            opt.set_lr(schedule.lr(step));
+            opt.step()?;
             state = Some(next.detach());
             step += 1;
             loss_sum += loss.value().item()?;

@@ -167,7 +167,32 @@ impl LossTally {
     }
 }
 
-/// The optimizers of a character model's `named` parameters: AdamW (`adam`) over all of them, or
+/// Several optimizers stepped as one, each over its own parameters, all at one learning rate
+/// (PyTorch's parameter groups).
+pub struct Groups {
+    groups: Vec<Box<dyn Optimizer>>,
+    params: Vec<Var>,
+}
+
+impl Optimizer for Groups {
+    fn step(&mut self) -> ferrograd::Result<()> {
+        self.groups.iter_mut().try_for_each(|g| g.step())
+    }
+
+    fn params(&self) -> &[Var] {
+        &self.params
+    }
+
+    fn lr(&self) -> f64 {
+        self.groups[0].lr()
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.groups.iter_mut().for_each(|g| g.set_lr(lr));
+    }
+}
+
+/// The optimizer of a character model's `named` parameters: AdamW (`adam`) over all of them, or
 /// with `muon`, Muon over the 2-D weight matrices whose names `hidden` accepts and AdamW over
 /// the rest (embeddings, head, biases, norms: Muon is for hidden layers). Muon's learning rate
 /// is scaled to match AdamW's update size (Moonshot's rule), so both take `adam.lr` and the
@@ -179,7 +204,8 @@ pub fn optimizers(
     muon: bool,
     hidden: impl Fn(&str) -> bool,
     decay_vectors: bool,
-) -> ferrograd::Result<Vec<Box<dyn Optimizer>>> {
+) -> ferrograd::Result<Groups> {
+    let params = named.iter().map(|(_, p)| p.clone()).collect();
     let mut groups: Vec<Box<dyn Optimizer>> = Vec::new();
     let (matrices, rest): (Vec<_>, Vec<_>) =
         named.into_iter().partition(|(name, p)| muon && hidden(name) && p.shape().len() == 2);
@@ -198,5 +224,5 @@ pub fn optimizers(
     if !vectors.is_empty() {
         groups.push(Box::new(Adam::new(vectors, AdamConfig { weight_decay: 0.0, ..adam })?));
     }
-    Ok(groups)
+    Ok(Groups { groups, params })
 }

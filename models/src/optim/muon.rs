@@ -93,15 +93,14 @@ pub fn newton_schulz(m: &Tensor, steps: usize, (a, b, c): (f64, f64, f64), eps: 
     }
     let tall = m.shape()[0] > m.shape()[1];
     let mut x = if tall { m.t()? } else { m.clone() };
-    let norm = x.mul(&x)?.sum_all()?.item()?.sqrt();
-    x = x.mul_scalar(1.0 / norm.max(eps))?;
+    x = x.mul_scalar(1.0 / x.l2_norm()?.max(eps))?;
     for _ in 0..steps {
         let gram = x.matmul(&x.t()?)?;
         let poly = gram.mul_scalar(b)?.add(&gram.matmul(&gram)?.mul_scalar(c)?)?;
         x = x.mul_scalar(a)?.add(&poly.matmul(&x)?)?;
     }
     if tall {
-        x.t()?.contiguous()
+        x.t()
     } else {
         Ok(x)
     }
