@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the sequence models of issue 4: one LSTM layer (input 64, hidden
 //! 128, 50 steps, batch 32) forward and forward + backward, fused and unfused, and the fused
-//! layer at the size of `char_lstm`'s second layer (input 512, hidden 512, 100 steps, batch 32);
+//! layer at the size of `char_lstm`'s second layer (input 512, hidden 512, 100 steps, batch 32),
+//! in f32 and in medium matmul precision (bfloat16 products, `fused_medium`);
 //! and one pre-norm Transformer block (sequence 128, d_model 128, 4 heads, batch 16) forward +
 //! backward.
 //!
@@ -17,7 +18,7 @@
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use ferrograd::models::layers::{Recurrent, RecurrentConfig, TransformerBlock, TransformerConfig};
-use ferrograd::{DType, Module, Rng, Var};
+use ferrograd::{set_matmul_precision, DType, MatmulPrecision, Module, Rng, Var};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -29,20 +30,24 @@ fn lstm(c: &mut Criterion) {
     let mut g = c.benchmark_group("lstm");
     g.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3)).sample_size(30);
     for fused in [true, false] {
-        lstm_case(&mut g, LSTM, fused);
+        lstm_case(&mut g, LSTM, fused, if fused { "fused" } else { "unfused" });
     }
     g.sample_size(10);
-    lstm_case(&mut g, LSTM_LARGE, true);
+    lstm_case(&mut g, LSTM_LARGE, true, "fused");
+    set_matmul_precision(MatmulPrecision::Medium);
+    lstm_case(&mut g, LSTM_LARGE, true, "fused_medium");
+    set_matmul_precision(MatmulPrecision::Highest);
     g.finish();
 }
 
-/// Forward (without a graph) and forward + backward of one LSTM layer of size `[b, t, i, h]`.
-fn lstm_case(g: &mut BenchmarkGroup<'_, WallTime>, [b, t, i, h]: [usize; 4], fused: bool) {
+/// Forward (without a graph) and forward + backward of one LSTM layer of size `[b, t, i, h]`,
+/// its rows named `tag`.
+fn lstm_case(g: &mut BenchmarkGroup<'_, WallTime>, [b, t, i, h]: [usize; 4], fused: bool, tag: &str) {
     let macs = b * t * 4 * h * (i + h);
     let mut rng = Rng::new(1);
     let layer = Recurrent::lstm(RecurrentConfig { fused, ..RecurrentConfig::new(i, h) }, DType::F32, &mut rng).unwrap();
     let x = Var::parameter(rng.normal_tensor(&[b, t, i], 0.0, 1.0, DType::F32).unwrap());
-    let (tag, size) = (if fused { "fused" } else { "unfused" }, format!("in{i} h{h} T{t} B{b}"));
+    let size = format!("in{i} h{h} T{t} B{b}");
     g.throughput(Throughput::Elements((2 * macs) as u64));
     g.bench_function(format!("{tag} fwd {size}"), |bench| {
         bench.iter(|| ferrograd::no_grad(|| black_box(layer.forward(&x).unwrap().value())))

@@ -4,13 +4,15 @@
 //! accumulate into C), and transposed or strided operands. The few-rows kernel
 //! (`avx512_rows`) is checked the same way over every shape its dispatcher sends it, and the
 //! bfloat16 variant of the packed kernel (`avx512_bf16`) against the exact product of its inputs
-//! rounded to bfloat16. Skipped, with a message, on CPUs without AVX-512 (or AVX512-BF16).
+//! rounded to bfloat16, as is the bfloat16 variant of the few-rows kernel (`avx512_rows_bf16`,
+//! the recurrent layers' step products in medium precision). Skipped, with a message, on CPUs without AVX-512 (or AVX512-BF16).
 
 #![cfg(target_arch = "x86_64")]
 
 use ferrograd_kernels::matmul::avx512::sgemm;
 use ferrograd_kernels::matmul::avx512_bf16::{self, round_to_bf16};
 use ferrograd_kernels::matmul::avx512_rows::{self, BLayout};
+use ferrograd_kernels::matmul::avx512_rows_bf16;
 use ferrograd_kernels::simd::has_avx512;
 use proptest::prelude::*;
 
@@ -110,6 +112,37 @@ proptest! {
             return Ok(());
         }
         check_packed(avx512_bf16::sgemm, round_to_bf16, [m, k, n], [a_transposed, b_transposed], ldc_pad, seed)?;
+    }
+
+    /// The bfloat16 few-rows kernel against the exact product of the rounded inputs, with the
+    /// f32 summation bound (as above): B packed into pair panels from row-major or transposed
+    /// storage, odd and even depths (the vector path rounds A 32 values at a time, the rest one
+    /// pair at a time), 1–64 rows (8-row blocks and single rows), full, 32-, 16-wide and masked
+    /// panels, A's rows inside wider rows.
+    #[test]
+    fn bf16_few_rows_sgemm_matches_the_naive_product_of_rounded_inputs(
+        m in 1usize..=64,
+        k in prop_oneof![1usize..40, 60usize..600],
+        n in 1usize..150,
+        [pad_a, pad_c] in [0usize..70, 0usize..5],
+        b_transposed in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        if !avx512_bf16::available() {
+            eprintln!("skipped: this CPU has no AVX512-BF16");
+            return Ok(());
+        }
+        let (lda, ldc) = (k + pad_a, n + pad_c);
+        let a = values(m * lda, seed);
+        let b = values(k * n, seed ^ 0xABCD);
+        let [rsb, csb] = if b_transposed { [1, k] } else { [n, 1] };
+        let pairs = avx512_rows_bf16::pack_pair_panels(k, n, &b, rsb, csb);
+        let mut c = vec![f32::NAN; m * ldc];
+        // SAFETY: A's m rows of k values (row stride lda) and the m × n block of C (row stride
+        // ldc) are inside their buffers; `pairs` packs this k × n B; AVX512-BF16 checked above.
+        unsafe { avx512_rows_bf16::sgemm(m, k, n, a.as_ptr(), lda as isize, &pairs, c.as_mut_ptr(), ldc as isize) };
+        let a_at = |i: usize, p: usize| round_to_bf16(a[i * lda + p]);
+        check_block([m, k, n], &c, ldc, a_at, |p, j| round_to_bf16(b[p * rsb + j * csb]))?;
     }
 }
 

@@ -46,6 +46,31 @@ fn dropout_scales_in_training_and_is_the_identity_in_eval() {
     assert!(Dropout::new(1.0, 0).is_err());
 }
 
+/// Variational dropout draws one mask per (sequence, unit) and applies it at every time step.
+#[test]
+fn variational_dropout_shares_its_mask_along_the_time_axis() {
+    let (b, t, h) = (8, 50, 64);
+    let d = Dropout::new(0.4, 3).unwrap();
+    let x = Var::parameter(Rng::new(4).normal_tensor(&[b, t, h], 0.0, 1.0, DType::F64).unwrap());
+    let y = d.forward_shared(&x, 1).unwrap();
+    y.sum_all().unwrap().backward().unwrap();
+    // ∂sum/∂x is the mask itself: 0 or 1/(1 − p), the same at every step of a sequence.
+    let mask = x.grad().unwrap().to_vec::<f64>().unwrap();
+    let (xs, ys) = (x.value().to_vec::<f64>().unwrap(), y.value().to_vec::<f64>().unwrap());
+    for (i, &m) in mask.iter().enumerate() {
+        let first_step = (i / (t * h)) * t * h + i % h;
+        assert_eq!(m, mask[first_step], "mask differs along time at {i}");
+        assert!(m == 0.0 || (m - 1.0 / 0.6).abs() < 1e-12);
+        assert_eq!(ys[i], xs[i] * m);
+    }
+    // 512 independent draws of keep probability 0.6: sd ≈ 0.022, so 5 sd is 0.11.
+    let kept = mask.iter().filter(|&&m| m != 0.0).count() as f64 / mask.len() as f64;
+    assert!((kept - 0.6).abs() < 0.11, "kept {kept}");
+    assert!(d.forward_shared(&x, 3).is_err());
+    d.eval();
+    assert_eq!(d.forward_shared(&x, 1).unwrap().value().to_vec::<f64>().unwrap(), xs);
+}
+
 #[test]
 fn conv_transpose_layer_doubles_the_resolution() {
     let mut rng = Rng::new(5);

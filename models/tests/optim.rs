@@ -12,7 +12,8 @@ mod common;
 use common::*;
 use ferrograd_autograd::{DType, Error, Rng, Tensor, Var};
 use ferrograd_models::optim::{
-    newton_schulz, Adam, AdamConfig, AdamW, AdjustLr, Muon, MuonConfig, Optimizer, Sgd, SgdConfig,
+    newton_schulz, Adam, AdamConfig, AdamW, AdjustLr, ExponentialMovingAverage, Muon, MuonConfig, Optimizer, Sgd,
+    SgdConfig,
 };
 use proptest::prelude::*;
 
@@ -441,4 +442,46 @@ fn muon_rejects_vectors_and_bad_hyper_parameters() {
         assert!(matches!(Muon::new(p(), bad), Err(Error::InvalidArgument { op: "Muon", .. })), "{bad:?}");
     }
     assert!(newton_schulz(&Tensor::ones(&[2, 2, 2], DType::F32), 5, (3.4445, -4.775, 2.0315), 1e-7).is_err());
+}
+
+/// The moving average against the formula written out over a run of parameter values, in f64:
+/// the first update copies, each later one is `decay·avg + (1 − decay)·p`. Evaluating with the
+/// averages puts the trained values back afterwards; `copy_to_params` keeps the averages.
+#[test]
+fn the_exponential_moving_average_follows_its_recurrence() {
+    let mut rng = Rng::new(11);
+    let params: Vec<Var> =
+        [[3, 4], [5, 1]].iter().map(|s| Var::parameter(rng.normal_tensor(s, 0.0, 1.0, DType::F64).unwrap())).collect();
+    let decay = 0.9;
+    let mut ema = ExponentialMovingAverage::new(params.clone(), decay).unwrap();
+    assert!(ema.copy_to_params().is_err(), "nothing to copy before the first update");
+    let mut expected: Vec<Vec<f64>> = Vec::new();
+    for step in 0..6 {
+        if step > 0 {
+            for p in &params {
+                p.set_value(rng.normal_tensor(&p.shape(), 0.0, 1.0, DType::F64).unwrap()).unwrap();
+            }
+        }
+        ema.update().unwrap();
+        for (i, p) in params.iter().enumerate() {
+            let now = vals(&p.value());
+            match expected.get_mut(i) {
+                None => expected.push(now),
+                Some(avg) => avg.iter_mut().zip(&now).for_each(|(a, x)| *a = decay * *a + (1.0 - decay) * x),
+            }
+        }
+    }
+    for (avg, want) in ema.averages().iter().zip(&expected) {
+        let got = vals(avg.as_ref().unwrap());
+        // Six updates of two roundings each on values below 4 in magnitude.
+        assert!(got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-14), "{got:?} vs {want:?}");
+    }
+    let trained: Vec<Vec<f64>> = params.iter().map(|p| vals(&p.value())).collect();
+    let seen = ema.with_averages(|| Ok(params.iter().map(|p| vals(&p.value())).collect::<Vec<_>>())).unwrap();
+    assert_eq!(seen, ema.averages().iter().map(|a| vals(a.as_ref().unwrap())).collect::<Vec<_>>());
+    assert_eq!(params.iter().map(|p| vals(&p.value())).collect::<Vec<_>>(), trained, "trained values restored");
+    ema.copy_to_params().unwrap();
+    assert_eq!(params.iter().map(|p| vals(&p.value())).collect::<Vec<_>>(), seen);
+    assert!(ExponentialMovingAverage::new(params.clone(), 1.0).is_err());
+    assert!(ExponentialMovingAverage::new(params, -0.1).is_err());
 }

@@ -107,6 +107,42 @@ fn fused_and_unfused_layers_agree() {
     }
 }
 
+/// Weight drop thins `W_hh` once per call: in training mode the layer computes exactly what a
+/// layer without weight drop computes with the thinned matrix in place of `W_hh`, at every step
+/// of every sequence. Which entries were dropped is read off `W_hh`'s gradient (exactly zero
+/// there, and almost surely nowhere else). In evaluation mode the weights are used whole.
+#[test]
+fn weight_drop_thins_the_recurrent_weights_once_per_call() {
+    let p = 0.4;
+    let build = |weight_drop| {
+        let cfg = RecurrentConfig { num_layers: 2, weight_drop, seed: 7, ..RecurrentConfig::new(3, 5) };
+        Recurrent::lstm(cfg, DType::F64, &mut Rng::new(8)).unwrap()
+    };
+    let (dropped, plain) = (build(p), build(0.0));
+    let x = Var::constant(Rng::new(9).normal_tensor(&[3, 6, 3], 0.0, 1.0, DType::F64).unwrap());
+    dropped.eval();
+    assert_eq!(max_diff(&dropped.forward(&x).unwrap().value(), &plain.forward(&x).unwrap().value()), 0.0);
+    dropped.train();
+    let y = dropped.forward(&x).unwrap();
+    y.sum_all().unwrap().backward().unwrap();
+    let mut dropped_count = 0;
+    for ((name, w), (_, w_plain)) in dropped.named_parameters().into_iter().zip(plain.named_parameters()) {
+        let grad = w.grad().unwrap().to_vec::<f64>().unwrap();
+        if !name.starts_with("weight_hh") {
+            assert!(grad.iter().all(|&g| g != 0.0), "{name}: only W_hh is thinned");
+            continue;
+        }
+        let thinned: Vec<f64> = (w.value().to_vec::<f64>().unwrap().iter().zip(&grad))
+            .map(|(&w, &g)| if g == 0.0 { 0.0 } else { w / (1.0 - p) })
+            .collect();
+        dropped_count += thinned.iter().filter(|&&v| v == 0.0).count();
+        w_plain.set_value(Tensor::from_vec(thinned, &w.shape()).unwrap()).unwrap();
+    }
+    // 200 entries of W_hh over both layers, each dropped with probability 0.4 (sd ≈ 7).
+    assert!((45..=115).contains(&dropped_count), "{dropped_count} of 200 dropped");
+    assert!(max_diff(&y.value(), &plain.forward(&x).unwrap().value()) < 1e-12);
+}
+
 /// Finite differences through a whole two-layer bidirectional LSTM and GRU, in f64, with
 /// respect to the input sequence.
 #[test]

@@ -11,6 +11,8 @@ pub mod avx512;
 pub mod avx512_bf16;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512_rows;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512_rows_bf16;
 mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;

@@ -11,10 +11,12 @@ pub enum MatmulPrecision {
     Highest,
     /// On CPUs with AVX512-BF16, the f32 matrix products (`matmul`, with or without bias) of at
     /// least 2^25 multiply-adds round their inputs to bfloat16 (8 significant bits) and sum the
-    /// products in f32, 1.5–1.7× as fast (`matmul::avx512_bf16`). The choice is made once per
-    /// product, so a product split over threads is computed alike whatever their number.
-    /// Smaller products, the ones inside fused ops (attention, convolution, recurrent layers),
-    /// f64, other CPUs and CUDA stay `Highest`. For training, never for gradient checks.
+    /// products in f32, 1.5–1.7× as fast (`matmul::avx512_bf16`); so do the per-step products
+    /// of the fused recurrent layers whose `W_hh` has at least 2^18 values
+    /// (`matmul::avx512_rows_bf16`). The choice is made once per product (once per pass for a
+    /// recurrence), so a product split over threads is computed alike whatever their number.
+    /// Smaller products, the ones inside the other fused ops (attention, convolution), f64,
+    /// other CPUs and CUDA stay `Highest`. For training, never for gradient checks.
     Medium,
 }
 

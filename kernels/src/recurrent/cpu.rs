@@ -161,6 +161,11 @@ fn weight_grad<T: Float>(da: &[T], h_prev: &[T], hidden: usize, dw: &mut [T]) {
 /// 512 units) costs a page per row of each panel. Otherwise it is a row-major copy for
 /// [`gemm`], the rows of `W_hhᵀ` padded by 16 values (a power-of-two stride put each column
 /// panel in a few L1 sets).
+///
+/// With `MatmulPrecision::Medium` on a CPU with AVX512-BF16, a large f32 matrix (at least 2¹⁸
+/// values, 256 hidden units for an LSTM) is instead rounded to bfloat16 pair panels once, and
+/// every step's product runs `matmul::avx512_rows_bf16`: twice the multiply-adds per cycle and
+/// half the bytes per step.
 struct StepWeight<T> {
     /// B's rows (the depth of the products) and columns.
     k: usize,
@@ -170,6 +175,16 @@ struct StepWeight<T> {
     ld: usize,
     /// The panels, when the few-rows GEMM runs the products (then `values` is empty).
     panels: Option<Vec<f32>>,
+    /// The bfloat16 pair panels, when its medium-precision twin does (`values` is empty).
+    pairs: Option<Vec<u32>>,
+}
+
+/// Whether a per-step weight of `len` f32 values is rounded to bfloat16 (see [`StepWeight`]):
+/// decided once per pass, so every step and every thread computes alike.
+#[cfg(target_arch = "x86_64")]
+fn rounds_to_bf16(len: usize) -> bool {
+    use crate::matmul::{avx512_bf16, matmul_precision, MatmulPrecision};
+    len >= 1 << 18 && matmul_precision() == MatmulPrecision::Medium && avx512_bf16::available()
 }
 
 impl<T: Float> StepWeight<T> {
@@ -178,8 +193,12 @@ impl<T: Float> StepWeight<T> {
         #[cfg(target_arch = "x86_64")]
         if let (Some(w), true) = (T::as_f32(w), crate::simd::has_avx512()) {
             // B = wᵀ is cols × rows: element (p, j) = w[j][p].
+            if rounds_to_bf16(w.len()) {
+                let pairs = crate::matmul::avx512_rows_bf16::pack_pair_panels(cols, rows, w, 1, cols);
+                return StepWeight { k: cols, n: rows, values: Vec::new(), ld: rows, panels: None, pairs: Some(pairs) };
+            }
             let panels = crate::matmul::avx512_rows::pack_panels(cols, rows, w, 1, cols);
-            return StepWeight { k: cols, n: rows, values: Vec::new(), ld: rows, panels: Some(panels) };
+            return StepWeight { k: cols, n: rows, values: Vec::new(), ld: rows, panels: Some(panels), pairs: None };
         }
         let ld = rows + 16;
         let mut values = vec![T::ZERO; cols * ld];
@@ -193,7 +212,7 @@ impl<T: Float> StepWeight<T> {
                 }
             }
         }
-        StepWeight { k: cols, n: rows, values, ld, panels: None }
+        StepWeight { k: cols, n: rows, values, ld, panels: None, pairs: None }
     }
 
     /// `w` (`[rows, cols]`, row-major) as it is. Packed in panels only when it is larger than
@@ -202,17 +221,56 @@ impl<T: Float> StepWeight<T> {
     /// less).
     fn as_is(w: &[T], rows: usize, cols: usize) -> Self {
         #[cfg(target_arch = "x86_64")]
-        if let (Some(w), true, true) = (T::as_f32(w), crate::simd::has_avx512(), rows * cols > 1 << 18) {
-            let panels = crate::matmul::avx512_rows::pack_panels(rows, cols, w, cols, 1);
-            return StepWeight { k: rows, n: cols, values: Vec::new(), ld: cols, panels: Some(panels) };
+        if let (Some(w), true) = (T::as_f32(w), crate::simd::has_avx512()) {
+            if rounds_to_bf16(rows * cols) {
+                let pairs = crate::matmul::avx512_rows_bf16::pack_pair_panels(rows, cols, w, cols, 1);
+                return StepWeight { k: rows, n: cols, values: Vec::new(), ld: cols, panels: None, pairs: Some(pairs) };
+            }
+            if rows * cols > 1 << 18 {
+                let panels = crate::matmul::avx512_rows::pack_panels(rows, cols, w, cols, 1);
+                return StepWeight {
+                    k: rows,
+                    n: cols,
+                    values: Vec::new(),
+                    ld: cols,
+                    panels: Some(panels),
+                    pairs: None,
+                };
+            }
         }
-        StepWeight { k: rows, n: cols, values: w[..rows * cols].to_vec(), ld: cols, panels: None }
+        StepWeight { k: rows, n: cols, values: w[..rows * cols].to_vec(), ld: cols, panels: None, pairs: None }
     }
 
     /// `c = A · B` (B being this matrix, `k × n`) for the `m × k` matrix A at `a[a_offset..]`
     /// (row stride `a_row_stride`); `c` is a dense `m × n` block.
     fn product(&self, m: usize, a: &[T], a_offset: usize, a_row_stride: usize, c: &mut [T]) {
         let (k, n) = (self.k, self.n);
+        #[cfg(target_arch = "x86_64")]
+        if let (Some(pairs), Some(a), Some(c)) = (&self.pairs, T::as_f32(a), T::as_f32_mut(c)) {
+            assert_eq!(c.len(), m * n, "recurrent product: output length");
+            if m == 0 || n == 0 {
+                return;
+            }
+            assert!(a_offset + (m - 1) * a_row_stride + k <= a.len(), "recurrent product: A out of bounds");
+            // SAFETY: AVX-512 and AVX512-BF16 are present (checked when the pairs were made, by
+            // `rounds_to_bf16`); the assert proves that A's m rows of k values lie inside `a`;
+            // `pairs` is the packing of this k × n matrix (the kernel checks its length); the
+            // dense m × n C is `c`, exclusively borrowed.
+            unsafe {
+                let a = a.as_ptr().add(a_offset);
+                crate::matmul::avx512_rows_bf16::sgemm(
+                    m,
+                    k,
+                    n,
+                    a,
+                    a_row_stride as isize,
+                    pairs,
+                    c.as_mut_ptr(),
+                    n as isize,
+                );
+            }
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         if let (Some(panels), Some(a), Some(c)) = (&self.panels, T::as_f32(a), T::as_f32_mut(c)) {
             use crate::matmul::avx512_rows::{sgemm, BLayout, PANEL};

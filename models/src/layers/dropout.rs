@@ -23,19 +23,38 @@ impl Dropout {
     }
 }
 
-impl Module for Dropout {
-    fn forward(&self, x: &Var) -> Result<Var> {
+impl Dropout {
+    /// Variational ("locked") dropout: one mask per sequence, shared by every position along
+    /// `axis` — for `[B, T, H]` activations and `axis = 1`, each sequence drops the same units at
+    /// every time step (Gal & Ghahramani 2016; AWD-LSTM's `LockedDropout`). A unit that is on
+    /// stays on, so the network cannot average the noise away over time.
+    pub fn forward_shared(&self, x: &Var, axis: usize) -> Result<Var> {
+        let mut shape = x.shape();
+        if axis >= shape.len() {
+            return Err(Error::shape("Dropout", &[&shape], format!("no axis {axis} to share the mask along")));
+        }
+        shape[axis] = 1;
+        self.apply(x, &shape)
+    }
+
+    /// `x · mask`, the mask of shape `mask_shape` (broadcast against `x`'s) drawn afresh.
+    fn apply(&self, x: &Var, mask_shape: &[usize]) -> Result<Var> {
         if !self.training.get() || self.p == 0.0 {
             return Ok(x.clone());
         }
         let keep = 1.0 - self.p;
-        let shape = x.shape();
         // Drawn on the host from the layer's generator (the same masks on every device), then
         // moved to the input's device.
-        let u = self.rng.borrow_mut().uniform_tensor(&shape, 0.0, 1.0, x.dtype())?.to_device(x.value().device())?;
+        let u = self.rng.borrow_mut().uniform_tensor(mask_shape, 0.0, 1.0, x.dtype())?.to_device(x.value().device())?;
         // mask = [u < keep] / keep: a constant, so ∂x = g · mask.
         let mask: Tensor = u.lt(&u.scalar_like(keep))?.mul_scalar(1.0 / keep)?;
         x.mul(&Var::constant(mask))
+    }
+}
+
+impl Module for Dropout {
+    fn forward(&self, x: &Var) -> Result<Var> {
+        self.apply(x, &x.shape())
     }
 
     fn named_parameters(&self) -> Vec<(String, Var)> {

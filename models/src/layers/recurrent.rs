@@ -55,6 +55,14 @@ pub struct RecurrentConfig {
     pub bidirectional: bool,
     /// Dropout probability on the outputs of every layer but the last (training mode only).
     pub dropout: f64,
+    /// Share that dropout's mask across the time steps of each sequence (variational dropout,
+    /// [`Dropout::forward_shared`]) instead of drawing every element independently.
+    pub variational: bool,
+    /// DropConnect on the recurrent weights `W_hh` (AWD-LSTM's "weight drop"): in training mode
+    /// each forward call zeroes this fraction of `W_hh`'s entries (scaling the rest by
+    /// `1/(1−p)`), and every step of every sequence in that call uses the same thinned matrix.
+    /// It regularises the recurrence itself, which dropout on the outputs cannot reach.
+    pub weight_drop: f64,
     /// Whether the layer has biases `b_ih`, `b_hh`.
     pub bias: bool,
     /// Run each time loop as one fused op (default) rather than from elementary ops.
@@ -72,6 +80,8 @@ impl RecurrentConfig {
             num_layers: 1,
             bidirectional: false,
             dropout: 0.0,
+            variational: false,
+            weight_drop: 0.0,
             bias: true,
             fused: true,
             seed: 0,
@@ -124,6 +134,7 @@ pub struct Recurrent {
     /// Layer-major: layer `l`, direction `d` at `l · D + d`.
     dirs: Vec<Direction>,
     dropout: Option<Dropout>,
+    weight_drop: Option<Dropout>,
 }
 
 impl Recurrent {
@@ -135,6 +146,9 @@ impl Recurrent {
         }
         let dropout =
             (cfg.dropout > 0.0 && cfg.num_layers > 1).then(|| Dropout::new(cfg.dropout, cfg.seed)).transpose()?;
+        // Its own generator, so switching it on leaves the other dropout's masks as they were.
+        let weight_drop =
+            (cfg.weight_drop > 0.0).then(|| Dropout::new(cfg.weight_drop, cfg.seed ^ 0x5745_4947_4854)).transpose()?;
         let (h, g) = (cfg.hidden_size, kind.gates());
         let k = 1.0 / (h as f64).sqrt();
         let mut init =
@@ -149,7 +163,7 @@ impl Recurrent {
                 dirs.push(Direction { w_ih, w_hh, b_ih, b_hh, reverse: d == 1, suffix });
             }
         }
-        Ok(Recurrent { kind, cfg, dirs, dropout })
+        Ok(Recurrent { kind, cfg, dirs, dropout, weight_drop })
     }
 
     /// An LSTM (`torch.nn.LSTM(batch_first=True)`).
@@ -209,7 +223,8 @@ impl Recurrent {
         let (mut input, mut h_n, mut c_n) = (x.clone(), Vec::new(), Vec::new());
         for l in 0..self.cfg.num_layers {
             if let Some(dropout) = self.dropout.as_ref().filter(|_| l > 0) {
-                input = dropout.forward(&input)?;
+                input =
+                    if self.cfg.variational { dropout.forward_shared(&input, 1)? } else { dropout.forward(&input)? };
             }
             let mut outputs = Vec::new();
             for (i, dir) in self.dirs.iter().enumerate().skip(l * d).take(d) {
@@ -257,14 +272,21 @@ impl Recurrent {
             None => rows.matmul(&dir.w_ih.t()?)?,
         };
         let xproj = xproj.reshape(&[b, t, gh])?;
+        // W_hh thinned once for the whole call (the identity in evaluation mode): its gradient
+        // is the fused op's, masked and scaled by the dropout's backward.
+        let w_hh = match &self.weight_drop {
+            Some(drop) => drop.forward(&dir.w_hh)?,
+            None => dir.w_hh.clone(),
+        };
+        let w_hh = &w_hh;
         // Fused on both devices: on a GPU, one GEMM and one fused step kernel per time step.
         let (fused, rev) = (self.cfg.fused, dir.reverse);
         match self.kind {
             CellKind::Rnn => {
                 let out = if fused {
-                    xproj.rnn_sequence(&dir.w_hh, h0, rev)?
+                    xproj.rnn_sequence(w_hh, h0, rev)?
                 } else {
-                    xproj.rnn_sequence_unfused(&dir.w_hh, h0, rev)?
+                    xproj.rnn_sequence_unfused(w_hh, h0, rev)?
                 };
                 let last = out.final_state(rev)?;
                 Ok((out, last, None))
@@ -275,9 +297,9 @@ impl Recurrent {
                     None => Var::constant(xproj.value().full_on(&[gh], 0.0)),
                 };
                 let out = if fused {
-                    xproj.gru_sequence(&dir.w_hh, &b_hh, h0, rev)?
+                    xproj.gru_sequence(w_hh, &b_hh, h0, rev)?
                 } else {
-                    xproj.gru_sequence_unfused(&dir.w_hh, &b_hh, h0, rev)?
+                    xproj.gru_sequence_unfused(w_hh, &b_hh, h0, rev)?
                 };
                 let last = out.final_state(rev)?;
                 Ok((out, last, None))
@@ -285,9 +307,9 @@ impl Recurrent {
             CellKind::Lstm => {
                 let c0 = c0.expect("an LSTM state has a cell state (checked in forward_with_state)");
                 let states = if fused {
-                    xproj.lstm_sequence(&dir.w_hh, h0, c0, rev)?
+                    xproj.lstm_sequence(w_hh, h0, c0, rev)?
                 } else {
-                    xproj.lstm_sequence_unfused(&dir.w_hh, h0, c0, rev)?
+                    xproj.lstm_sequence_unfused(w_hh, h0, c0, rev)?
                 };
                 let (hs, cs) = (states.narrow(0, 0, 1)?.squeeze(0)?, states.narrow(0, 1, 1)?.squeeze(0)?);
                 let (h_last, c_last) = (hs.final_state(rev)?, cs.final_state(rev)?);
@@ -322,7 +344,7 @@ impl Module for Recurrent {
     }
 
     fn set_training(&self, training: bool) {
-        if let Some(d) = &self.dropout {
+        for d in self.dropout.iter().chain(&self.weight_drop) {
             d.set_training(training);
         }
     }

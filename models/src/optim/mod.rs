@@ -1,18 +1,21 @@
 //! Optimizers: [`Sgd`] (momentum, Nesterov), [`Adam`] and [`AdamW`], with weight decay, and
 //! [`Muon`] (orthogonalised momentum for weight matrices);
 //! gradient clipping by global norm ([`clip_grad_norm`]) and a warm-up + cosine schedule
-//! ([`WarmupCosine`]).
+//! ([`WarmupCosine`]); an exponential moving average of the weights
+//! ([`ExponentialMovingAverage`]).
 //!
 //! Each step of SGD and Adam runs one fused kernel per parameter that updates the parameter and
 //! its state in place (see `ferrograd_kernels::optim`), with PyTorch's formulas; Muon's step is
 //! made of tensor ops (matrix products, mostly).
 
 mod adam;
+mod average;
 mod muon;
 mod schedule;
 mod sgd;
 
 pub use adam::{Adam, AdamConfig};
+pub use average::ExponentialMovingAverage;
 pub use muon::{newton_schulz, AdjustLr, Muon, MuonConfig};
 pub use schedule::{clip_grad_norm, WarmupCosine};
 pub use sgd::{Sgd, SgdConfig};
