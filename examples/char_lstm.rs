@@ -103,7 +103,8 @@ struct Args {
     /// Folder with `plays.txt`.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/data/shakespeare"))]
     data_dir: PathBuf,
-    /// Where to save the weights (safetensors) after each epoch.
+    /// Where to save the weights (safetensors): the trained ones after each epoch, then the
+    /// final model (with `--ema`, the averaged weights).
     #[arg(long, default_value = "char_lstm.safetensors")]
     checkpoint: PathBuf,
     /// Start from these weights (safetensors); with `--epochs 0`, only evaluate and sample.
@@ -169,22 +170,24 @@ fn main() {
 ///
 /// With `warm`, each stream starts from the state the model reaches on the `steps` characters
 /// before it (the end of the training text for the first stream, the end of the previous stream
-/// for the others), which are read but not scored: every character is then predicted with at
-/// least that much context, as it would be if the text were read as one stream. Without it,
-/// each of the `batch` streams starts cold, from zeros, and its first characters cost more.
+/// for the others), which are read but not scored: every scored character is then predicted
+/// with at least that much context, as it would be if the text were read as one stream. Without
+/// it, each of the `batch` streams starts cold, from zeros, and its first characters cost more.
 fn evaluate(model: &CharLstm, corpus: &Corpus, batch: usize, steps: usize, warm: bool) -> ferrograd::Result<LossTally> {
     model.eval();
     let streams = Streams::new(&corpus.val, batch, steps);
     let (mut tally, mut state) = (LossTally::new(&corpus.val, &corpus.vocab), None);
     no_grad(|| {
-        if warm {
+        // As much context as the training text has before the first stream, up to `steps`.
+        let width = steps.min(corpus.train.len());
+        if warm && width > 0 {
             let text: Vec<i64> = corpus.train.iter().chain(&corpus.val).copied().collect();
-            let mut context = Vec::with_capacity(batch * steps);
+            let mut context = Vec::with_capacity(batch * width);
             for b in 0..batch {
                 let start = corpus.train.len() + streams.position(0, b, 0);
-                context.extend_from_slice(&text[start - steps..start]);
+                context.extend_from_slice(&text[start - width..start]);
             }
-            state = Some(model.run(&Tensor::from_vec(context, &[batch, steps])?, None)?.1);
+            state = Some(model.run(&Tensor::from_vec(context, &[batch, width])?, None)?.1);
         }
         for w in 0..streams.windows() {
             let (x, y) = streams.window(w)?;
@@ -312,9 +315,9 @@ fn run(args: &Args) -> ferrograd::Result<()> {
         );
     }
     let secs = start.elapsed().as_secs_f64();
-    if let Some(ema) = &ema {
-        // From here on the model is the averaged one (the per-epoch checkpoints hold the
-        // trained weights, to resume from).
+    if let Some(ema) = ema.as_ref().filter(|_| step > 0) {
+        // From here on the model is the averaged one: it is what the final checkpoint holds
+        // (the per-epoch ones hold the trained weights).
         ema.copy_to_params()?;
     }
     if epochs_run < args.epochs || val.is_none() {

@@ -36,9 +36,10 @@ fn dot(terms: impl Iterator<Item = (f32, f32)>, round: fn(f32) -> f32) -> (f64, 
 
 #[test]
 fn medium_precision_rounds_the_lstm_step_products_to_bf16() {
-    // W_hh is [2048, 512], 2^20 values: large enough to be rounded. 9 sequences: an 8-row block
-    // and a single row in the step product.
-    let (b, h) = (9, 512);
+    // W_hh is [2048, 512], 2^20 values: large enough to be rounded. 25 sequences: three threads
+    // take 8, 8 and 9 of them (at least 8 each), so the step products have 8-row blocks and a
+    // single row.
+    let (b, h) = (25, 512);
     let g4 = 4 * h;
     let r = Recurrence { batch: b, steps: 1, hidden: h, reverse: false };
     let xproj = values(b * g4, 1, 1.0);

@@ -455,6 +455,16 @@ fn the_exponential_moving_average_follows_its_recurrence() {
     let decay = 0.9;
     let mut ema = ExponentialMovingAverage::new(params.clone(), decay).unwrap();
     assert!(ema.copy_to_params().is_err(), "nothing to copy before the first update");
+    // The first average shares the parameters' buffers; an in-place optimizer step on them must
+    // copy on write and leave the average alone.
+    ema.update().unwrap();
+    let first: Vec<Vec<f64>> = params.iter().map(|p| vals(&p.value())).collect();
+    let mut sgd = Sgd::new(params.clone(), SgdConfig { lr: 0.5, ..Default::default() }).unwrap();
+    params.iter().for_each(|p| p.sum_all().unwrap().backward().unwrap());
+    sgd.step().unwrap();
+    assert_ne!(vals(&params[0].value()), first[0], "the step moved the parameters");
+    assert_eq!(ema.averages().iter().map(|a| vals(a.as_ref().unwrap())).collect::<Vec<_>>(), first);
+    let mut ema = ExponentialMovingAverage::new(params.clone(), decay).unwrap();
     let mut expected: Vec<Vec<f64>> = Vec::new();
     for step in 0..6 {
         if step > 0 {

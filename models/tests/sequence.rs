@@ -141,6 +141,10 @@ fn weight_drop_thins_the_recurrent_weights_once_per_call() {
     // 200 entries of W_hh over both layers, each dropped with probability 0.4 (sd ≈ 7).
     assert!((45..=115).contains(&dropped_count), "{dropped_count} of 200 dropped");
     assert!(max_diff(&y.value(), &plain.forward(&x).unwrap().value()) < 1e-12);
+    for (dropout, weight_drop) in [(0.0, 1.0), (0.0, f64::NAN), (-0.1, 0.0)] {
+        let cfg = RecurrentConfig { dropout, weight_drop, ..RecurrentConfig::new(3, 5) };
+        assert!(Recurrent::lstm(cfg, DType::F64, &mut Rng::new(0)).is_err(), "{dropout}, {weight_drop}");
+    }
 }
 
 /// Finite differences through a whole two-layer bidirectional LSTM and GRU, in f64, with

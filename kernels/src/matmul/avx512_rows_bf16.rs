@@ -13,8 +13,8 @@
 //! holds, for each of its 48 columns, one 32-bit word with `bf16(B[2q][j])` in the low half and
 //! `bf16(B[2q + 1][j])` in the high half (zero when `k` is odd and `2q + 1 = k`). A's rows are
 //! rounded into the same kind of words, `bf16(A[i][2q]) | bf16(A[i][2q + 1]) << 16`, and each
-//! word is broadcast against three vectors of B: 24 `vdpbf16ps` per pair of steps, 48
-//! multiply-adds per accumulator and pair where the f32 kernel does 24.
+//! word is broadcast against three vectors of B: 24 `vdpbf16ps` per pair of steps, each 32
+//! multiply-adds where the f32 kernel's `vfmadd231ps` does 16.
 
 use super::avx512_bf16::round_to_bf16;
 use super::avx512_rows::PANEL;
@@ -25,9 +25,13 @@ const MR: usize = 8;
 /// Lanes of one zmm register.
 const LANES: usize = 16;
 
-/// A bfloat16 value's bits, as the kernel's conversion makes them: [`round_to_bf16`]'s result,
-/// whose low 16 bits are zero.
+/// A bfloat16 value's bits, as the kernel's conversion (`vcvtne2ps2bf16`) makes them: the high
+/// half of [`round_to_bf16`]'s result, whose low 16 bits are zero; a NaN keeps its high half
+/// and is made quiet (a payload only in the low bits would otherwise read as an infinity).
 fn bf16_bits(x: f32) -> u32 {
+    if x.is_nan() {
+        return (x.to_bits() >> 16) | 0x0040;
+    }
     round_to_bf16(x).to_bits() >> 16
 }
 
@@ -69,7 +73,8 @@ unsafe fn pair_row(k: usize, row: *const f32, out: &mut [u32]) {
     // 32 values at a time: `vcvtne2ps2bf16` packs them as 32 consecutive bfloat16 values, which
     // read as 16 little-endian words are exactly the pairs (2q, 2q + 1).
     while p + 2 * LANES <= k {
-        // SAFETY: values p .. p + 32 < k of the row, and words p/2 .. p/2 + 16 of `out`.
+        // SAFETY: values p .. p + 32 ≤ k of the row (readable by the caller's contract), and
+        // words p/2 .. p/2 + 16 ≤ k.div_ceil(2) of `out`; the CPU features are the caller's.
         unsafe {
             let lo = _mm512_loadu_ps(row.add(p));
             let hi = _mm512_loadu_ps(row.add(p + LANES));
@@ -189,9 +194,11 @@ impl Tile<'_> {
             }
         }
         for (r, row) in acc.iter().enumerate() {
-            // SAFETY: row i + r < m and the panel's first `width` columns of C, masked.
+            // SAFETY: row i + r < m of C, inside the caller's m × n block.
             let c = unsafe { self.c.offset((i + r) as isize * self.ldc) };
             for (v, &value) in row.iter().enumerate() {
+                // SAFETY: columns v·16 .. v·16 + 16 of this row, masked to the panel's first
+                // `width` columns, all inside C's n columns.
                 unsafe { _mm512_mask_storeu_ps(c.add(v * LANES), mask(v), value) };
             }
         }

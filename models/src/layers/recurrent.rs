@@ -144,6 +144,11 @@ impl Recurrent {
         if cfg.hidden_size == 0 || cfg.num_layers == 0 {
             return Err(Error::invalid(op, "hidden_size and num_layers must be positive"));
         }
+        for (name, p) in [("dropout", cfg.dropout), ("weight_drop", cfg.weight_drop)] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(Error::invalid(op, format!("{name} {p} not in [0, 1)")));
+            }
+        }
         let dropout =
             (cfg.dropout > 0.0 && cfg.num_layers > 1).then(|| Dropout::new(cfg.dropout, cfg.seed)).transpose()?;
         // Its own generator, so switching it on leaves the other dropout's masks as they were.
