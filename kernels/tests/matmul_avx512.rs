@@ -146,6 +146,57 @@ proptest! {
     }
 }
 
+/// The bfloat16 few-rows kernel rounds a value alike wherever it is: in B (packed in Rust), in A's
+/// scalar tail, and in A's vector path (32 values per `vcvtne2ps2bf16`). Each case is the
+/// product `x · 1` (k = 1, or k = 32 with `x` at one step and zeros elsewhere), and equals
+/// `round_to_bf16(x)`; a NaN stays a NaN, also one whose payload is only in the low 16 bits
+/// (which a plain truncation would turn into an infinity).
+#[test]
+fn bf16_few_rows_kernel_rounds_a_and_b_alike() {
+    if !avx512_bf16::available() {
+        eprintln!("skipped: this CPU has no AVX512-BF16");
+        return;
+    }
+    let product = |k: usize, a: &[f32], b: &[f32]| {
+        let pairs = avx512_rows_bf16::pack_pair_panels(k, 1, b, 1, 1);
+        let mut c = [f32::NAN];
+        // SAFETY: A is one row of k values, B one column of k, C one value; AVX512-BF16 checked.
+        unsafe { avx512_rows_bf16::sgemm(1, k, 1, a.as_ptr(), k as isize, &pairs, c.as_mut_ptr(), 1) };
+        c[0]
+    };
+    let tie = 1.0 + 2f32.powi(-8);
+    let specials = [
+        1.0,
+        tie,
+        -tie,
+        1.0 + 3.0 * 2f32.powi(-8),
+        f32::MAX,
+        f32::MIN_POSITIVE,
+        f32::from_bits(0x0000_0001), // subnormal: flushed to zero
+        f32::INFINITY,
+        f32::NAN,
+        f32::from_bits(0x7F80_0001), // a NaN with its payload in the low bits only
+        f32::from_bits(0xFF80_0001),
+    ];
+    for x in specials {
+        let in_b = product(1, &[1.0], &[x]);
+        let in_a_tail = product(1, &[x], &[1.0]);
+        let mut row = [0.0f32; 32];
+        row[5] = x;
+        let mut unit = [0.0f32; 32];
+        unit[5] = 1.0;
+        let in_a_vector = product(32, &row, &unit);
+        let want = round_to_bf16(x);
+        for (path, got) in [("B", in_b), ("A's tail", in_a_tail), ("A's vector path", in_a_vector)] {
+            if want.is_nan() {
+                assert!(got.is_nan(), "{path}: x = {x:e} ({:#010x}) gave {got:e}", x.to_bits());
+            } else {
+                assert_eq!(got.to_bits(), want.to_bits(), "{path}: x = {x:e} ({:#010x})", x.to_bits());
+            }
+        }
+    }
+}
+
 /// The kernel multiplies exactly `round_to_bf16(x)`: the 1 × 1 × 1 product `x · 1` (exact once
 /// `x` is rounded) for ties, values just beside them, subnormals (zero in the hardware), the
 /// largest finite values (infinity), NaN, and 20,000 random bit patterns.
